@@ -1,0 +1,201 @@
+// Package entitlements holds the domain of the license issuer: customers, entitlement
+// records and their lifecycle, licenses, staff and their roles, and the one error type.
+// It imports no HTTP, SQL or signing code.
+package entitlements
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// ID prefixes: every identifier is a prefix and a ULID.
+const (
+	PrefixCustomer    = "cus_"
+	PrefixEntitlement = "ent_"
+	PrefixLicense     = "lic_"
+	PrefixLease       = "lea_"
+)
+
+// NewID returns prefix + a new ULID (monotonic within a millisecond, crypto/rand).
+func NewID(prefix string) string { return prefix + ulid.Make().String() }
+
+var idRe = regexp.MustCompile(`^(cus|ent|lic|lea)_[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
+
+// ValidID reports whether s is prefix + ULID.
+func ValidID(prefix, s string) bool { return strings.HasPrefix(s, prefix) && idRe.MatchString(s) }
+
+// Customer is a licensee.
+type Customer struct {
+	ID        string
+	Name      string
+	Email     string
+	CreatedAt time.Time
+}
+
+// Validate checks a new customer.
+func (c *Customer) Validate() error {
+	f := map[string]string{}
+	c.Name = strings.TrimSpace(c.Name)
+	c.Email = strings.ToLower(strings.TrimSpace(c.Email))
+	if c.Name == "" || len(c.Name) > 200 {
+		f["name"] = "a name of 1 to 200 characters is required"
+	}
+	if c.Email != "" && (!strings.Contains(c.Email, "@") || len(c.Email) > 254) {
+		f["email"] = "not an email address"
+	}
+	return Invalid(f)
+}
+
+// Entitlement states.
+const (
+	StateDraft     = "draft"
+	StateApproved  = "approved"
+	StateRejected  = "rejected"
+	StateCancelled = "cancelled"
+	StateIssued    = "issued"
+)
+
+// Entitlement sources.
+const (
+	SourceStaff       = "staff"
+	SourceSelfService = "self-service"
+	SourceMarketplace = "marketplace"
+)
+
+// Entitlement kinds: what the license it issues does to the one before.
+const (
+	KindNew         = "new"
+	KindRenewal     = "renewal"
+	KindReplacement = "replacement"
+	KindTopUp       = "top-up"
+)
+
+// Overrides are the per-entitlement changes to a template's defaults, within what the
+// template allows.
+type Overrides struct {
+	Features           []string         `json:"features,omitempty"`
+	Limits             map[string]int64 `json:"limits,omitempty"`
+	GracePeriodSeconds *int64           `json:"grace_period_seconds,omitempty"`
+}
+
+// Entitlement is an approved (or not yet) commercial record that a license is issued from.
+type Entitlement struct {
+	ID                  string
+	CustomerID          string
+	Product             string
+	TemplateName        string
+	TemplateVersion     int
+	State               string
+	StartsAt            time.Time
+	EndsAt              time.Time
+	Overrides           Overrides
+	InstanceFingerprint string
+	ContractRef         string
+	Source              string
+	Kind                string
+	Supersedes          string
+	CreatedBy           string
+	CreatedAt           time.Time
+	DecidedBy           string
+	DecidedAt           time.Time
+}
+
+var fingerprintRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
+
+// Validate checks the fields that do not depend on the template.
+func (e *Entitlement) Validate() error {
+	f := map[string]string{}
+	if !ValidID(PrefixCustomer, e.CustomerID) {
+		f["customer_id"] = "not a customer ID (cus_…)"
+	}
+	if e.TemplateName == "" {
+		f["template"] = "a template is required"
+	}
+	if e.StartsAt.IsZero() || e.EndsAt.IsZero() {
+		f["starts_at"] = "start and end are required"
+	} else if !e.StartsAt.Before(e.EndsAt) {
+		f["ends_at"] = "the end must be after the start"
+	}
+	if e.InstanceFingerprint != "" && !fingerprintRe.MatchString(e.InstanceFingerprint) {
+		f["instance_fingerprint"] = "1–200 characters of letters, digits and . _ : -"
+	}
+	if len(e.ContractRef) > 200 {
+		f["contract_ref"] = "at most 200 characters"
+	}
+	switch e.Source {
+	case SourceStaff, SourceSelfService, SourceMarketplace:
+	default:
+		f["source"] = "staff, self-service or marketplace"
+	}
+	return Invalid(f)
+}
+
+// CanApprove applies maker-checker: a draft may be approved or rejected by an approver
+// or admin who (when makerChecker is on) did not create it.
+func (e *Entitlement) CanApprove(by *Staff, makerChecker bool) error {
+	if e.State != StateDraft {
+		return Errorf(ECONFLICT, "entitlement %s is %s, not draft", e.ID, e.State)
+	}
+	if !by.Role.AtLeast(RoleApprover) {
+		return Errorf(EFORBIDDEN, "approving needs the approver role")
+	}
+	if makerChecker && e.CreatedBy == by.Email {
+		return Errorf(EFORBIDDEN, "maker-checker: the approver must not be the creator of the entitlement")
+	}
+	return nil
+}
+
+// CanIssue tells whether a license may be issued from the entitlement.
+func (e *Entitlement) CanIssue() error {
+	if e.State != StateApproved {
+		return Errorf(ECONFLICT, "entitlement %s is %s: only an approved entitlement can be issued", e.ID, e.State)
+	}
+	return nil
+}
+
+// License statuses.
+const (
+	LicenseActive     = "active"
+	LicenseRevoked    = "revoked"
+	LicenseSuspended  = "suspended"
+	LicenseSuperseded = "superseded"
+)
+
+// License is an issued license: its metadata and the exact signed file.
+type License struct {
+	ID              string
+	EntitlementID   string
+	CustomerID      string
+	CustomerName    string
+	Product         string
+	SKU             string
+	TemplateVersion int
+	KeyID           string
+	IssuedAt        time.Time
+	NotBefore       time.Time
+	ExpiresAt       time.Time
+	Status          string
+	StatusReason    string
+	Supersedes      string
+	SupersededBy    string
+	File            []byte
+	FileSHA256      []byte
+	FileName        string
+	ContentType     string
+	CreatedBy       string
+	// Summary is the safe summary: scalar metadata only, never payload or signature.
+	Summary map[string]any
+}
+
+// LicenseFilter narrows and pages a license list (keyset pagination, newest first).
+type LicenseFilter struct {
+	CustomerID string
+	Status     string
+	// After is the cursor: the (issued_at, id) of the last row of the previous page.
+	AfterIssuedAt time.Time
+	AfterID       string
+	Limit         int
+}

@@ -1,0 +1,61 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// CreateCustomer validates and inserts a customer, with its audit event.
+func (s *Store) CreateCustomer(ctx context.Context, c *entitlements.Customer, actor string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c.ID = entitlements.NewID(entitlements.PrefixCustomer)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO customers (id, name, email) VALUES ($1, $2, $3) RETURNING created_at`,
+			c.ID, c.Name, c.Email).Scan(&c.CreatedAt)
+		if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "customer.create", Subject: c.ID,
+			Details: map[string]string{"name": c.Name}})
+	})
+}
+
+// GetCustomer returns one customer.
+func (s *Store) GetCustomer(ctx context.Context, id string) (*entitlements.Customer, error) {
+	return getCustomer(ctx, s.pool, id)
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func getCustomer(ctx context.Context, q querier, id string) (*entitlements.Customer, error) {
+	c := &entitlements.Customer{}
+	err := q.QueryRow(ctx, `SELECT id, name, email, created_at FROM customers WHERE id = $1`, id).
+		Scan(&c.ID, &c.Name, &c.Email, &c.CreatedAt)
+	if err != nil {
+		return nil, notFound(err, "customer", id)
+	}
+	return c, nil
+}
+
+// ListCustomers returns customers by name, a page at a time (offset paging: the list
+// is short and sorted by name, which has no stable cursor).
+func (s *Store) ListCustomers(ctx context.Context, offset, limit int) ([]*entitlements.Customer, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, name, email, created_at FROM customers ORDER BY lower(name), id OFFSET $1 LIMIT $2`, offset, limit)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Customer, error) {
+		c := &entitlements.Customer{}
+		return c, r.Scan(&c.ID, &c.Name, &c.Email, &c.CreatedAt)
+	})
+}

@@ -1,0 +1,135 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// argonParams follow the OWASP recommendation for argon2id (19 MiB, 2 passes) with
+// one lane: the machine has few cores and logins are rare.
+var argonParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// CreateStaff adds a staff account with an argon2id password hash.
+func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, password, actor string) error {
+	st.Email = strings.ToLower(strings.TrimSpace(st.Email))
+	f := map[string]string{}
+	if !strings.Contains(st.Email, "@") {
+		f["email"] = "not an email address"
+	}
+	if !st.Role.Valid() {
+		f["role"] = "viewer, issuer, approver or admin"
+	}
+	if len(password) < 12 {
+		f["password"] = "at least 12 characters"
+	}
+	if err := entitlements.Invalid(f); err != nil {
+		return err
+	}
+	hash, err := argon2id.CreateHash(password, argonParams)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO staff_users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
+			st.Email, st.Name, st.Role, hash).Scan(&st.ID, &st.CreatedAt)
+		if isUniqueViolation(err, "") {
+			return entitlements.Errorf(entitlements.ECONFLICT, "a staff account for %s exists", st.Email)
+		}
+		if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff.create", Subject: st.Email, Details: map[string]string{"role": string(st.Role)}})
+	})
+}
+
+// dummyHash is compared against when the email is unknown, so a login takes as long
+// for an unknown account as for a wrong password.
+var dummyHash, _ = argon2id.CreateHash("not-a-real-password", argonParams)
+
+// Authenticate checks an email and password. Unknown email, wrong password and a
+// disabled account give one answer.
+func (s *Store) Authenticate(ctx context.Context, email, password string) (*entitlements.Staff, error) {
+	st := &entitlements.Staff{}
+	var hash string
+	var disabled *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT id, email, name, role, password_hash, disabled_at FROM staff_users WHERE email = $1`,
+		strings.ToLower(strings.TrimSpace(email))).Scan(&st.ID, &st.Email, &st.Name, &st.Role, &hash, &disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		hash = dummyHash
+	} else if err != nil {
+		return nil, unavailable(err)
+	}
+	ok, cerr := argon2id.ComparePasswordAndHash(password, hash)
+	if err != nil || cerr != nil || !ok || disabled != nil {
+		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "wrong email or password")
+	}
+	return st, nil
+}
+
+// SessionTTL is how long a staff session lasts.
+const SessionTTL = 12 * time.Hour
+
+// CreateSession returns a new random session token; only its hash is stored.
+func (s *Store) CreateSession(ctx context.Context, staffID int64) (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := b64url(raw)
+	h := sha256.Sum256([]byte(token))
+	_, err := s.pool.Exec(ctx, `INSERT INTO staff_sessions (token_hash, staff_id, expires_at) VALUES ($1, $2, $3)`,
+		h[:], staffID, time.Now().Add(SessionTTL))
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return token, nil
+}
+
+// SessionStaff returns the staff member of a live session.
+func (s *Store) SessionStaff(ctx context.Context, token string) (*entitlements.Staff, error) {
+	h := sha256.Sum256([]byte(token))
+	st := &entitlements.Staff{}
+	err := s.pool.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.role, u.created_at FROM staff_sessions s
+		JOIN staff_users u ON u.id = s.staff_id WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL`, h[:]).
+		Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "not signed in")
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return st, nil
+}
+
+// DeleteSession ends a session (logout).
+func (s *Store) DeleteSession(ctx context.Context, token string) error {
+	h := sha256.Sum256([]byte(token))
+	_, err := s.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE token_hash = $1`, h[:])
+	return err
+}
+
+// StaffByEmail returns a staff member (for the CLI, which acts as a named staff member).
+func (s *Store) StaffByEmail(ctx context.Context, email string) (*entitlements.Staff, error) {
+	st := &entitlements.Staff{}
+	err := s.pool.QueryRow(ctx, `SELECT id, email, name, role, created_at FROM staff_users WHERE email = $1 AND disabled_at IS NULL`,
+		strings.ToLower(email)).Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.CreatedAt)
+	if err != nil {
+		return nil, notFound(err, "staff", email)
+	}
+	return st, nil
+}
+
+// CountStaff reports how many staff accounts exist.
+func (s *Store) CountStaff(ctx context.Context) (int, error) {
+	var n int
+	return n, s.pool.QueryRow(ctx, `SELECT count(*) FROM staff_users`).Scan(&n)
+}

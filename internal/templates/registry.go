@@ -1,0 +1,130 @@
+package templates
+
+import (
+	"slices"
+	"time"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// Products.
+const (
+	ProductRouter  = "genai-smart-router"
+	ProductCoreSDK = "coresdk"
+)
+
+// routerFeatures are the GenAI Smart Router capabilities a license can grant.
+var routerFeatures = []string{
+	"admin_reports", "audit_export", "dynamic_routing", "external_policy_routing",
+	"model_group_contracts", "pii_filtering", "private_upstreams", "retention_rollups",
+	"routing", "typescript_policy_routing", "usage_export", "usage_reporting",
+}
+
+// all lists every template version ever defined. Versions are append-only: to change
+// a template, add its next version here and leave the old one as it is.
+var all = []*Template{
+	{
+		Name: "eval-72h", Version: 1, Product: ProductRouter, Summary: "72-hour evaluation with a small volume ceiling",
+		Term: 72 * time.Hour, FixedTerm: true,
+		Features: []string{"routing", "usage_reporting"},
+		Limits:   map[string]int64{"token_budget": 1_000_000, "max_instances": 1, "max_concurrency": 4},
+		Lease:    &LeaseRule{Required: true, TTLSeconds: 3600},
+	},
+	{
+		Name: "pilot-30d", Version: 1, Product: ProductRouter, Summary: "30-day paid pilot with usage reporting and a rolling usage window",
+		Term: 30 * Day, FixedTerm: true,
+		Features:        []string{"admin_reports", "dynamic_routing", "routing", "usage_reporting"},
+		Limits:          map[string]int64{"token_budget": 25_000_000, "usage_window_seconds": 30 * 86400, "max_instances": 2, "max_concurrency": 16},
+		Grace:           24 * time.Hour,
+		AllowedFeatures: routerFeatures,
+		Lease:           &LeaseRule{Required: true, TTLSeconds: 6 * 3600},
+	},
+	{
+		Name: "enterprise-annual", Version: 1, Product: ProductRouter, Summary: "annual self-hosted contract",
+		Term: 365 * Day, MaxTerm: 3 * 366 * Day,
+		Features:          []string{"admin_reports", "audit_export", "dynamic_routing", "routing", "usage_export", "usage_reporting"},
+		Limits:            map[string]int64{"max_instances": 10, "max_concurrency": 256},
+		Grace:             24 * time.Hour,
+		MaxGrace:          7 * Day,
+		AllowedFeatures:   routerFeatures,
+		OverridableLimits: []string{"max_instances", "max_concurrency", "token_budget", "usage_window_seconds", "seats"},
+	},
+	{
+		Name: "credit-pack-5m", Version: 1, Product: ProductRouter, Summary: "prepaid top-up: 5M-token license-wide budget",
+		Term: 365 * Day, MaxTerm: 3 * 366 * Day, TopUp: true,
+		Features:          []string{"routing", "usage_reporting"},
+		Limits:            map[string]int64{"token_budget": 5_000_000},
+		Grace:             24 * time.Hour,
+		AllowedFeatures:   routerFeatures,
+		OverridableLimits: []string{"max_instances", "max_concurrency", "usage_window_seconds", "seats"},
+	},
+	{
+		Name: "credit-pack-25m", Version: 1, Product: ProductRouter, Summary: "prepaid top-up: 25M-token license-wide budget",
+		Term: 365 * Day, MaxTerm: 3 * 366 * Day, TopUp: true,
+		Features:          []string{"routing", "usage_reporting"},
+		Limits:            map[string]int64{"token_budget": 25_000_000},
+		Grace:             24 * time.Hour,
+		AllowedFeatures:   routerFeatures,
+		OverridableLimits: []string{"max_instances", "max_concurrency", "usage_window_seconds", "seats"},
+	},
+	{
+		Name: "marketplace-seat", Version: 1, Product: ProductRouter, Summary: "marketplace / private-offer term and seat scope",
+		Term: 365 * Day, MaxTerm: 3 * 366 * Day,
+		Features:          []string{"admin_reports", "routing", "usage_reporting"},
+		Limits:            map[string]int64{"seats": 10, "max_instances": 5},
+		Grace:             24 * time.Hour,
+		AllowedFeatures:   routerFeatures,
+		OverridableLimits: []string{"seats", "max_instances", "token_budget", "max_concurrency"},
+	},
+}
+
+// Get returns one template version.
+func Get(name string, version int) (*Template, error) {
+	for _, t := range all {
+		if t.Name == name && t.Version == version {
+			return t, nil
+		}
+	}
+	return nil, entitlements.NotFound("template", name)
+}
+
+// Latest returns the newest version of a template.
+func Latest(name string) (*Template, error) {
+	var best *Template
+	for _, t := range all {
+		if t.Name == name && (best == nil || t.Version > best.Version) {
+			best = t
+		}
+	}
+	if best == nil {
+		return nil, entitlements.Errorf(entitlements.EINVALID, "unknown template %q", name)
+	}
+	return best, nil
+}
+
+// List returns the newest version of every template, by product then name.
+func List() []*Template {
+	var out []*Template
+	for _, t := range all {
+		if l, _ := Latest(t.Name); l == t {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Template) int {
+		if a.Product != b.Product {
+			return compare(a.Product, b.Product)
+		}
+		return compare(a.Name, b.Name)
+	})
+	return out
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,154 @@
+-- +goose Up
+CREATE TABLE products (
+    id         text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9-]*$'),
+    name       text NOT NULL,
+    -- envelope: metrum.license.v1 signed envelope; jws: CoreSDK compact JWS
+    form       text NOT NULL CHECK (form IN ('envelope', 'jws')),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE customers (
+    id         text PRIMARY KEY CHECK (id ~ '^cus_[0-9A-HJKMNP-TV-Z]{26}$'),
+    name       text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    email      text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX customers_name_idx ON customers (lower(name));
+
+CREATE TABLE staff_users (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email         text NOT NULL UNIQUE CHECK (email = lower(email) AND email LIKE '%@%'),
+    name          text NOT NULL,
+    role          text NOT NULL CHECK (role IN ('viewer', 'issuer', 'approver', 'admin')),
+    password_hash text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    disabled_at   timestamptz
+);
+
+CREATE TABLE staff_sessions (
+    token_hash bytea PRIMARY KEY,
+    staff_id   bigint NOT NULL REFERENCES staff_users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
+
+-- Public part and metadata only: private keys live in their backend, never here.
+CREATE TABLE signing_keys (
+    kid        text PRIMARY KEY CHECK (kid ~ '^[A-Za-z0-9_-]{43}$'),
+    alg        text NOT NULL CHECK (alg IN ('EdDSA', 'ES256', 'RS256')),
+    purposes   text[] NOT NULL CHECK (cardinality(purposes) > 0 AND purposes <@ ARRAY['license', 'revocation', 'lease']),
+    public_jwk jsonb NOT NULL CHECK (NOT public_jwk ? 'd'),
+    backend    text NOT NULL CHECK (backend IN ('file', 'pkcs11')),
+    status     text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retiring', 'retired')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    not_after  timestamptz,
+    retired_at timestamptz
+);
+
+-- The one active signing key per product and purpose, enforced by the primary key.
+CREATE TABLE active_keys (
+    product text NOT NULL REFERENCES products (id),
+    purpose text NOT NULL CHECK (purpose IN ('license', 'revocation', 'lease')),
+    kid     text NOT NULL REFERENCES signing_keys (kid),
+    PRIMARY KEY (product, purpose)
+);
+
+CREATE TABLE entitlements (
+    id                   text PRIMARY KEY CHECK (id ~ '^ent_[0-9A-HJKMNP-TV-Z]{26}$'),
+    customer_id          text NOT NULL REFERENCES customers (id),
+    product              text NOT NULL REFERENCES products (id),
+    template_name        text NOT NULL,
+    template_version     int NOT NULL CHECK (template_version >= 1),
+    state                text NOT NULL DEFAULT 'draft'
+                         CHECK (state IN ('draft', 'approved', 'rejected', 'cancelled', 'issued')),
+    starts_at            timestamptz NOT NULL,
+    ends_at              timestamptz NOT NULL,
+    overrides            jsonb NOT NULL DEFAULT '{}',
+    instance_fingerprint text NOT NULL DEFAULT '',
+    contract_ref         text NOT NULL DEFAULT '',
+    source               text NOT NULL DEFAULT 'staff' CHECK (source IN ('staff', 'self-service', 'marketplace')),
+    -- what the new license replaces (renewal, replacement, top-up); '' for a first one
+    supersedes           text NOT NULL DEFAULT '',
+    kind                 text NOT NULL DEFAULT 'new' CHECK (kind IN ('new', 'renewal', 'replacement', 'top-up')),
+    created_by           text NOT NULL,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    decided_by           text NOT NULL DEFAULT '',
+    decided_at           timestamptz,
+    CHECK (starts_at < ends_at)
+);
+CREATE INDEX entitlements_customer_idx ON entitlements (customer_id, created_at DESC);
+CREATE INDEX entitlements_state_idx ON entitlements (state, created_at DESC);
+
+CREATE TABLE licenses (
+    id                   text PRIMARY KEY CHECK (id ~ '^lic_[0-9A-HJKMNP-TV-Z]{26}$'),
+    entitlement_id       text NOT NULL UNIQUE REFERENCES entitlements (id),
+    customer_id          text NOT NULL REFERENCES customers (id),
+    product              text NOT NULL REFERENCES products (id),
+    sku                  text NOT NULL,
+    template_version     int NOT NULL,
+    key_id               text NOT NULL REFERENCES signing_keys (kid),
+    issued_at            timestamptz NOT NULL,
+    not_before           timestamptz NOT NULL,
+    expires_at           timestamptz NOT NULL,
+    status               text NOT NULL DEFAULT 'active'
+                         CHECK (status IN ('active', 'revoked', 'suspended', 'superseded')),
+    status_reason        text NOT NULL DEFAULT '',
+    status_changed_at    timestamptz,
+    -- a license is superseded by at most one successor: concurrent top-ups can't fork it
+    supersedes           text UNIQUE REFERENCES licenses (id),
+    superseded_by        text REFERENCES licenses (id),
+    -- the exact signed file, served byte for byte
+    file_bytes           bytea NOT NULL,
+    file_sha256          bytea NOT NULL,
+    file_name            text NOT NULL,
+    content_type         text NOT NULL,
+    summary              jsonb NOT NULL,
+    created_by           text NOT NULL,
+    CHECK (not_before < expires_at)
+);
+CREATE INDEX licenses_customer_idx ON licenses (customer_id, issued_at DESC);
+CREATE INDEX licenses_issued_idx ON licenses (issued_at DESC, id DESC);
+CREATE INDEX licenses_expiry_idx ON licenses (expires_at) WHERE status = 'active';
+
+-- Append-only and hash-chained: each row's hash covers its content and the previous
+-- row's hash. UPDATE and DELETE are refused by a trigger.
+CREATE TABLE audit_events (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         timestamptz NOT NULL,
+    actor      text NOT NULL,
+    action     text NOT NULL,
+    subject    text NOT NULL,
+    details    jsonb NOT NULL DEFAULT '{}',
+    prev_hash  bytea NOT NULL,
+    hash       bytea NOT NULL UNIQUE
+);
+CREATE INDEX audit_events_subject_idx ON audit_events (subject, id);
+
+-- +goose StatementBegin
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP;
+END;
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+
+INSERT INTO products (id, name, form) VALUES
+    ('genai-smart-router', 'GenAI Smart Router', 'envelope'),
+    ('coresdk', 'CoreSDK', 'jws');
+
+-- +goose Down
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE licenses;
+DROP TABLE entitlements;
+DROP TABLE active_keys;
+DROP TABLE signing_keys;
+DROP TABLE staff_sessions;
+DROP TABLE staff_users;
+DROP TABLE customers;
+DROP TABLE products;

@@ -1,0 +1,236 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Entry statuses of a revocation bundle.
+const (
+	StatusRevoked    = "revoked"
+	StatusSuspended  = "suspended"
+	StatusSuperseded = "superseded"
+)
+
+// BundleEntry is one listed license in a revocation bundle.
+type BundleEntry struct {
+	LicenseID    string `json:"license_id"`
+	Status       string `json:"status"`
+	Reason       string `json:"reason"`
+	EffectiveAt  string `json:"effective_at"`
+	SupersededBy string `json:"superseded_by,omitempty"`
+}
+
+// BundlePayload is the wire form of a `metrum.revocation.v1` payload.
+type BundlePayload struct {
+	Schema    int64         `json:"schema"`
+	Issuer    string        `json:"issuer"`
+	Sequence  int64         `json:"sequence"`
+	IssuedAt  string        `json:"issued_at"`
+	ExpiresAt string        `json:"expires_at"`
+	Entries   []BundleEntry `json:"entries"`
+}
+
+type bundleWire struct {
+	Schema    *int64  `json:"schema"`
+	Issuer    *string `json:"issuer"`
+	Sequence  *int64  `json:"sequence"`
+	IssuedAt  *string `json:"issued_at"`
+	ExpiresAt *string `json:"expires_at"`
+	Entries   *[]struct {
+		LicenseID    *string `json:"license_id"`
+		Status       *string `json:"status"`
+		Reason       *string `json:"reason"`
+		EffectiveAt  *string `json:"effective_at"`
+		SupersededBy *string `json:"superseded_by"`
+	} `json:"entries"`
+}
+
+// Entry is a parsed bundle entry.
+type Entry struct {
+	Status       string
+	Reason       string
+	EffectiveAt  time.Time
+	SupersededBy string
+}
+
+// Bundle is a verified revocation bundle.
+type Bundle struct {
+	Issuer    string
+	Sequence  int64
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// PayloadSHA256 identifies the bundle's content: two bundles with one sequence and
+	// different hashes are equivocation. It hashes the signed payload, not the file, so
+	// the same content re-wrapped or re-signed (ES256 signatures differ each time) is
+	// not mistaken for a different bundle.
+	PayloadSHA256 [32]byte
+	KeyID         string
+	// Entries is sorted by license ID; Lookup searches it.
+	ids     []string
+	entries []Entry
+}
+
+// Len is the number of entries.
+func (b *Bundle) Len() int { return len(b.ids) }
+
+// Lookup returns the entry for a license ID, if listed.
+func (b *Bundle) Lookup(id string) (Entry, bool) {
+	i := sort.SearchStrings(b.ids, id)
+	if i < len(b.ids) && b.ids[i] == id {
+		return b.entries[i], true
+	}
+	return Entry{}, false
+}
+
+// Count returns how many entries have the given status.
+func (b *Bundle) Count(status string) int {
+	n := 0
+	for _, e := range b.entries {
+		if e.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// ParseBundleFile verifies a revocation bundle's signature and shape.
+func ParseBundleFile(data []byte, ks *KeySet) (*Bundle, error) {
+	if len(data) > MaxBundleSize {
+		return nil, fmt.Errorf("bundle larger than %d bytes", MaxBundleSize)
+	}
+	payload, key, err := openEnvelope(data, FormatRevocation, ks)
+	if err != nil {
+		return nil, err
+	}
+	var w bundleWire
+	if err := decodeStrict(payload, &w); err != nil {
+		return nil, fmt.Errorf("bundle payload: %w", err)
+	}
+	if w.Schema == nil || w.Issuer == nil || w.Sequence == nil || w.IssuedAt == nil || w.ExpiresAt == nil || w.Entries == nil {
+		return nil, errors.New("bundle payload: a required member is missing")
+	}
+	if *w.Schema != 1 {
+		return nil, errors.New("bundle payload: schema is not 1")
+	}
+	if *w.Issuer == "" {
+		return nil, errors.New("bundle payload: issuer is empty")
+	}
+	if *w.Sequence < 1 {
+		return nil, errors.New("bundle payload: sequence must be ≥ 1")
+	}
+	b := &Bundle{Issuer: *w.Issuer, Sequence: *w.Sequence, PayloadSHA256: sha256.Sum256(payload), KeyID: key.KID}
+	if b.IssuedAt, err = parseTime("issued_at", *w.IssuedAt); err != nil {
+		return nil, err
+	}
+	if b.ExpiresAt, err = parseTime("expires_at", *w.ExpiresAt); err != nil {
+		return nil, err
+	}
+	if !b.IssuedAt.Before(b.ExpiresAt) {
+		return nil, errors.New("bundle payload: issued_at must be before expires_at")
+	}
+	if !key.NotAfter.IsZero() && b.IssuedAt.After(key.NotAfter) {
+		return nil, errors.New("bundle signed by a key past its not_after")
+	}
+	b.ids = make([]string, 0, len(*w.Entries))
+	b.entries = make([]Entry, 0, len(*w.Entries))
+	for i, we := range *w.Entries {
+		if we.LicenseID == nil || we.Status == nil || we.Reason == nil || we.EffectiveAt == nil {
+			return nil, fmt.Errorf("bundle entry %d: a required member is missing", i)
+		}
+		if !licenseID.MatchString(*we.LicenseID) {
+			return nil, fmt.Errorf("bundle entry %d: license_id is not lic_ + ULID", i)
+		}
+		if i > 0 && b.ids[i-1] >= *we.LicenseID {
+			return nil, fmt.Errorf("bundle entry %d: entries not sorted by unique license_id", i)
+		}
+		e := Entry{Status: *we.Status, Reason: *we.Reason}
+		switch e.Status {
+		case StatusRevoked, StatusSuspended:
+			if we.SupersededBy != nil {
+				return nil, fmt.Errorf("bundle entry %d: superseded_by only goes with superseded", i)
+			}
+		case StatusSuperseded:
+			if we.SupersededBy == nil || !licenseID.MatchString(*we.SupersededBy) {
+				return nil, fmt.Errorf("bundle entry %d: superseded needs superseded_by", i)
+			}
+			e.SupersededBy = *we.SupersededBy
+		default:
+			return nil, fmt.Errorf("bundle entry %d: unknown status %q", i, e.Status)
+		}
+		if e.EffectiveAt, err = parseTime("effective_at", *we.EffectiveAt); err != nil {
+			return nil, fmt.Errorf("bundle entry %d: %w", i, err)
+		}
+		b.ids = append(b.ids, *we.LicenseID)
+		b.entries = append(b.entries, e)
+	}
+	return b, nil
+}
+
+// LeasePayload is the wire form of a `metrum.lease.v1` payload.
+type LeasePayload struct {
+	Schema              int64  `json:"schema"`
+	LeaseID             string `json:"lease_id"`
+	LicenseID           string `json:"license_id"`
+	InstanceFingerprint string `json:"instance_fingerprint"`
+	IssuedAt            string `json:"issued_at"`
+	ExpiresAt           string `json:"expires_at"`
+}
+
+// Lease is a verified lease.
+type Lease struct {
+	LeaseID             string
+	LicenseID           string
+	InstanceFingerprint string
+	IssuedAt            time.Time
+	ExpiresAt           time.Time
+	KeyID               string
+}
+
+// ParseLeaseFile verifies a lease's signature and shape.
+func ParseLeaseFile(data []byte, ks *KeySet) (*Lease, error) {
+	if len(data) > MaxLeaseSize {
+		return nil, fmt.Errorf("lease larger than %d bytes", MaxLeaseSize)
+	}
+	payload, key, err := openEnvelope(data, FormatLease, ks)
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Schema              *int64  `json:"schema"`
+		LeaseID             *string `json:"lease_id"`
+		LicenseID           *string `json:"license_id"`
+		InstanceFingerprint *string `json:"instance_fingerprint"`
+		IssuedAt            *string `json:"issued_at"`
+		ExpiresAt           *string `json:"expires_at"`
+	}
+	if err := decodeStrict(payload, &w); err != nil {
+		return nil, fmt.Errorf("lease payload: %w", err)
+	}
+	if w.Schema == nil || w.LeaseID == nil || w.LicenseID == nil || w.InstanceFingerprint == nil || w.IssuedAt == nil || w.ExpiresAt == nil {
+		return nil, errors.New("lease payload: a required member is missing")
+	}
+	if *w.Schema != 1 {
+		return nil, errors.New("lease payload: schema is not 1")
+	}
+	if !leaseID.MatchString(*w.LeaseID) || !licenseID.MatchString(*w.LicenseID) || *w.InstanceFingerprint == "" {
+		return nil, errors.New("lease payload: lease_id, license_id or instance_fingerprint malformed")
+	}
+	ls := &Lease{LeaseID: *w.LeaseID, LicenseID: *w.LicenseID, InstanceFingerprint: *w.InstanceFingerprint, KeyID: key.KID}
+	if ls.IssuedAt, err = parseTime("issued_at", *w.IssuedAt); err != nil {
+		return nil, err
+	}
+	if ls.ExpiresAt, err = parseTime("expires_at", *w.ExpiresAt); err != nil {
+		return nil, err
+	}
+	if !ls.IssuedAt.Before(ls.ExpiresAt) {
+		return nil, errors.New("lease payload: issued_at must be before expires_at")
+	}
+	if !key.NotAfter.IsZero() && ls.IssuedAt.After(key.NotAfter) {
+		return nil, errors.New("lease signed by a key past its not_after")
+	}
+	return ls, nil
+}

@@ -1,0 +1,99 @@
+package verify
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// decodeStrict parses data into v with the rules of formats.md section 2: the top
+// level is an object, member names match exactly, duplicate and unknown members are
+// rejected, and no value anywhere is null (no member of any document is nullable, and
+// json v2 would otherwise read null as "absent").
+func decodeStrict(data []byte, v any) error {
+	if err := rejectNulls(data); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v, json.RejectUnknownMembers(true))
+}
+
+// rejectNulls walks the token stream once: it checks the top level is an object and
+// that no value is null. Duplicate names and invalid UTF-8 are rejected by jsontext.
+func rejectNulls(data []byte) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	first := true
+	for {
+		tok, err := dec.ReadToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if first {
+			if tok.Kind() != '{' {
+				return errors.New("top level is not a JSON object")
+			}
+			first = false
+		}
+		if tok.Kind() == 'n' {
+			return fmt.Errorf("null value at %s", dec.StackPointer())
+		}
+	}
+}
+
+var rfc3339UTC = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
+
+// parseTime accepts only RFC 3339 in UTC with a Z and whole seconds.
+func parseTime(name, s string) (time.Time, error) {
+	if !rfc3339UTC.MatchString(s) {
+		return time.Time{}, fmt.Errorf("%s: not an RFC 3339 UTC time with whole seconds", name)
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, nil
+}
+
+// FormatTime renders t the only way the formats allow: UTC, Z, whole seconds.
+func FormatTime(t time.Time) string {
+	return t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z")
+}
+
+// decodeB64 decodes strict base64url: the URL alphabet only, no padding, no
+// whitespace (Go's decoder would skip CR and LF), and zero trailing bits.
+func decodeB64(name, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return nil, fmt.Errorf("%s: not strict base64url", name)
+		}
+	}
+	b, err := b64.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not strict base64url", name)
+	}
+	return b, nil
+}
+
+// safe renders an error for output: JSON syntax errors from the parser quote the input
+// around the fault, and output must never carry payload bytes, so those keep only the
+// position.
+func safe(err error) string {
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("malformed JSON at byte %d", se.ByteOffset)
+	}
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
