@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+
+	"github.com/go-json-experiment/json"
 )
 
 // Document formats of formats.md section 2.
@@ -125,4 +127,20 @@ func verifySignature(key *Key, msg, sig []byte) bool {
 		return ecdsa.Verify(pub, h[:], r, s)
 	}
 	return false
+}
+
+// Sniff names what a file looks like, before any check: "jws" for a compact JWS, the
+// envelope's `format` for a JSON envelope, "" when neither. Nothing it returns is
+// trusted; it only chooses which parser to run.
+func Sniff(data []byte) string {
+	if isJWS(data) {
+		return "jws"
+	}
+	var e struct {
+		Format string `json:"format"`
+	}
+	if json.Unmarshal(data, &e) != nil {
+		return ""
+	}
+	return e.Format
 }

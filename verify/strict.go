@@ -86,6 +86,9 @@ func decodeB64(name, s string) ([]byte, error) {
 // safe renders an error for output: JSON syntax errors from the parser quote the input
 // around the fault, and output must never carry payload bytes, so those keep only the
 // position.
+// SafeError renders an error for output without quoting input bytes.
+func SafeError(err error) string { return safe(err) }
+
 func safe(err error) string {
 	var se *jsontext.SyntacticError
 	if errors.As(err, &se) {

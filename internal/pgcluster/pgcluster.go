@@ -24,10 +24,13 @@ import (
 type Cluster struct {
 	Dir  string // holds data/, log and the socket
 	Port int
-	bin  string
-	cred *syscall.Credential
-	uid  int
-	gid  int
+	// Shared is true when Start found the cluster already running; the caller that
+	// started it owns stopping it.
+	Shared bool
+	bin    string
+	cred   *syscall.Credential
+	uid    int
+	gid    int
 }
 
 // Options tune a cluster. Durable=false turns fsync off (tests only).
@@ -68,6 +71,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return nil, err
+	}
 	c := &Cluster{Dir: o.Dir, bin: bin, uid: -1, gid: -1}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -96,6 +102,13 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("pgcluster: initdb: %v\n%s", err, out)
 		}
 	}
+	// A cluster already running from this folder (say `issuer dev` in another
+	// terminal, with a CLI command now) is shared, not restarted.
+	if b, err := os.ReadFile(filepath.Join(o.Dir, "port")); err == nil && c.cmd(ctx, "pg_ctl", "-D", data, "status").Run() == nil {
+		c.Port, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		c.Shared = true
+		return c, nil
+	}
 	c.Port = o.Port
 	if c.Port == 0 {
 		if b, err := os.ReadFile(filepath.Join(o.Dir, "port")); err == nil {
@@ -120,11 +133,7 @@ func (c *Cluster) start(ctx context.Context, durable bool) error {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
 	data := filepath.Join(c.Dir, "data")
-	// A dev cluster killed without a clean stop leaves a stale pid file; pg_ctl start
-	// copes with that itself. One that is still running is stopped first.
-	if c.cmd(ctx, "pg_ctl", "-D", data, "status").Run() == nil {
-		_ = c.cmd(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "stop").Run()
-	}
+	// A cluster killed without a clean stop leaves a stale pid file; pg_ctl copes.
 	out, err := c.cmd(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(c.Dir, "log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.Dir, "log"))

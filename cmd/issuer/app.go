@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/metrum/licensing/internal/config"
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/internal/storage"
+)
+
+// app is what a command needs, opened lazily.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	cfg            *config.Config
+	store          *storage.Store
+	svc            *issuance.Service
+	log            *slog.Logger
+	cleanup        []func()
+}
+
+func (a *app) close() {
+	for i := len(a.cleanup) - 1; i >= 0; i-- {
+		a.cleanup[i]()
+	}
+}
+
+func (a *app) config() (*config.Config, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
+	c, err := config.Load(a.getenv("ISSUER_CONFIG"), a.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	a.cfg = c
+	return c, nil
+}
+
+func (a *app) logger() *slog.Logger {
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return a.log
+}
+
+// open connects to the configured database and builds the service.
+func (a *app) open(ctx context.Context) (*issuance.Service, error) {
+	if a.svc != nil {
+		return a.svc, nil
+	}
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	if c.Database.URL == "" {
+		url, cl, err := devDatabaseURL(c)
+		if cl != nil && !cl.Shared {
+			a.cleanup = append(a.cleanup, func() { _ = cl.Stop() })
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.Database.URL = url
+	}
+	store, err := storage.Open(ctx, c.Database.URL)
+	if err != nil {
+		return nil, err
+	}
+	a.cleanup = append(a.cleanup, store.Close)
+	return a.service(store)
+}
+
+func (a *app) service(store *storage.Store) (*issuance.Service, error) {
+	kek, err := a.kek()
+	if err != nil {
+		return nil, err
+	}
+	a.store = store
+	a.svc = &issuance.Service{Store: store, Keys: signing.NewFileKeyRing(a.cfg.Signing.KeyDir, kek),
+		Issuer: a.cfg.Issuer.Name, RenewURL: a.cfg.Issuer.LeaseRenewURL, MakerChecker: a.cfg.Issuer.MakerChecker, Log: a.logger()}
+	return a.svc, nil
+}
+
+func (a *app) kek() (*signing.KEK, error) {
+	if v := a.getenv("METRUM_KEK"); v != "" {
+		return signing.ParseKEK(v)
+	}
+	k, err := signing.LoadKEKFile(a.cfg.Signing.KEKFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no key-encryption key: set METRUM_KEK or create %s (issuer dev does this for you)", a.cfg.Signing.KEKFile)
+	}
+	return k, err
+}
+
+// actor is the staff member the CLI acts as: --as, else ISSUER_AS.
+func (a *app) actor(ctx context.Context, as string) (*entitlements.Staff, error) {
+	if as == "" {
+		as = a.getenv("ISSUER_AS")
+	}
+	if as == "" {
+		return nil, errors.New("say who is acting: --as EMAIL or ISSUER_AS=EMAIL (a staff account; see `issuer staff create`)")
+	}
+	return a.store.StaffByEmail(ctx, as)
+}
+
+// flags makes a FlagSet whose --help explains the command.
+func (a *app) flags(name, synopsis, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "Usage: issuer %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(help))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; --help is not an error.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
+		return errUsage
+	}
+	return nil
+}
+
+var errHelp = errors.New("help")
+
+// printJSON writes v as indented JSON.
+func (a *app) printJSON(v any) error {
+	b, err := json.Marshal(v, jsontext.WithIndent("  "), json.Deterministic(true))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	return err
+}
+
+// sub dispatches "noun verb" commands.
+func sub(ctx context.Context, a *app, noun string, args []string, verbs map[string]cmdFunc, help string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(a.stdout, help)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	f, ok := verbs[args[0]]
+	if !ok {
+		fmt.Fprintf(a.stderr, "issuer %s: unknown command %q\n\n%s", noun, args[0], help)
+		return errUsage
+	}
+	err := f(ctx, a, args[1:])
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/verify"
+)
+
+// Dev accounts. Their passwords are random, made at first start and kept in
+// .data/dev-logins.txt (0600) so a second start can print them again.
+var devStaff = []struct {
+	email string
+	role  entitlements.Role
+}{
+	{"admin@metrum.local", entitlements.RoleAdmin},
+	{"issuer@metrum.local", entitlements.RoleIssuer},
+	{"approver@metrum.local", entitlements.RoleApprover},
+}
+
+// devKeys are the keys a dev issuer starts with: one per product and purpose, as in
+// production (keys/README.md).
+var devKeys = []struct {
+	product, alg string
+	purpose      verify.Purpose
+}{
+	{"genai-smart-router", verify.AlgEdDSA, verify.PurposeLicense},
+	{"genai-smart-router", verify.AlgEdDSA, verify.PurposeRevocation},
+	{"genai-smart-router", verify.AlgEdDSA, verify.PurposeLease},
+	{"coresdk", verify.AlgES256, verify.PurposeLicense},
+}
+
+func cmdDev(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("dev", "dev [--addr HOST:PORT] [--no-demo]",
+		`Starts everything for local use with no manual step: a private PostgreSQL under
+.data/pg (unless DATABASE_URL is set), migrations, a KEK and dev signing keys under
+.data/ (never committed), demo staff accounts and a demo license, then serves on
+loopback and prints the URL and a staff login. A second start reuses the same data.`)
+	addr := fs.String("addr", "", "listen address (default server.addr, 127.0.0.1:8080; a free port if busy)")
+	noDemo := fs.Bool("no-demo", false, "don't create the demo customer and license")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Database.DataDir, 0o711); err != nil {
+		return err
+	}
+	if a.getenv("METRUM_KEK") == "" {
+		if _, err := os.Stat(c.Signing.KEKFile); errors.Is(err, os.ErrNotExist) {
+			if _, err := signing.NewKEKFile(c.Signing.KEKFile); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "created dev key-encryption key %s\n", c.Signing.KEKFile)
+		}
+	}
+	fmt.Fprintln(a.stdout, "starting PostgreSQL and applying migrations…")
+	svc, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	applied, err := a.store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		fmt.Fprintf(a.stdout, "applied %d migrations\n", len(applied))
+	}
+	logins, err := a.devStaff(ctx)
+	if err != nil {
+		return err
+	}
+	admin, _ := a.store.StaffByEmail(ctx, devStaff[0].email)
+	if err := a.devKeys(ctx, svc, admin); err != nil {
+		return err
+	}
+	if !*noDemo {
+		if err := a.devDemo(ctx, svc); err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+	}
+	ks, err := svc.PublicKeySet(ctx)
+	if err != nil {
+		return err
+	}
+	keyset := filepath.Join(c.Database.DataDir, "keyset.json")
+	if err := verify.WriteFileAtomic(keyset, ks, 0o644); err != nil {
+		return err
+	}
+	if *addr != "" {
+		c.Server.Addr = *addr
+	}
+	l, err := net.Listen("tcp", c.Server.Addr)
+	if err != nil && *addr == "" {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return err
+	}
+	url := "http://" + l.Addr().String()
+	fmt.Fprintf(a.stdout, `
+Metrum license issuer (dev) is running.
+
+  URL:          %s/staff/login
+  staff login:  %s
+  key set:      %s   (verifier ... --keyset %s)
+  CLI as admin: ISSUER_AS=%s go run ./cmd/issuer license list
+
+Press Ctrl-C to stop (the database under %s stops with it).
+`, url, logins, keyset, keyset, devStaff[0].email, c.Database.DataDir)
+	return a.serve(ctx, l)
+}
+
+// devStaff creates the dev accounts once and returns the admin login line.
+func (a *app) devStaff(ctx context.Context) (string, error) {
+	path := filepath.Join(a.cfg.Database.DataDir, "dev-logins.txt")
+	n, err := a.store.CountStaff(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n == 0 {
+		var lines []string
+		for _, s := range devStaff {
+			raw := make([]byte, 12)
+			_, _ = rand.Read(raw)
+			pw := base64.RawURLEncoding.EncodeToString(raw)
+			st := &entitlements.Staff{Email: s.email, Name: strings.Split(s.email, "@")[0], Role: s.role}
+			if err := a.store.CreateStaff(ctx, st, pw, "bootstrap"); err != nil {
+				return "", err
+			}
+			lines = append(lines, fmt.Sprintf("%s %s %s", s.email, pw, s.role))
+		}
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(dev-logins.txt missing: create an account with `issuer staff create`)", nil
+	}
+	first := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	if len(first) < 2 {
+		return "", fmt.Errorf("%s is malformed", path)
+	}
+	return fmt.Sprintf("%s / %s   (all dev accounts: %s)", first[0], first[1], path), nil
+}
+
+func (a *app) devKeys(ctx context.Context, svc *issuance.Service, admin *entitlements.Staff) error {
+	for _, k := range devKeys {
+		if _, err := a.store.ActiveKID(ctx, k.product, string(k.purpose)); err == nil {
+			continue
+		}
+		rec, err := svc.GenerateKey(ctx, k.product, k.alg, []verify.Purpose{k.purpose}, admin)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "generated dev %s key %s for %s/%s\n", k.alg, rec.KID, k.product, k.purpose)
+	}
+	return nil
+}
+
+// devDemo issues one enterprise-annual license for a demo customer, once.
+func (a *app) devDemo(ctx context.Context, svc *issuance.Service) error {
+	list, err := a.store.ListCustomers(ctx, 0, 1)
+	if err != nil || len(list) > 0 {
+		return err
+	}
+	maker, _ := a.store.StaffByEmail(ctx, devStaff[1].email)
+	checker, _ := a.store.StaffByEmail(ctx, devStaff[2].email)
+	if maker == nil || checker == nil {
+		return nil
+	}
+	cust := &entitlements.Customer{Name: "Acme Corp (demo)", Email: "ops@acme.example"}
+	if err := svc.CreateCustomer(ctx, cust, maker); err != nil {
+		return err
+	}
+	e, err := svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: cust.ID, Template: "enterprise-annual",
+		ContractRef: "DEMO-0001"}, maker)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.Approve(ctx, e.ID, checker); err != nil {
+		return err
+	}
+	l, err := svc.Issue(ctx, e.ID, maker)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "demo: customer %s, license %s (%s)\n", cust.ID, l.ID, l.SKU)
+	return nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/metrum/licensing/internal/server"
+)
+
+func cmdMigrate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("migrate", "migrate [--json]", "Applies pending database migrations (embedded goose SQL files).")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := a.open(ctx); err != nil {
+		return err
+	}
+	applied, err := a.store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(map[string]any{"applied": applied})
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(a.stdout, "database is up to date")
+	}
+	for _, m := range applied {
+		fmt.Fprintln(a.stdout, "applied", m)
+	}
+	return nil
+}
+
+func cmdServe(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("serve", "serve [--addr HOST:PORT]",
+		"Runs the HTTP service (staff UI, portal, lease API) until interrupted. Production\nuse: set DATABASE_URL and METRUM_KEK, run `issuer migrate` first.")
+	addr := fs.String("addr", "", "listen address (default server.addr)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := a.open(ctx); err != nil {
+		return err
+	}
+	if *addr != "" {
+		a.cfg.Server.Addr = *addr
+	}
+	l, err := net.Listen("tcp", a.cfg.Server.Addr)
+	if err != nil {
+		return err
+	}
+	return a.serve(ctx, l)
+}
+
+// serve runs the HTTP server on l until ctx ends, then drains for up to 10 s.
+func (a *app) serve(ctx context.Context, l net.Listener) error {
+	srv := &server.Server{Svc: a.svc, Store: a.store, Log: a.logger(),
+		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://")}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.logger().Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+// Command issuer is the Metrum license issuer: the HTTP service (staff UI, portal,
+// lease API) and the operator CLI over the same service layer.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "issuer:", describe(err))
+		}
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// describe shows the safe message of domain errors, with field messages.
+func describe(err error) string {
+	var de *entitlements.Error
+	if errors.As(err, &de) {
+		s := de.Message
+		for f, m := range de.Fields {
+			s += fmt.Sprintf("\n  %s: %s", f, m)
+		}
+		if de.Code == entitlements.EINTERNAL || de.Code == entitlements.EUNAVAILABLE {
+			s += fmt.Sprintf(" (%v)", de.Err)
+		}
+		return s
+	}
+	return err.Error()
+}
+
+const usage = `issuer — the Metrum license issuer
+
+Usage: issuer <command> [flags]    (issuer <command> --help for each)
+
+Run:
+  dev           start everything locally: private Postgres under .data/, migrations,
+                dev keys, demo data; serves on 127.0.0.1 and prints the URL and a login
+  serve         run the HTTP service against DATABASE_URL (production)
+  migrate       apply database migrations
+
+Records:
+  customer      create | list
+  entitlement   create | approve | reject | list | show
+  license       issue | list | download | show
+  staff         create
+  keys          generate | list | export-keyset
+  templates     list the license templates
+
+Global environment: DATABASE_URL, ISSUER_CONFIG (YAML file), METRUM_KEK or
+ISSUER_KEK_FILE, ISSUER_AS (the staff email the CLI acts as). See README.md.
+`
+
+var errUsage = errors.New("usage")
+
+type cmdFunc func(ctx context.Context, a *app, args []string) error
+
+var commands = map[string]cmdFunc{
+	"dev":         cmdDev,
+	"serve":       cmdServe,
+	"migrate":     cmdMigrate,
+	"customer":    cmdCustomer,
+	"entitlement": cmdEntitlement,
+	"license":     cmdLicense,
+	"staff":       cmdStaff,
+	"keys":        cmdKeys,
+	"templates":   cmdTemplates,
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "issuer: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	defer a.close()
+	if err := cmd(ctx, a, args[1:]); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
+}
+
+// stdin is where commands read secrets typed or piped in.
+var stdin io.Reader = os.Stdin

@@ -1,0 +1,156 @@
+// Package config is the issuer's one typed configuration: a YAML file (optional) with
+// environment overrides, validated once in main and passed down.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything the issuer reads at start.
+type Config struct {
+	Server   Server   `yaml:"server"`
+	Database Database `yaml:"database"`
+	Signing  Signing  `yaml:"signing"`
+	Issuer   Issuer   `yaml:"issuer"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	// Addr to listen on; loopback by default.
+	Addr string `yaml:"addr"`
+	// BaseURL is how users reach the issuer (links, cookie Secure flag when https).
+	BaseURL string `yaml:"base_url"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed (rate limits, logs).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Database is the Postgres connection.
+type Database struct {
+	// URL of the database; empty in dev = the private cluster under DataDir.
+	URL string `yaml:"url"`
+	// DataDir holds the dev cluster, dev keys and KEK.
+	DataDir string `yaml:"data_dir"`
+}
+
+// Signing is where keys live.
+type Signing struct {
+	// KeyDir holds the sealed file keys (0700).
+	KeyDir string `yaml:"key_dir"`
+	// KEKFile holds the key-encryption key; METRUM_KEK (base64) overrides it.
+	KEKFile string `yaml:"kek_file"`
+}
+
+// Issuer is the issuing policy.
+type Issuer struct {
+	// Name is the `issuer` member of payloads.
+	Name string `yaml:"name"`
+	// LeaseRenewURL is written into licenses that require an online lease.
+	LeaseRenewURL string `yaml:"lease_renew_url"`
+	// MakerChecker requires the approver of an entitlement not to be its creator.
+	MakerChecker bool `yaml:"maker_checker"`
+	// BundleTTL is how long a revocation bundle is current; it is re-published at half.
+	BundleTTL time.Duration `yaml:"bundle_ttl"`
+}
+
+// Default is the configuration with nothing set.
+func Default() *Config {
+	return &Config{
+		Server:   Server{Addr: "127.0.0.1:8080"},
+		Database: Database{DataDir: ".data"},
+		Issuer:   Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour},
+	}
+}
+
+// Load reads path (if not empty) over the defaults, then the environment:
+// ISSUER_ADDR, ISSUER_BASE_URL, DATABASE_URL, ISSUER_DATA_DIR, ISSUER_KEY_DIR,
+// ISSUER_KEK_FILE, ISSUER_NAME, ISSUER_LEASE_RENEW_URL, ISSUER_MAKER_CHECKER.
+// Unknown YAML keys are an error, so a typo can't silently fall back to a default.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	set := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Server.Addr, "ISSUER_ADDR")
+	set(&c.Server.BaseURL, "ISSUER_BASE_URL")
+	set(&c.Database.URL, "DATABASE_URL")
+	set(&c.Database.DataDir, "ISSUER_DATA_DIR")
+	set(&c.Signing.KeyDir, "ISSUER_KEY_DIR")
+	set(&c.Signing.KEKFile, "ISSUER_KEK_FILE")
+	set(&c.Issuer.Name, "ISSUER_NAME")
+	set(&c.Issuer.LeaseRenewURL, "ISSUER_LEASE_RENEW_URL")
+	if v := getenv("ISSUER_MAKER_CHECKER"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("config: ISSUER_MAKER_CHECKER=%q is not true or false", v)
+		}
+		c.Issuer.MakerChecker = b
+	}
+	if c.Signing.KeyDir == "" {
+		c.Signing.KeyDir = c.Database.DataDir + "/keys"
+	}
+	if c.Signing.KEKFile == "" && getenv("METRUM_KEK") == "" {
+		c.Signing.KEKFile = c.Database.DataDir + "/kek"
+	}
+	if c.Server.BaseURL == "" {
+		c.Server.BaseURL = "http://" + c.Server.Addr
+	}
+	if c.Issuer.LeaseRenewURL == "" && strings.HasPrefix(c.Server.BaseURL, "https://") {
+		c.Issuer.LeaseRenewURL = strings.TrimSuffix(c.Server.BaseURL, "/") + "/v1/leases"
+	}
+	return c, nil
+}
+
+// Validate checks the whole configuration and reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("server.addr %q: want host:port", c.Server.Addr))
+	}
+	if u, err := url.Parse(c.Server.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("server.base_url %q: want an http(s) URL", c.Server.BaseURL))
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			errs = append(errs, fmt.Errorf("server.trusted_proxies: %q is not a CIDR", p))
+		}
+	}
+	if c.Issuer.Name == "" {
+		errs = append(errs, errors.New("issuer.name must not be empty"))
+	}
+	if c.Issuer.LeaseRenewURL != "" {
+		if u, err := url.Parse(c.Issuer.LeaseRenewURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("issuer.lease_renew_url %q: licenses only carry https:// renew URLs", c.Issuer.LeaseRenewURL))
+		}
+	}
+	if c.Issuer.BundleTTL < time.Hour {
+		errs = append(errs, errors.New("issuer.bundle_ttl must be at least 1h"))
+	}
+	if c.Signing.KeyDir == "" {
+		errs = append(errs, errors.New("signing.key_dir must be set"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,150 @@
+// Package server is the issuer's HTTP side on echo: staff UI, (later) portal and the
+// lease API, each a group with its own middleware, and one error handler that turns
+// the domain's error codes into HTTP once.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/web"
+)
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	Svc   *issuance.Service
+	Store *storage.Store
+	Log   *slog.Logger
+	// SecureCookies sets the Secure flag (when served over https).
+	SecureCookies bool
+}
+
+// Handler builds the echo instance with every route.
+func (s *Server) Handler() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests)
+	e.Use(middleware.Recover())
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
+		ReferrerPolicy:        "same-origin",
+		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+	}))
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", s.readyz)
+	e.GET(web.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(web.AssetPrefix+"/", cacheForever(http.FileServerFS(web.Static)))))
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/staff/licenses") })
+	s.staffRoutes(e.Group("/staff"))
+	return e
+}
+
+func cacheForever(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "database unreachable", Err: err}
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// Render writes a templ component with a status.
+func Render(c echo.Context, status int, comp templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+var statusOf = map[string]int{
+	entitlements.EINVALID:      http.StatusBadRequest,
+	entitlements.ENOTFOUND:     http.StatusNotFound,
+	entitlements.ECONFLICT:     http.StatusConflict,
+	entitlements.EUNAUTHORIZED: http.StatusUnauthorized,
+	entitlements.EFORBIDDEN:    http.StatusForbidden,
+	entitlements.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	entitlements.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// Problem is an RFC 9457 problem detail.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	RequestID string `json:"request_id"`
+}
+
+// errorHandler is the one place errors become HTTP: users see a safe message, the log
+// keeps the detail.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, code, msg := http.StatusInternalServerError, entitlements.EINTERNAL, "internal error"
+	var he *echo.HTTPError
+	var de *entitlements.Error
+	switch {
+	case errors.As(err, &de):
+		code, msg = de.Code, de.Message
+		if st, ok := statusOf[code]; ok {
+			status = st
+		} else {
+			status = http.StatusForbidden // license reason codes
+		}
+	case errors.As(err, &he):
+		status, code = he.Code, strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_")
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		} else {
+			msg = http.StatusText(he.Code)
+		}
+	}
+	rid := c.Response().Header().Get(echo.HeaderXRequestID)
+	if status >= 500 {
+		s.Log.Error("request failed", "request_id", rid, "path", c.Path(), "err", err)
+	}
+	if wantsHTML(c) {
+		_ = Render(c, status, web.ErrorPage(s.page(c, "Error"), status, msg))
+		return
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	_ = c.JSON(status, Problem{Type: "https://metrum.ai/problems/" + code, Title: http.StatusText(status),
+		Status: status, Detail: msg, RequestID: rid})
+}
+
+func wantsHTML(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, "/staff") && strings.Contains(c.Request().Header.Get("Accept"), "text/html")
+}
+
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		// The path only: query strings may carry tokens.
+		s.Log.Info("http", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "method", c.Request().Method,
+			"path", c.Request().URL.Path, "status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
+		return nil
+	}
+}
