@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/metrum/licensing/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type cli struct {
+	t   *testing.T
+	env map[string]string
+}
+
+func newCLI(t *testing.T) *cli {
+	dir := t.TempDir()
+	return &cli{t: t, env: map[string]string{
+		"DATABASE_URL": pgtest.NewDatabase(t), "ISSUER_DATA_DIR": dir,
+		"METRUM_KEK":            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"ISSUER_STAFF_PASSWORD": "a long enough password",
+	}}
+}
+
+// run runs one issuer command in-process and returns stdout; it fails the test on error.
+func (c *cli) run(args ...string) string {
+	c.t.Helper()
+	out, errOut, err := c.try(args...)
+	if err != nil {
+		c.t.Fatalf("issuer %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+func (c *cli) try(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut, func(k string) string { return c.env[k] })
+	return out.String(), errOut.String(), err
+}
+
+func (c *cli) json(v any, args ...string) {
+	c.t.Helper()
+	if err := json.Unmarshal([]byte(c.run(append(args, "--json")...)), v); err != nil {
+		c.t.Fatalf("issuer %v: output is not JSON: %v", args, err)
+	}
+}
+
+// buildVerifier compiles the real verifier binary once per test.
+func buildVerifier(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "verifier")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/metrum/licensing/cmd/verifier").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build verifier: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestCLIRecordToVerifiedFile(t *testing.T) {
+	c := newCLI(t)
+	dir := c.env["ISSUER_DATA_DIR"]
+	c.run("migrate")
+	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
+	c.env["ISSUER_AS"] = "root@m.test"
+	c.run("staff", "create", "--email", "maker@m.test", "--role", "issuer")
+	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	c.run("keys", "generate", "--product", "genai-smart-router", "--alg", "EdDSA", "--purpose", "license")
+
+	var cust struct {
+		ID string `json:"id"`
+	}
+	c.env["ISSUER_AS"] = "maker@m.test"
+	c.json(&cust, "customer", "create", "--name", "Hooli")
+	var ent struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	c.json(&ent, "entitlement", "create", "--customer", cust.ID, "--template", "enterprise-annual",
+		"--limit", "max_instances=3", "--instance-fingerprint", "node-7")
+	if ent.State != "draft" {
+		t.Fatalf("new entitlement state %q", ent.State)
+	}
+	if _, errOut, err := c.try("entitlement", "approve", "--id", ent.ID); err == nil || !strings.Contains(describe(err), "approver role") {
+		t.Fatalf("self-approval allowed: %v %s", err, errOut)
+	}
+	c.run("entitlement", "approve", "--id", ent.ID, "--as", "checker@m.test")
+	var lic struct {
+		ID string `json:"id"`
+	}
+	c.json(&lic, "license", "issue", "--entitlement", ent.ID)
+	file := filepath.Join(dir, "license.json")
+	c.run("license", "download", "--id", lic.ID, "--out", file)
+	keyset := filepath.Join(dir, "keyset.json")
+	c.run("keys", "export-keyset", "--out", keyset)
+	var list []struct {
+		ID string `json:"id"`
+	}
+	c.json(&list, "license", "list")
+	if len(list) != 1 || list[0].ID != lic.ID {
+		t.Fatalf("license list: %+v", list)
+	}
+
+	verifier := buildVerifier(t)
+	verifyArgs := []string{"verify", "--license", file, "--keyset", keyset, "--product", "genai-smart-router",
+		"--instance-fingerprint", "node-7", "--limit", "max_instances=3", "--json"}
+	out, err := exec.Command(verifier, verifyArgs...).Output()
+	if err != nil {
+		t.Fatalf("verifier: %v\n%s", err, out)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["status"] != "valid" || got["license_id"] != lic.ID || got["customer_id"] != cust.ID {
+		t.Fatalf("verdict: %s", out)
+	}
+
+	// A tampered copy: exit 1, license-invalid.
+	b, _ := os.ReadFile(file)
+	tampered := filepath.Join(dir, "tampered.json")
+	os.WriteFile(tampered, bytes.Replace(b, []byte(`"signature":"`), []byte(`"signature":"A`), 1), 0o644)
+	cmd := exec.Command(verifier, "verify", "--license", tampered, "--keyset", keyset, "--json")
+	out, err = cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !bytes.Contains(out, []byte(`"license-invalid"`)) {
+		t.Fatalf("tampered license: %v %s", err, out)
+	}
+	// Over the licensed limit: exit 1.
+	cmd = exec.Command(verifier, "verify", "--license", file, "--keyset", keyset, "--instance-fingerprint", "node-7", "--limit", "max_instances=4", "--json")
+	out, _ = cmd.Output()
+	if cmd.ProcessState.ExitCode() != 1 || !bytes.Contains(out, []byte(`"license-limit-exceeded"`)) {
+		t.Fatalf("limit: %s", out)
+	}
+	// A usage error: exit 2.
+	cmd = exec.Command(verifier, "verify", "--keyset", keyset)
+	_ = cmd.Run()
+	if cmd.ProcessState.ExitCode() != 2 {
+		t.Fatalf("usage error exit %d", cmd.ProcessState.ExitCode())
+	}
+}
+
+func TestCLIErrorsAreClearAndChangeNothing(t *testing.T) {
+	c := newCLI(t)
+	c.run("migrate")
+	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
+	c.env["ISSUER_AS"] = "root@m.test"
+	var cust struct {
+		ID string `json:"id"`
+	}
+	c.json(&cust, "customer", "create", "--name", "Hooli")
+	_, _, err := c.try("entitlement", "create", "--customer", cust.ID, "--template", "eval-72h", "--limit", "max_instances=9")
+	if err == nil || !strings.Contains(describe(err), "can't be overridden") {
+		t.Fatalf("override not allowed by the template: %v", err)
+	}
+	var own struct {
+		ID string `json:"id"`
+	}
+	c.json(&own, "entitlement", "create", "--customer", cust.ID, "--template", "enterprise-annual")
+	if _, _, err := c.try("entitlement", "approve", "--id", own.ID); err == nil || !strings.Contains(describe(err), "maker-checker") {
+		t.Fatalf("an admin approved their own entitlement: %v", err)
+	}
+	_, _, err = c.try("entitlement", "create", "--customer", cust.ID, "--template", "no-such")
+	if err == nil || !strings.Contains(describe(err), "unknown template") {
+		t.Fatalf("unknown template: %v", err)
+	}
+	_, _, err = c.try("license", "issue", "--entitlement", "ent_01HZY3QK8Y0000000000000001")
+	if err == nil || !strings.Contains(describe(err), "not found") {
+		t.Fatalf("unknown entitlement: %v", err)
+	}
+	var ents []any
+	c.json(&ents, "entitlement", "list")
+	if len(ents) != 1 {
+		t.Fatalf("failed creates left entitlements: %d, want only the one draft", len(ents))
+	}
+	if _, _, err := c.try("customer", "create"); err == nil {
+		t.Fatal("customer without a name accepted")
+	}
+	out := c.run("license", "--help")
+	if !strings.Contains(out, "issue") {
+		t.Fatalf("help: %s", out)
+	}
+}
