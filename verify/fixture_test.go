@@ -15,7 +15,7 @@ import (
 
 // fixture holds keys generated at test time and writes documents signed with them.
 type fixture struct {
-	t                                    *testing.T
+	t                                    testing.TB
 	dir                                  string
 	lic, rev, lease, es, rsa, edJWS, bad *signing.FileKey
 	ks                                   *verify.KeySet
@@ -30,7 +30,7 @@ var (
 	leaseID1 = "lea_01HZY3QK8Y0000000000000004"
 )
 
-func mustKey(t *testing.T, alg string, p ...verify.Purpose) *signing.FileKey {
+func mustKey(t testing.TB, alg string, p ...verify.Purpose) *signing.FileKey {
 	t.Helper()
 	k, err := signing.GenerateKey(alg, p)
 	if err != nil {
@@ -41,7 +41,7 @@ func mustKey(t *testing.T, alg string, p ...verify.Purpose) *signing.FileKey {
 
 var rsaKeyCache *signing.FileKey // RSA generation is slow; one per test binary
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	if rsaKeyCache == nil {
 		rsaKeyCache = mustKey(t, verify.AlgRS256, verify.PurposeLicense)
@@ -96,7 +96,7 @@ func with(m map[string]any, kv ...any) map[string]any {
 	return c
 }
 
-func marshal(t *testing.T, v any) []byte {
+func marshal(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v, json.Deterministic(true))
 	if err != nil {

@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,5 +101,30 @@ func TestStateFileIsPrivateAndForwardOnly(t *testing.T) {
 	st, _, err := verify.ReadState(o.StatePath)
 	if err != nil || !st.LatestSeen.Equal(t0.Add(3600e9)) {
 		t.Fatalf("latest seen went backwards: %v %v", st.LatestSeen, err)
+	}
+}
+
+// Every file of the bad-input corpus in testdata is refused, whatever keys are trusted.
+func TestBadCorpusRefused(t *testing.T) {
+	f := newFixture(t)
+	paths, _ := filepath.Glob("testdata/*")
+	if len(paths) < 8 {
+		t.Fatalf("corpus too small: %d files", len(paths))
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(filepath.Base(p), "bundle-") {
+			if _, err := verify.ParseBundleFile(b, f.ks); err == nil {
+				t.Errorf("%s: bundle accepted", p)
+			}
+			continue
+		}
+		o := f.opts(p)
+		if r := verify.Verify(o); r.Reason != verify.ReasonInvalid {
+			t.Errorf("%s: %s %s, want license-invalid", p, r.Status, r.Reason)
+		}
 	}
 }
