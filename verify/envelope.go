@@ -54,6 +54,24 @@ func PAE(format string, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// decodePAE decodes the base64url payload straight into a PAE buffer, so a large
+// bundle is not copied once more to build the signed message. It returns the whole
+// message and the payload inside it.
+func decodePAE(format, b64payload string) (msg, payload []byte, err error) {
+	if err := checkB64Alphabet("payload", b64payload); err != nil {
+		return nil, nil, err
+	}
+	n := b64.DecodedLen(len(b64payload))
+	head := fmt.Sprintf("DSSEv1 %d %s %d ", len(format), format, n)
+	msg = make([]byte, len(head)+n)
+	copy(msg, head)
+	got, err := b64.Decode(msg[len(head):], []byte(b64payload))
+	if err != nil || got != n {
+		return nil, nil, errors.New("payload: not strict base64url")
+	}
+	return msg, msg[len(head):], nil
+}
+
 var purposeOf = map[string]Purpose{
 	FormatLicense:    PurposeLicense,
 	FormatRevocation: PurposeRevocation,
@@ -99,7 +117,7 @@ func openEnvelope(data []byte, format string, ks *KeySet) ([]byte, *Key, error) 
 	if !key.Has(purposeOf[format]) {
 		return nil, nil, fmt.Errorf("envelope: key %s lacks the %s purpose", key.KID, purposeOf[format])
 	}
-	payload, err := decodeB64("payload", *env.Payload)
+	msg, payload, err := decodePAE(format, *env.Payload)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -107,7 +125,7 @@ func openEnvelope(data []byte, format string, ks *KeySet) ([]byte, *Key, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if !verifySignature(key, PAE(format, payload), sig) {
+	if !verifySignature(key, msg, sig) {
 		return nil, nil, errors.New("envelope: bad signature")
 	}
 	return payload, key, nil

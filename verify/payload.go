@@ -9,12 +9,18 @@ import (
 	"time"
 )
 
-var (
-	ulidRe    = `[0-7][0-9A-HJKMNP-TV-Z]{25}`
-	licenseID = regexp.MustCompile(`^lic_` + ulidRe + `$`)
-	custID    = regexp.MustCompile(`^cus_` + ulidRe + `$`)
-	leaseID   = regexp.MustCompile(`^lea_` + ulidRe + `$`)
-	featureRe = regexp.MustCompile(`^[a-z0-9_]+$`)
+var featureRe = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// idRule checks one kind of identifier.
+type idRule string
+
+// MatchString reports whether s is the prefix and a ULID.
+func (p idRule) MatchString(s string) bool { return isID(string(p), s) }
+
+const (
+	licenseID idRule = "lic_"
+	custID    idRule = "cus_"
+	leaseID   idRule = "lea_"
 )
 
 // LeasePolicy is the optional `lease` member of a license payload.

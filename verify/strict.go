@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -26,7 +25,7 @@ func decodeStrict(data []byte, v any) error {
 // rejectNulls walks the token stream once: it checks the top level is an object and
 // that no value is null. Duplicate names and invalid UTF-8 are rejected by jsontext.
 func rejectNulls(data []byte) error {
-	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	dec := jsontext.NewDecoder(bytes.NewBuffer(data)) // a Buffer is parsed in place
 	first := true
 	for {
 		tok, err := dec.ReadToken()
@@ -48,16 +47,11 @@ func rejectNulls(data []byte) error {
 	}
 }
 
-var rfc3339UTC = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
-
 // parseTime accepts only RFC 3339 in UTC with a Z and whole seconds.
 func parseTime(name, s string) (time.Time, error) {
-	if !rfc3339UTC.MatchString(s) {
+	t, ok := parseTimeFast(s)
+	if !ok {
 		return time.Time{}, fmt.Errorf("%s: not an RFC 3339 UTC time with whole seconds", name)
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return t, nil
 }
@@ -70,17 +64,25 @@ func FormatTime(t time.Time) string {
 // decodeB64 decodes strict base64url: the URL alphabet only, no padding, no
 // whitespace (Go's decoder would skip CR and LF), and zero trailing bits.
 func decodeB64(name, s string) ([]byte, error) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return nil, fmt.Errorf("%s: not strict base64url", name)
-		}
+	if err := checkB64Alphabet(name, s); err != nil {
+		return nil, err
 	}
 	b, err := b64.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not strict base64url", name)
 	}
 	return b, nil
+}
+
+// checkB64Alphabet refuses anything but the base64url alphabet.
+func checkB64Alphabet(name, s string) error {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%s: not strict base64url", name)
+		}
+	}
+	return nil
 }
 
 // safe renders an error for output: JSON syntax errors from the parser quote the input
