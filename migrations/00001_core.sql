@@ -36,6 +36,8 @@ CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
 -- Public part and metadata only: private keys live in their backend, never here.
 CREATE TABLE signing_keys (
     kid        text PRIMARY KEY CHECK (kid ~ '^[A-Za-z0-9_-]{43}$'),
+    -- a key belongs to one product: its slots are that product's
+    product    text NOT NULL REFERENCES products (id),
     alg        text NOT NULL CHECK (alg IN ('EdDSA', 'ES256', 'RS256')),
     purposes   text[] NOT NULL CHECK (cardinality(purposes) > 0 AND purposes <@ ARRAY['license', 'revocation', 'lease']),
     public_jwk jsonb NOT NULL CHECK (NOT public_jwk ? 'd'),
@@ -43,15 +45,18 @@ CREATE TABLE signing_keys (
     status     text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retiring', 'retired')),
     created_at timestamptz NOT NULL DEFAULT now(),
     not_after  timestamptz,
-    retired_at timestamptz
+    retired_at timestamptz,
+    UNIQUE (kid, product)
 );
 
 -- The one active signing key per product and purpose, enforced by the primary key.
 CREATE TABLE active_keys (
     product text NOT NULL REFERENCES products (id),
     purpose text NOT NULL CHECK (purpose IN ('license', 'revocation', 'lease')),
-    kid     text NOT NULL REFERENCES signing_keys (kid),
-    PRIMARY KEY (product, purpose)
+    kid     text NOT NULL,
+    PRIMARY KEY (product, purpose),
+    -- a key can only be the active signer of its own product's slots
+    FOREIGN KEY (kid, product) REFERENCES signing_keys (kid, product)
 );
 
 CREATE TABLE entitlements (

@@ -162,7 +162,7 @@ func (a *app) devKeys(ctx context.Context, svc *issuance.Service, admin *entitle
 		if _, err := a.store.ActiveKID(ctx, k.product, string(k.purpose)); err == nil {
 			continue
 		}
-		rec, err := svc.GenerateKey(ctx, k.product, k.alg, []verify.Purpose{k.purpose}, admin)
+		rec, err := svc.GenerateKey(ctx, k.product, k.alg, []verify.Purpose{k.purpose}, true, admin)
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ verifier that embeds it BEFORE issuing with a new key (keys/README.md).`)
 	for _, p := range strings.Split(*purposes, ",") {
 		ps = append(ps, verify.Purpose(strings.TrimSpace(p)))
 	}
-	rec, err := svc.GenerateKey(ctx, *product, *alg, ps, by)
+	rec, err := svc.GenerateKey(ctx, *product, *alg, ps, true, by)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func mustService(t *testing.T) *env {
 	svc := &issuance.Service{Store: store, Keys: signing.NewFileKeyRing(keyDir, kek), Issuer: "metrum",
 		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true}
 	if _, err := svc.GenerateKey(context.Background(), "genai-smart-router", verify.AlgEdDSA,
-		[]verify.Purpose{verify.PurposeLicense}, admin); err != nil {
+		[]verify.Purpose{verify.PurposeLicense}, true, admin); err != nil {
 		t.Fatal(err)
 	}
 	return &env{svc: svc, keyDir: keyDir}

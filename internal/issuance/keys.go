@@ -10,9 +10,11 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
-// GenerateKey makes a new file key for product and purposes, seals it into the key
-// ring and makes it the active signer of those slots. Only admins manage keys.
-func (s *Service) GenerateKey(ctx context.Context, product, alg string, purposes []verify.Purpose, by *entitlements.Staff) (*storage.KeyRecord, error) {
+// GenerateKey makes a new file key for product and purposes and seals it into the key
+// ring. With activate it becomes the active signer of those slots at once; without,
+// it only joins the key set, to ship in a verifier release before it signs anything
+// (keys/README.md). Only admins manage keys.
+func (s *Service) GenerateKey(ctx context.Context, product, alg string, purposes []verify.Purpose, activate bool, by *entitlements.Staff) (*storage.KeyRecord, error) {
 	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
@@ -30,11 +32,11 @@ func (s *Service) GenerateKey(ctx context.Context, product, alg string, purposes
 	if err := s.Keys.Store(k); err != nil {
 		return nil, errorf("store key: %w", err)
 	}
-	rec := &storage.KeyRecord{KID: k.KeyID(), Alg: alg, PublicJWK: jwk, Backend: "file"}
+	rec := &storage.KeyRecord{KID: k.KeyID(), Product: product, Alg: alg, PublicJWK: jwk, Backend: "file"}
 	for _, p := range purposes {
 		rec.Purposes = append(rec.Purposes, string(p))
 	}
-	if err := s.Store.AddKey(ctx, rec, product, by.Email); err != nil {
+	if err := s.Store.AddKey(ctx, rec, activate, by.Email); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -65,4 +67,26 @@ func (s *Service) PublicKeySet(ctx context.Context) ([]byte, error) {
 		return 1
 	})
 	return signing.KeySetJSON(jwks)
+}
+
+// ActivateKey makes a recorded key the active signer of its slots.
+func (s *Service) ActivateKey(ctx context.Context, kid string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return err
+	}
+	if _, err := s.Keys.Signer(kid); err != nil {
+		return entitlements.Errorf(entitlements.ECONFLICT, "key %s can't be opened here: %v", kid, err)
+	}
+	return s.Store.ActivateKey(ctx, kid, by.Email)
+}
+
+// RetireKey takes a key out of the exported key set.
+func (s *Service) RetireKey(ctx context.Context, kid, reason string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return err
+	}
+	if reason == "" {
+		return entitlements.Invalid(map[string]string{"reason": "a reason is required"})
+	}
+	return s.Store.RetireKey(ctx, kid, reason, by.Email)
 }

@@ -52,7 +52,7 @@ func mustServer(t *testing.T) *env {
 	admin, _ := store.StaffByEmail(ctx, "admin@m.test")
 	maker, _ := store.StaffByEmail(ctx, "maker@m.test")
 	checker, _ := store.StaffByEmail(ctx, "checker@m.test")
-	if _, err := svc.GenerateKey(ctx, "genai-smart-router", verify.AlgEdDSA, []verify.Purpose{verify.PurposeLicense}, admin); err != nil {
+	if _, err := svc.GenerateKey(ctx, "genai-smart-router", verify.AlgEdDSA, []verify.Purpose{verify.PurposeLicense}, true, admin); err != nil {
 		t.Fatal(err)
 	}
 	c := &entitlements.Customer{Name: "Initech <script>alert(1)</script>"}
