@@ -34,18 +34,21 @@ CREATE TABLE staff_sessions (
 CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
 
 -- Public part and metadata only: private keys live in their backend, never here.
+-- status: published = in the exported key set (signing or standby); retired = out of it.
 CREATE TABLE signing_keys (
-    kid        text PRIMARY KEY CHECK (kid ~ '^[A-Za-z0-9_-]{43}$'),
+    kid         text PRIMARY KEY CHECK (kid ~ '^[A-Za-z0-9_-]{43}$'),
     -- a key belongs to one product: its slots are that product's
-    product    text NOT NULL REFERENCES products (id),
-    alg        text NOT NULL CHECK (alg IN ('EdDSA', 'ES256', 'RS256')),
-    purposes   text[] NOT NULL CHECK (cardinality(purposes) > 0 AND purposes <@ ARRAY['license', 'revocation', 'lease']),
-    public_jwk jsonb NOT NULL CHECK (NOT public_jwk ? 'd'),
-    backend    text NOT NULL CHECK (backend IN ('file', 'pkcs11')),
-    status     text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retiring', 'retired')),
-    created_at timestamptz NOT NULL DEFAULT now(),
-    not_after  timestamptz,
-    retired_at timestamptz,
+    product     text NOT NULL REFERENCES products (id),
+    alg         text NOT NULL CHECK (alg IN ('EdDSA', 'ES256', 'RS256')),
+    purposes    text[] NOT NULL CHECK (cardinality(purposes) > 0 AND purposes <@ ARRAY['license', 'revocation', 'lease']),
+    public_jwk  jsonb NOT NULL CHECK (NOT public_jwk ?| ARRAY['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']),
+    backend     text NOT NULL CHECK (backend IN ('file', 'pkcs11')),
+    -- the backend's handle for the key (PKCS#11 object ID); '' for file keys
+    backend_ref text NOT NULL DEFAULT '',
+    status      text NOT NULL DEFAULT 'published' CHECK (status IN ('published', 'retired')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    not_after   timestamptz,
+    retired_at  timestamptz,
     UNIQUE (kid, product)
 );
 
@@ -58,6 +61,20 @@ CREATE TABLE active_keys (
     -- a key can only be the active signer of its own product's slots
     FOREIGN KEY (kid, product) REFERENCES signing_keys (kid, product)
 );
+
+-- +goose StatementBegin
+CREATE FUNCTION active_keys_check() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = NEW.kid AND k.status = 'published'
+                   AND NEW.purpose = ANY (k.purposes)) THEN
+        RAISE EXCEPTION 'key % is retired or lacks the % purpose', NEW.kid, NEW.purpose;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER active_keys_check BEFORE INSERT OR UPDATE ON active_keys
+    FOR EACH ROW EXECUTE FUNCTION active_keys_check();
 
 CREATE TABLE entitlements (
     id                   text PRIMARY KEY CHECK (id ~ '^ent_[0-9A-HJKMNP-TV-Z]{26}$'),
@@ -152,6 +169,7 @@ DROP FUNCTION audit_events_append_only();
 DROP TABLE licenses;
 DROP TABLE entitlements;
 DROP TABLE active_keys;
+DROP FUNCTION active_keys_check();
 DROP TABLE signing_keys;
 DROP TABLE staff_sessions;
 DROP TABLE staff_users;

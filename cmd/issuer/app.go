@@ -17,6 +17,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/internal/signing/pkcs11"
 	"github.com/metrum/licensing/internal/storage"
 )
 
@@ -28,6 +29,7 @@ type app struct {
 	store          *storage.Store
 	svc            *issuance.Service
 	log            *slog.Logger
+	fileKeys       *signing.FileBackend
 	cleanup        []func()
 }
 
@@ -87,14 +89,41 @@ func (a *app) open(ctx context.Context) (*issuance.Service, error) {
 }
 
 func (a *app) service(store *storage.Store) (*issuance.Service, error) {
-	kek, err := a.kek()
+	keys, err := a.keyBackends()
 	if err != nil {
 		return nil, err
 	}
 	a.store = store
-	a.svc = &issuance.Service{Store: store, Keys: signing.NewFileKeyRing(a.cfg.Signing.KeyDir, kek),
+	a.svc = &issuance.Service{Store: store, Keys: keys,
 		Issuer: a.cfg.Issuer.Name, RenewURL: a.cfg.Issuer.LeaseRenewURL, MakerChecker: a.cfg.Issuer.MakerChecker, Log: a.logger()}
 	return a.svc, nil
+}
+
+// keyBackends opens the file backend and, when configured, the PKCS#11 token.
+func (a *app) keyBackends() (*signing.Keys, error) {
+	kek, err := a.kek()
+	if err != nil {
+		return nil, err
+	}
+	a.fileKeys = signing.NewFileBackend(a.cfg.Signing.KeyDir, kek)
+	backends := []signing.Backend{a.fileKeys}
+	if p := a.cfg.Signing.PKCS11; p.Enabled() {
+		pin := a.getenv("METRUM_PKCS11_PIN")
+		if pin == "" && p.PinFile != "" {
+			b, err := os.ReadFile(p.PinFile)
+			if err != nil {
+				return nil, fmt.Errorf("pkcs11 PIN file: %w", err)
+			}
+			pin = strings.TrimSpace(string(b))
+		}
+		hsm, closeHSM, err := pkcs11.New(pkcs11.Config{Module: p.Module, TokenLabel: p.TokenLabel, Pin: pin})
+		if err != nil {
+			return nil, err
+		}
+		a.cleanup = append(a.cleanup, func() { _ = closeHSM() })
+		backends = append(backends, hsm)
+	}
+	return signing.NewKeys(backends...), nil
 }
 
 func (a *app) kek() (*signing.KEK, error) {
@@ -117,6 +146,19 @@ func (a *app) actor(ctx context.Context, as string) (*entitlements.Staff, error)
 		return nil, errors.New("say who is acting: --as EMAIL or ISSUER_AS=EMAIL (a staff account; see `issuer staff create`)")
 	}
 	return a.store.StaffByEmail(ctx, as)
+}
+
+// openAs opens the service and resolves the acting staff member.
+func (a *app) openAs(ctx context.Context, as string) (*issuance.Service, *entitlements.Staff, error) {
+	svc, err := a.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	by, err := a.actor(ctx, as)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, by, nil
 }
 
 // flags makes a FlagSet whose --help explains the command.

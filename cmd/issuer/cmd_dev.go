@@ -37,7 +37,8 @@ var devKeys = []struct {
 	{"genai-smart-router", verify.AlgEdDSA, verify.PurposeLicense},
 	{"genai-smart-router", verify.AlgEdDSA, verify.PurposeRevocation},
 	{"genai-smart-router", verify.AlgEdDSA, verify.PurposeLease},
-	{"coresdk", verify.AlgES256, verify.PurposeLicense},
+	{"coresdk", verify.AlgRS256, verify.PurposeLicense},
+	{"coresdk", verify.AlgES256, verify.PurposeRevocation},
 }
 
 func cmdDev(ctx context.Context, a *app, args []string) error {
@@ -159,10 +160,10 @@ func (a *app) devStaff(ctx context.Context) (string, error) {
 
 func (a *app) devKeys(ctx context.Context, svc *issuance.Service, admin *entitlements.Staff) error {
 	for _, k := range devKeys {
-		if _, err := a.store.ActiveKID(ctx, k.product, string(k.purpose)); err == nil {
+		if _, err := a.store.ActiveKey(ctx, k.product, string(k.purpose)); err == nil {
 			continue
 		}
-		rec, err := svc.GenerateKey(ctx, k.product, k.alg, []verify.Purpose{k.purpose}, true, admin)
+		rec, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: k.product, Alg: k.alg, Purposes: []verify.Purpose{k.purpose}}, true, admin)
 		if err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ func TestCLIRecordToVerifiedFile(t *testing.T) {
 	c.env["ISSUER_AS"] = "root@m.test"
 	c.run("staff", "create", "--email", "maker@m.test", "--role", "issuer")
 	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
-	c.run("keys", "generate", "--product", "genai-smart-router", "--alg", "EdDSA", "--purpose", "license")
+	c.run("keys", "generate", "--product", "genai-smart-router", "--alg", "EdDSA", "--purpose", "license", "--activate")
 
 	var cust struct {
 		ID string `json:"id"`
@@ -185,5 +185,80 @@ func TestCLIErrorsAreClearAndChangeNothing(t *testing.T) {
 	out := c.run("license", "--help")
 	if !strings.Contains(out, "issue") {
 		t.Fatalf("help: %s", out)
+	}
+}
+
+// TestCLIKeyRotation walks keys/README.md: a standby key is published, released (the
+// exported set carries it), rotated in; licenses signed before and after both verify
+// against the set, and the old key can only be retired once it no longer signs.
+func TestCLIKeyRotation(t *testing.T) {
+	c := newCLI(t)
+	dir := c.env["ISSUER_DATA_DIR"]
+	c.run("migrate")
+	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
+	c.env["ISSUER_AS"] = "root@m.test"
+	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	var first, standby struct {
+		KID       string   `json:"kid"`
+		ActiveFor []string `json:"active_for"`
+	}
+	c.json(&first, "keys", "generate", "--product", "genai-smart-router", "--purpose", "license", "--activate")
+	if len(first.ActiveFor) != 1 {
+		t.Fatalf("first key not active: %+v", first)
+	}
+	issue := func(name string) (string, string) {
+		var cust, ent, lic struct {
+			ID string `json:"id"`
+		}
+		c.json(&cust, "customer", "create", "--name", name)
+		c.json(&ent, "entitlement", "create", "--customer", cust.ID, "--template", "enterprise-annual")
+		c.run("entitlement", "approve", "--id", ent.ID, "--as", "checker@m.test")
+		c.json(&lic, "license", "issue", "--entitlement", ent.ID)
+		file := filepath.Join(dir, lic.ID+".json")
+		c.run("license", "download", "--id", lic.ID, "--out", file)
+		return lic.ID, file
+	}
+	_, oldFile := issue("Before Rotation Inc")
+
+	// Rotating with no standby is refused and changes nothing.
+	if _, _, err := c.try("keys", "rotate", "--product", "genai-smart-router", "--purpose", "license"); err == nil || !strings.Contains(describe(err), "no standby key") {
+		t.Fatalf("rotate without a standby: %v", err)
+	}
+	c.json(&standby, "keys", "generate", "--product", "genai-smart-router", "--purpose", "license")
+	if len(standby.ActiveFor) != 0 {
+		t.Fatalf("a generated key became active without --activate: %+v", standby)
+	}
+	keyset := filepath.Join(dir, "keyset.json")
+	c.run("keys", "export-keyset", "--out", keyset)
+	var rot struct {
+		KID      string `json:"kid"`
+		Previous string `json:"previous"`
+	}
+	c.json(&rot, "keys", "rotate", "--product", "genai-smart-router", "--purpose", "license")
+	if rot.KID != standby.KID || rot.Previous != first.KID {
+		t.Fatalf("rotation: %+v, want %s after %s", rot, standby.KID, first.KID)
+	}
+	_, newFile := issue("After Rotation Inc")
+
+	verifier := buildVerifier(t)
+	kidOf := map[string]string{oldFile: first.KID, newFile: standby.KID}
+	for file, kid := range kidOf {
+		out, err := exec.Command(verifier, "verify", "--license", file, "--keyset", keyset, "--json").Output()
+		if err != nil || !bytes.Contains(out, []byte(`"status": "valid"`)) || !bytes.Contains(out, []byte(kid)) {
+			t.Fatalf("%s after rotation: %v %s", filepath.Base(file), err, out)
+		}
+	}
+	if _, _, err := c.try("keys", "retire", "--kid", standby.KID, "--reason", "test"); err == nil || !strings.Contains(describe(err), "active signer") {
+		t.Fatalf("retired the active signer: %v", err)
+	}
+	c.run("keys", "retire", "--kid", first.KID, "--reason", "rotated out")
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	c.json(&set, "keys", "export-keyset")
+	if len(set.Keys) != 1 || set.Keys[0].Kid != standby.KID {
+		t.Fatalf("key set after retiring the old key: %+v", set)
 	}
 }

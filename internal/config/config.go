@@ -49,7 +49,20 @@ type Signing struct {
 	KeyDir string `yaml:"key_dir"`
 	// KEKFile holds the key-encryption key; METRUM_KEK (base64) overrides it.
 	KEKFile string `yaml:"kek_file"`
+	// PKCS11 is the optional hardware backend (issuer built with -tags pkcs11).
+	PKCS11 PKCS11 `yaml:"pkcs11"`
 }
+
+// PKCS11 selects a PKCS#11 token. Its PIN is never in the file: METRUM_PKCS11_PIN, or
+// the file named by pin_file.
+type PKCS11 struct {
+	Module     string `yaml:"module"`
+	TokenLabel string `yaml:"token_label"`
+	PinFile    string `yaml:"pin_file"`
+}
+
+// Enabled reports whether a token is configured.
+func (p PKCS11) Enabled() bool { return p.Module != "" }
 
 // Issuer is the issuing policy.
 type Issuer struct {
@@ -100,6 +113,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	set(&c.Database.DataDir, "ISSUER_DATA_DIR")
 	set(&c.Signing.KeyDir, "ISSUER_KEY_DIR")
 	set(&c.Signing.KEKFile, "ISSUER_KEK_FILE")
+	set(&c.Signing.PKCS11.Module, "ISSUER_PKCS11_MODULE")
+	set(&c.Signing.PKCS11.TokenLabel, "ISSUER_PKCS11_TOKEN")
+	set(&c.Signing.PKCS11.PinFile, "ISSUER_PKCS11_PIN_FILE")
 	set(&c.Issuer.Name, "ISSUER_NAME")
 	set(&c.Issuer.LeaseRenewURL, "ISSUER_LEASE_RENEW_URL")
 	if v := getenv("ISSUER_MAKER_CHECKER"); v != "" {
@@ -151,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Signing.KeyDir == "" {
 		errs = append(errs, errors.New("signing.key_dir must be set"))
+	}
+	if p := c.Signing.PKCS11; p.Enabled() && p.TokenLabel == "" {
+		errs = append(errs, errors.New("signing.pkcs11.token_label must be set when signing.pkcs11.module is"))
 	}
 	return errors.Join(errs...)
 }

@@ -37,10 +37,10 @@ func mustService(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	keyDir := filepath.Join(dir, "keys")
-	svc := &issuance.Service{Store: store, Keys: signing.NewFileKeyRing(keyDir, kek), Issuer: "metrum",
+	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(keyDir, kek)), Issuer: "metrum",
 		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true}
-	if _, err := svc.GenerateKey(context.Background(), "genai-smart-router", verify.AlgEdDSA,
-		[]verify.Purpose{verify.PurposeLicense}, true, admin); err != nil {
+	if _, err := svc.GenerateKey(context.Background(), issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA,
+		Purposes: []verify.Purpose{verify.PurposeLicense}}, true, admin); err != nil {
 		t.Fatal(err)
 	}
 	return &env{svc: svc, keyDir: keyDir}

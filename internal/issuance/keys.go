@@ -3,47 +3,152 @@ package issuance
 import (
 	"context"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/verify"
 )
 
-// GenerateKey makes a new file key for product and purposes and seals it into the key
-// ring. With activate it becomes the active signer of those slots at once; without,
-// it only joins the key set, to ship in a verifier release before it signs anything
-// (keys/README.md). Only admins manage keys.
-func (s *Service) GenerateKey(ctx context.Context, product, alg string, purposes []verify.Purpose, activate bool, by *entitlements.Staff) (*storage.KeyRecord, error) {
+// KeyInput describes a key to make.
+type KeyInput struct {
+	Product  string
+	Alg      string
+	Purposes []verify.Purpose
+	Backend  string // "file" (default) or "pkcs11"
+}
+
+// validate applies the key policy: known product, purposes and algorithm, and an
+// algorithm that can sign what the purposes need. Envelopes (every revocation bundle
+// and lease, and router licenses) are Ed25519 or ES256; RS256 signs only CoreSDK
+// license tokens.
+func (in *KeyInput) validate() error {
+	f := map[string]string{}
+	if templates.FormOf(in.Product) == "" {
+		f["product"] = "genai-smart-router or coresdk"
+	}
+	if len(in.Purposes) == 0 {
+		f["purpose"] = "at least one of license, revocation, lease"
+	}
+	for i, p := range in.Purposes {
+		switch p {
+		case verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease:
+			if slices.Contains(in.Purposes[:i], p) {
+				f["purpose"] = "purpose " + string(p) + " listed twice"
+			}
+		default:
+			f["purpose"] = "unknown purpose " + string(p)
+		}
+	}
+	switch in.Alg {
+	case verify.AlgEdDSA, verify.AlgES256:
+	case verify.AlgRS256:
+		if templates.FormOf(in.Product) != templates.FormJWS || !slices.Equal(in.Purposes, []verify.Purpose{verify.PurposeLicense}) {
+			f["alg"] = "RS256 keys sign only CoreSDK license tokens (purpose license, product coresdk)"
+		}
+	default:
+		f["alg"] = "EdDSA, ES256 or RS256"
+	}
+	if in.Backend == "" {
+		in.Backend = "file"
+	}
+	return entitlements.Invalid(f)
+}
+
+// GenerateKey makes a new key in a backend and records its public part. With
+// activate it becomes the active signer of its slots at once (a first key, or an
+// emergency); without, it is a standby that joins the key set, to ship in a verifier
+// release before it signs anything (keys/README.md). Only admins manage keys.
+func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, by *entitlements.Staff) (*storage.KeyRecord, error) {
 	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
-	if product != "genai-smart-router" && product != "coresdk" {
-		return nil, entitlements.Invalid(map[string]string{"product": "genai-smart-router or coresdk"})
+	if err := in.validate(); err != nil {
+		return nil, err
 	}
-	k, err := signing.GenerateKey(alg, purposes)
+	k, ref, err := s.Keys.Generate(in.Backend, in.Alg, in.Purposes)
 	if err != nil {
-		return nil, entitlements.Invalid(map[string]string{"alg": err.Error()})
+		return nil, entitlements.Errorf(entitlements.EINVALID, "%v", err)
+	}
+	return s.RegisterKey(ctx, in.Product, k, in.Backend, ref, activate, by)
+}
+
+// RegisterKey records the public part of a key its backend already holds (made by
+// GenerateKey, or imported).
+func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Signer, backend, ref string, activate bool, by *entitlements.Staff) (*storage.KeyRecord, error) {
+	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return nil, err
 	}
 	jwk, err := signing.JWKOf(k.Public(), k.Algorithm(), k.Purposes())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Keys.Store(k); err != nil {
-		return nil, errorf("store key: %w", err)
-	}
-	rec := &storage.KeyRecord{KID: k.KeyID(), Product: product, Alg: alg, PublicJWK: jwk, Backend: "file"}
-	for _, p := range purposes {
+	rec := &storage.KeyRecord{KID: k.KeyID(), Product: product, Alg: k.Algorithm(), PublicJWK: jwk, Backend: backend, BackendRef: ref}
+	for _, p := range k.Purposes() {
 		rec.Purposes = append(rec.Purposes, string(p))
 	}
 	if err := s.Store.AddKey(ctx, rec, activate, by.Email); err != nil {
 		return nil, err
 	}
+	s.logf("key recorded", "key_id", rec.KID, "product", product, "alg", rec.Alg, "backend", backend, "active", strings.Join(rec.Active, " "), "actor", by.Email)
 	return rec, nil
 }
 
+// ActivateKey makes a recorded key the active signer of its slots, after checking
+// its backend can open it here.
+func (s *Service) ActivateKey(ctx context.Context, kid string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return err
+	}
+	rec, err := s.Store.GetKey(ctx, kid)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Keys.Open(rec.Ref()); err != nil {
+		return entitlements.Errorf(entitlements.ECONFLICT, "key %s can't be opened here: %v", kid, err)
+	}
+	return s.Store.ActivateKey(ctx, kid, by.Email)
+}
+
+// RotateKey makes the newest standby key of a slot its active signer and returns the
+// new and previous key IDs. The previous key stays in the key set, so everything it
+// signed keeps verifying until it is retired.
+func (s *Service) RotateKey(ctx context.Context, product string, purpose verify.Purpose, by *entitlements.Staff) (next, prev string, err error) {
+	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return "", "", err
+	}
+	next, prev, err = s.Store.RotateSlot(ctx, product, string(purpose), by.Email)
+	if err != nil {
+		return "", "", err
+	}
+	s.logf("key rotated", "product", product, "purpose", string(purpose), "key_id", next, "previous", prev, "actor", by.Email)
+	return next, prev, nil
+}
+
+// RetireKey takes a key out of the exported key set.
+func (s *Service) RetireKey(ctx context.Context, kid, reason string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return entitlements.Invalid(map[string]string{"reason": "a reason is required"})
+	}
+	return s.Store.RetireKey(ctx, kid, reason, by.Email)
+}
+
+// SetKeyNotAfter stops a key signing after at (a compromise time, or a planned end).
+func (s *Service) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return err
+	}
+	return s.Store.SetKeyNotAfter(ctx, kid, at.UTC().Truncate(time.Second), by.Email)
+}
+
 // PublicKeySet returns the JWK Set of every key that is not retired: what a verifier
-// release embeds.
+// release embeds. Sorted by kid, so the same keys always give the same bytes.
 func (s *Service) PublicKeySet(ctx context.Context) ([]byte, error) {
 	keys, err := s.Store.ListKeys(ctx)
 	if err != nil {
@@ -51,7 +156,7 @@ func (s *Service) PublicKeySet(ctx context.Context) ([]byte, error) {
 	}
 	var jwks []signing.PublicJWK
 	for _, k := range keys {
-		if k.Status == "retired" {
+		if k.Status == storage.KeyRetired {
 			continue
 		}
 		jwk := k.PublicJWK
@@ -60,33 +165,22 @@ func (s *Service) PublicKeySet(ctx context.Context) ([]byte, error) {
 		}
 		jwks = append(jwks, jwk)
 	}
-	slices.SortFunc(jwks, func(a, b signing.PublicJWK) int {
-		if a.Kid < b.Kid {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(jwks, func(a, b signing.PublicJWK) int { return strings.Compare(a.Kid, b.Kid) })
 	return signing.KeySetJSON(jwks)
 }
 
-// ActivateKey makes a recorded key the active signer of its slots.
-func (s *Service) ActivateKey(ctx context.Context, kid string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
-		return err
+// signerFor opens the active key of a product and purpose.
+func (s *Service) signerFor(ctx context.Context, product string, purpose verify.Purpose) (signing.Signer, error) {
+	rec, err := s.Store.ActiveKey(ctx, product, string(purpose))
+	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
+		return nil, entitlements.Errorf(entitlements.ECONFLICT, "no active %s signing key for %s: run `issuer keys generate --activate`", purpose, product)
 	}
-	if _, err := s.Keys.Signer(kid); err != nil {
-		return entitlements.Errorf(entitlements.ECONFLICT, "key %s can't be opened here: %v", kid, err)
+	if err != nil {
+		return nil, err
 	}
-	return s.Store.ActivateKey(ctx, kid, by.Email)
-}
-
-// RetireKey takes a key out of the exported key set.
-func (s *Service) RetireKey(ctx context.Context, kid, reason string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
-		return err
+	signer, err := s.Keys.Open(rec.Ref())
+	if err != nil {
+		return nil, errorf("open %s key %s: %w", purpose, rec.KID, err)
 	}
-	if reason == "" {
-		return entitlements.Invalid(map[string]string{"reason": "a reason is required"})
-	}
-	return s.Store.RetireKey(ctx, kid, reason, by.Email)
+	return signer, nil
 }

@@ -36,13 +36,9 @@ func (s *Service) build(ctx context.Context, e *entitlements.Entitlement, c *ent
 	if err != nil {
 		return nil, err
 	}
-	kid, err := s.Store.ActiveKID(ctx, e.Product, string(verify.PurposeLicense))
+	signer, err := s.signerFor(ctx, e.Product, verify.PurposeLicense)
 	if err != nil {
-		return nil, entitlements.Errorf(entitlements.ECONFLICT, "no active license signing key for %s: run `issuer keys generate`", e.Product)
-	}
-	signer, err := s.Keys.Signer(kid)
-	if err != nil {
-		return nil, errorf("signer: %w", err)
+		return nil, err
 	}
 	now := s.now()
 	id := entitlements.NewID(entitlements.PrefixLicense)

@@ -12,20 +12,21 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
 )
 
-// KeyRing hands out signers by key ID; the private keys stay inside it.
-type KeyRing interface {
-	Signer(kid string) (signing.Signer, error)
-	Store(k *signing.FileKey) error
+// KeyStore makes keys and opens them for signing; the private parts stay inside it.
+type KeyStore interface {
+	Generate(backend, alg string, purposes []verify.Purpose) (signing.Signer, string, error)
+	Open(ref signing.KeyRef) (signing.Signer, error)
 }
 
-var _ KeyRing = (*signing.FileKeyRing)(nil)
+var _ KeyStore = (*signing.Keys)(nil)
 
 // Service is the issuer's business logic over storage.
 type Service struct {
 	Store        *storage.Store
-	Keys         KeyRing
+	Keys         KeyStore
 	Issuer       string // the `issuer` member of every payload, e.g. "metrum"
 	RenewURL     string // lease renew URL written into lease-policy licenses
 	MakerChecker bool   // approver must not be the creator

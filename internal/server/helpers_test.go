@@ -42,7 +42,7 @@ func mustServer(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &issuance.Service{Store: store, Keys: signing.NewFileKeyRing(filepath.Join(dir, "keys"), kek), Issuer: "metrum", MakerChecker: true}
+	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)), Issuer: "metrum", MakerChecker: true}
 	staff := map[string]entitlements.Role{"admin@m.test": entitlements.RoleAdmin, "maker@m.test": entitlements.RoleIssuer, "checker@m.test": entitlements.RoleApprover}
 	for email, role := range staff {
 		if err := store.CreateStaff(ctx, &entitlements.Staff{Email: email, Role: role}, password, "test"); err != nil {
@@ -52,7 +52,7 @@ func mustServer(t *testing.T) *env {
 	admin, _ := store.StaffByEmail(ctx, "admin@m.test")
 	maker, _ := store.StaffByEmail(ctx, "maker@m.test")
 	checker, _ := store.StaffByEmail(ctx, "checker@m.test")
-	if _, err := svc.GenerateKey(ctx, "genai-smart-router", verify.AlgEdDSA, []verify.Purpose{verify.PurposeLicense}, true, admin); err != nil {
+	if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLicense}}, true, admin); err != nil {
 		t.Fatal(err)
 	}
 	c := &entitlements.Customer{Name: "Initech <script>alert(1)</script>"}

@@ -81,6 +81,27 @@ func GenerateKey(alg string, purposes []verify.Purpose) (*FileKey, error) {
 	return newFileKey(priv, alg, purposes)
 }
 
+// NewFileKey wraps a private key made elsewhere (an import, or a test that must know
+// the key to prove it never leaks). The algorithm must fit the key.
+func NewFileKey(priv crypto.Signer, alg string, purposes []verify.Purpose) (*FileKey, error) {
+	if len(purposes) == 0 {
+		return nil, errors.New("signing: a key needs at least one purpose")
+	}
+	want := map[string]bool{verify.AlgEdDSA: false, verify.AlgES256: false, verify.AlgRS256: false}
+	switch priv.Public().(type) {
+	case ed25519.PublicKey:
+		want[verify.AlgEdDSA] = true
+	case *ecdsa.PublicKey:
+		want[verify.AlgES256] = true
+	case *rsa.PublicKey:
+		want[verify.AlgRS256] = true
+	}
+	if !want[alg] {
+		return nil, fmt.Errorf("signing: a %T key can't be %s", priv.Public(), alg)
+	}
+	return newFileKey(priv, alg, purposes)
+}
+
 func newFileKey(priv crypto.Signer, alg string, purposes []verify.Purpose) (*FileKey, error) {
 	kid, err := verify.Thumbprint(priv.Public())
 	if err != nil {
@@ -143,6 +164,21 @@ func SaveFileKey(dir string, k *FileKey, kek *KEK) error {
 		return err
 	}
 	return verify.WriteFileAtomic(KeyPath(dir, k.kid), append(out, '\n'), 0o600)
+}
+
+// listKeyFiles returns the key IDs of the sealed key files in dir.
+func listKeyFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	var kids []string
+	for _, e := range entries {
+		if name := e.Name(); !e.IsDir() && strings.HasSuffix(name, ".key") && !strings.HasPrefix(name, ".") {
+			kids = append(kids, strings.TrimSuffix(name, ".key"))
+		}
+	}
+	return kids, nil
 }
 
 // ErrKeyFileMode refuses a key file that group or others could read.

@@ -3,40 +3,75 @@ package storage
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/verify"
 )
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// Key statuses: a published key is in the exported key set (the active signer of a
+// slot, or a standby waiting for a verifier release); a retired one is not.
+const (
+	KeyPublished = "published"
+	KeyRetired   = "retired"
+)
+
 // KeyRecord is a signing key's public part and metadata.
 type KeyRecord struct {
-	KID       string
-	Product   string
-	Alg       string
-	Purposes  []string
-	PublicJWK signing.PublicJWK
-	Backend   string
-	Status    string
-	CreatedAt time.Time
-	NotAfter  *time.Time
+	KID        string
+	Product    string
+	Alg        string
+	Purposes   []string
+	PublicJWK  signing.PublicJWK
+	Backend    string
+	BackendRef string
+	Status     string
+	CreatedAt  time.Time
+	NotAfter   *time.Time
+	RetiredAt  *time.Time
 	// Active lists the product/purpose slots this key is the active signer of.
 	Active []string
 }
 
+// Ref is what the key's backend needs to open it.
+func (k *KeyRecord) Ref() signing.KeyRef {
+	r := signing.KeyRef{KID: k.KID, Alg: k.Alg, Backend: k.Backend, Ref: k.BackendRef}
+	for _, p := range k.Purposes {
+		r.Purposes = append(r.Purposes, verify.Purpose(p))
+	}
+	return r
+}
+
+const keyCols = `k.kid, k.product, k.alg, k.purposes, k.public_jwk, k.backend, k.backend_ref, k.status, k.created_at,
+	k.not_after, k.retired_at,
+	coalesce((SELECT array_agg(a.product || '/' || a.purpose ORDER BY a.purpose) FROM active_keys a WHERE a.kid = k.kid), '{}')`
+
+func scanKey(r pgx.Row) (*KeyRecord, error) {
+	k := &KeyRecord{}
+	err := r.Scan(&k.KID, &k.Product, &k.Alg, &k.Purposes, &k.PublicJWK, &k.Backend, &k.BackendRef, &k.Status,
+		&k.CreatedAt, &k.NotAfter, &k.RetiredAt, &k.Active)
+	return k, err
+}
+
 // AddKey records a new key for k.Product. With activate it also becomes the active
-// signer of each of its purposes; otherwise it only joins the key set (pre-published
-// for a verifier release) and is activated later.
+// signer of each of its purposes; otherwise it is a standby: in the key set (so a
+// verifier release can ship it) but signing nothing until activated.
 func (s *Store) AddKey(ctx context.Context, k *KeyRecord, activate bool, actor string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (kid, product, alg, purposes, public_jwk, backend) VALUES ($1, $2, $3, $4, $5, $6)`,
-			k.KID, k.Product, k.Alg, k.Purposes, k.PublicJWK, k.Backend)
+		err := tx.QueryRow(ctx, `INSERT INTO signing_keys (kid, product, alg, purposes, public_jwk, backend, backend_ref)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING status, created_at`,
+			k.KID, k.Product, k.Alg, k.Purposes, k.PublicJWK, k.Backend, k.BackendRef).Scan(&k.Status, &k.CreatedAt)
 		if isUniqueViolation(err, "") {
 			return entitlements.Errorf(entitlements.ECONFLICT, "key %s is already recorded", k.KID)
+		}
+		if isForeignKeyViolation(err) {
+			return entitlements.Invalid(map[string]string{"product": "no product " + k.Product})
 		}
 		if err != nil {
 			return err
@@ -46,50 +81,89 @@ func (s *Store) AddKey(ctx context.Context, k *KeyRecord, activate bool, actor s
 			return err
 		}
 		if activate {
-			return activateKey(ctx, tx, k.KID, actor)
+			slots, err := activateKey(ctx, tx, k.KID, actor)
+			k.Active = slots
+			return err
 		}
 		return nil
 	})
 }
 
-// ActivateKey makes a key the active signer of its product's slots for each of its
+// ActivateKey makes a key the active signer of its product's slot for each of its
 // purposes. The key it replaces stays in the key set and keeps verifying.
 func (s *Store) ActivateKey(ctx context.Context, kid, actor string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error { return activateKey(ctx, tx, kid, actor) })
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := activateKey(ctx, tx, kid, actor)
+		return err
+	})
 }
 
-func activateKey(ctx context.Context, tx pgx.Tx, kid, actor string) error {
+// RotateSlot activates the newest standby key of a slot: a published key of the
+// product with the purpose that is not the slot's signer and was made after it. It
+// returns the new and the previous signer. No standby is a conflict: the key to
+// rotate to must be generated and released in a verifier first.
+func (s *Store) RotateSlot(ctx context.Context, product, purpose, actor string) (next, prev string, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the slot so two rotations can't both pick a successor.
+		err := tx.QueryRow(ctx, `SELECT kid FROM active_keys WHERE product = $1 AND purpose = $2 FOR UPDATE`, product, purpose).Scan(&prev)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		err = tx.QueryRow(ctx, `SELECT k.kid FROM signing_keys k
+			WHERE k.product = $1 AND $2 = ANY (k.purposes) AND k.status = 'published' AND k.kid <> $3
+			  AND (k.not_after IS NULL OR k.not_after > now())
+			  AND k.created_at > coalesce((SELECT created_at FROM signing_keys WHERE kid = $3), '-infinity')
+			ORDER BY k.created_at DESC, k.kid LIMIT 1`, product, purpose, prev).Scan(&next)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return entitlements.Errorf(entitlements.ECONFLICT,
+				"no standby key for %s/%s: generate one, export the key set and release a verifier that trusts it, then rotate", product, purpose)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = activateKey(ctx, tx, next, actor)
+		return err
+	})
+	return next, prev, err
+}
+
+func activateKey(ctx context.Context, tx pgx.Tx, kid, actor string) ([]string, error) {
 	var product, status string
 	var purposes []string
 	var notAfter *time.Time
 	err := tx.QueryRow(ctx, `SELECT product, status, purposes, not_after FROM signing_keys WHERE kid = $1 FOR UPDATE`, kid).
 		Scan(&product, &status, &purposes, &notAfter)
 	if err != nil {
-		return notFound(err, "key", kid)
+		return nil, notFound(err, "key", kid)
 	}
-	if status != "active" {
-		return entitlements.Errorf(entitlements.ECONFLICT, "key %s is %s and can't sign", kid, status)
+	if status != KeyPublished {
+		return nil, entitlements.Errorf(entitlements.ECONFLICT, "key %s is %s and can't sign", kid, status)
 	}
 	if notAfter != nil && !notAfter.After(time.Now()) {
-		return entitlements.Errorf(entitlements.ECONFLICT, "key %s is past its not_after", kid)
+		return nil, entitlements.Errorf(entitlements.ECONFLICT, "key %s is past its not_after", kid)
 	}
+	var slots []string
 	for _, p := range purposes {
 		var prev string
 		err := tx.QueryRow(ctx, `SELECT kid FROM active_keys WHERE product = $1 AND purpose = $2 FOR UPDATE`, product, p).Scan(&prev)
-		if err != nil && err != pgx.ErrNoRows {
-			return err
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		if prev == kid {
+			continue
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO active_keys (product, purpose, kid) VALUES ($1, $2, $3)
 			ON CONFLICT (product, purpose) DO UPDATE SET kid = excluded.kid`, product, p, kid)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		slots = append(slots, product+"/"+p)
 		if err := appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "key.activate", Subject: kid,
 			Details: map[string]string{"product": product, "purpose": p, "previous": prev}}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return slots, nil
 }
 
 // RetireKey takes a key out of the key set: verifiers released after this stop
@@ -102,7 +176,7 @@ func (s *Store) RetireKey(ctx context.Context, kid, reason, actor string) error 
 			return err
 		}
 		if slots > 0 {
-			return entitlements.Errorf(entitlements.ECONFLICT, "key %s is the active signer of %d slot(s): activate its successor first", kid, slots)
+			return entitlements.Errorf(entitlements.ECONFLICT, "key %s is the active signer of %d slot(s): rotate to its successor first", kid, slots)
 		}
 		tag, err := tx.Exec(ctx, `UPDATE signing_keys SET status = 'retired', retired_at = now() WHERE kid = $1 AND status <> 'retired'`, kid)
 		if err != nil {
@@ -116,7 +190,8 @@ func (s *Store) RetireKey(ctx context.Context, kid, reason, actor string) error 
 }
 
 // SetKeyNotAfter sets the time after which a key may no longer sign (formats.md
-// section 1): verifiers keep accepting what it signed before. It can only move earlier.
+// section 1): verifiers keep accepting what it signed before. It can only move
+// earlier, never later: a compromise time once recorded is not undone.
 func (s *Store) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, actor string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE signing_keys SET not_after = $2 WHERE kid = $1 AND (not_after IS NULL OR not_after > $2)`, kid, at)
@@ -127,33 +202,36 @@ func (s *Store) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, ac
 			return entitlements.Errorf(entitlements.ECONFLICT, "key %s not found, or its not_after is already earlier", kid)
 		}
 		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "key.not_after", Subject: kid,
-			Details: map[string]string{"not_after": at.UTC().Format(time.RFC3339)}})
+			Details: map[string]string{"not_after": verify.FormatTime(at)}})
 	})
 }
 
-// ActiveKID returns the active key ID for a product and purpose; a key past its
-// not_after is not returned (it may no longer sign).
-func (s *Store) ActiveKID(ctx context.Context, product, purpose string) (string, error) {
-	var kid string
-	err := s.pool.QueryRow(ctx, `SELECT a.kid FROM active_keys a JOIN signing_keys k ON k.kid = a.kid
-		WHERE a.product = $1 AND a.purpose = $2 AND k.status = 'active' AND (k.not_after IS NULL OR k.not_after > now())`,
-		product, purpose).Scan(&kid)
+// ActiveKey returns the key that signs for a product and purpose now. A key past its
+// not_after is not returned: it may no longer sign.
+func (s *Store) ActiveKey(ctx context.Context, product, purpose string) (*KeyRecord, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyCols+` FROM active_keys a JOIN signing_keys k ON k.kid = a.kid
+		WHERE a.product = $1 AND a.purpose = $2 AND k.status = 'published' AND (k.not_after IS NULL OR k.not_after > now())`,
+		product, purpose))
 	if err != nil {
-		return "", notFound(err, "usable active key for", product+"/"+purpose)
+		return nil, notFound(err, "usable active key for", product+"/"+purpose)
 	}
-	return kid, nil
+	return k, nil
+}
+
+// GetKey returns one key record.
+func (s *Store) GetKey(ctx context.Context, kid string) (*KeyRecord, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyCols+` FROM signing_keys k WHERE k.kid = $1`, kid))
+	if err != nil {
+		return nil, notFound(err, "key", kid)
+	}
+	return k, nil
 }
 
 // ListKeys returns every recorded key, oldest first.
 func (s *Store) ListKeys(ctx context.Context) ([]*KeyRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT k.kid, k.product, k.alg, k.purposes, k.public_jwk, k.backend, k.status, k.created_at, k.not_after,
-		coalesce(array_agg(a.product || '/' || a.purpose ORDER BY a.product, a.purpose) FILTER (WHERE a.kid IS NOT NULL), '{}')
-		FROM signing_keys k LEFT JOIN active_keys a ON a.kid = k.kid GROUP BY k.kid ORDER BY k.created_at, k.kid`)
+	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+` FROM signing_keys k ORDER BY k.created_at, k.kid`)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*KeyRecord, error) {
-		k := &KeyRecord{}
-		return k, r.Scan(&k.KID, &k.Product, &k.Alg, &k.Purposes, &k.PublicJWK, &k.Backend, &k.Status, &k.CreatedAt, &k.NotAfter, &k.Active)
-	})
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*KeyRecord, error) { return scanKey(r) })
 }

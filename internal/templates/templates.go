@@ -14,6 +14,24 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
+// License forms: the signed envelope of formats.md sections 2–3, or the CoreSDK
+// compact JWS of section 7.
+const (
+	FormEnvelope = "envelope"
+	FormJWS      = "jws"
+)
+
+// FormOf returns the license form of a product, "" for an unknown product.
+func FormOf(product string) string {
+	switch product {
+	case ProductRouter:
+		return FormEnvelope
+	case ProductCoreSDK:
+		return FormJWS
+	}
+	return ""
+}
+
 // Day is 24 hours, for template terms.
 const Day = 24 * time.Hour
 
