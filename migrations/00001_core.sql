@@ -4,7 +4,10 @@ CREATE TABLE products (
     name       text NOT NULL,
     -- envelope: metrum.license.v1 signed envelope; jws: CoreSDK compact JWS
     form       text NOT NULL CHECK (form IN ('envelope', 'jws')),
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- bumped by every license status change, so the bundle scheduler knows the
+    -- product's revocation list changed since its last bundle
+    revocation_version bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE customers (
@@ -93,14 +96,21 @@ CREATE TABLE entitlements (
     -- what the new license replaces (renewal, replacement, top-up); '' for a first one
     supersedes           text NOT NULL DEFAULT '',
     kind                 text NOT NULL DEFAULT 'new' CHECK (kind IN ('new', 'renewal', 'replacement', 'top-up')),
+    changeover_seconds   bigint NOT NULL DEFAULT 0 CHECK (changeover_seconds >= 0),
     created_by           text NOT NULL,
     created_at           timestamptz NOT NULL DEFAULT now(),
     decided_by           text NOT NULL DEFAULT '',
     decided_at           timestamptz,
-    CHECK (starts_at < ends_at)
+    decision_reason      text NOT NULL DEFAULT '',
+    CHECK (starts_at < ends_at),
+    CHECK ((kind = 'new') = (supersedes = ''))
 );
 CREATE INDEX entitlements_customer_idx ON entitlements (customer_id, created_at DESC);
 CREATE INDEX entitlements_state_idx ON entitlements (state, created_at DESC);
+-- One open successor (renewal, replacement or top-up) per license at a time: two
+-- top-ups racing for one license can't both be opened.
+CREATE UNIQUE INDEX entitlements_open_successor_idx ON entitlements (supersedes)
+    WHERE supersedes <> '' AND state IN ('draft', 'approved');
 
 CREATE TABLE licenses (
     id                   text PRIMARY KEY CHECK (id ~ '^lic_[0-9A-HJKMNP-TV-Z]{26}$'),
@@ -113,10 +123,23 @@ CREATE TABLE licenses (
     issued_at            timestamptz NOT NULL,
     not_before           timestamptz NOT NULL,
     expires_at           timestamptz NOT NULL,
+    form                 text NOT NULL CHECK (form IN ('envelope', 'jws')),
+    -- the terms the payload grants (entitlements.Terms), for top-ups and the lease API
+    features             text[] NOT NULL,
+    limits               jsonb NOT NULL,
+    max_instances        bigint GENERATED ALWAYS AS ((limits ->> 'max_instances')::bigint) STORED,
+    grace_period_seconds bigint NOT NULL DEFAULT 0,
+    instance_fingerprint text NOT NULL DEFAULT '',
+    -- > 0: lease required, with this lifetime
+    lease_ttl_seconds    bigint NOT NULL DEFAULT 0 CHECK (lease_ttl_seconds >= 0),
     status               text NOT NULL DEFAULT 'active'
                          CHECK (status IN ('active', 'revoked', 'suspended', 'superseded')),
     status_reason        text NOT NULL DEFAULT '',
     status_changed_at    timestamptz,
+    status_changed_by    text NOT NULL DEFAULT '',
+    -- when the status takes effect in revocation bundles (entry effective_at)
+    status_effective_at  timestamptz,
+    CHECK ((status = 'active') = (status_effective_at IS NULL)),
     -- a license is superseded by at most one successor: concurrent top-ups can't fork it
     supersedes           text UNIQUE REFERENCES licenses (id),
     superseded_by        text REFERENCES licenses (id),
@@ -132,6 +155,8 @@ CREATE TABLE licenses (
 CREATE INDEX licenses_customer_idx ON licenses (customer_id, issued_at DESC);
 CREATE INDEX licenses_issued_idx ON licenses (issued_at DESC, id DESC);
 CREATE INDEX licenses_expiry_idx ON licenses (expires_at) WHERE status = 'active';
+-- what goes into a product's revocation bundle
+CREATE INDEX licenses_listed_idx ON licenses (product, id) WHERE status <> 'active';
 
 -- Append-only and hash-chained: each row's hash covers its content and the previous
 -- row's hash. UPDATE and DELETE are refused by a trigger.

@@ -94,8 +94,10 @@ func (a *app) service(store *storage.Store) (*issuance.Service, error) {
 		return nil, err
 	}
 	a.store = store
-	a.svc = &issuance.Service{Store: store, Keys: keys,
-		Issuer: a.cfg.Issuer.Name, RenewURL: a.cfg.Issuer.LeaseRenewURL, MakerChecker: a.cfg.Issuer.MakerChecker, Log: a.logger()}
+	ic := a.cfg.Issuer
+	a.svc = &issuance.Service{Store: store, Keys: keys, Issuer: ic.Name, CoreSDKIssuer: ic.CoreSDKIssuer,
+		RenewURL: ic.LeaseRenewURL, MakerChecker: ic.MakerChecker, Changeover: ic.Changeover,
+		BundleTTL: ic.BundleTTL, BundleRetention: ic.BundleRetention, Log: a.logger()}
 	return a.svc, nil
 }
 

@@ -8,14 +8,15 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-const customerHelp = `Usage: issuer customer <create|list> [flags]
+const customerHelp = `Usage: issuer customer <create|update|list> [flags]
 
   create   add a customer (a licensee)
+  update   correct a customer's name or email (then 'issuer license replace' to re-issue)
   list     list customers by name
 `
 
 func cmdCustomer(ctx context.Context, a *app, args []string) error {
-	return sub(ctx, a, "customer", args, map[string]cmdFunc{"create": customerCreate, "list": customerList}, customerHelp)
+	return sub(ctx, a, "customer", args, map[string]cmdFunc{"create": customerCreate, "update": customerUpdate, "list": customerList}, customerHelp)
 }
 
 func customerCreate(ctx context.Context, a *app, args []string) error {
@@ -44,6 +45,42 @@ func customerCreate(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(map[string]any{"id": c.ID, "name": c.Name, "email": c.Email, "created_at": c.CreatedAt})
 	}
 	fmt.Fprintf(a.stdout, "created customer %s (%s)\n", c.ID, c.Name)
+	return nil
+}
+
+func customerUpdate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("customer update", "customer update --id cus_… [--name NAME] [--email EMAIL] [--as STAFF] [--json]",
+		`Corrects a customer's name or email. Issued licenses keep the name they were signed
+with: issue a replacement ('issuer license replace') to deliver the correction.`)
+	id := fs.String("id", "", "customer ID (required)")
+	name := fs.String("name", "", "new display name")
+	email := fs.String("email", "", "new contact email")
+	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	svc, by, err := a.openAs(ctx, *as)
+	if err != nil {
+		return err
+	}
+	c, err := a.store.GetCustomer(ctx, *id)
+	if err != nil {
+		return err
+	}
+	if *name != "" {
+		c.Name = *name
+	}
+	if *email != "" {
+		c.Email = *email
+	}
+	if err := svc.UpdateCustomer(ctx, c, by); err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(map[string]any{"id": c.ID, "name": c.Name, "email": c.Email, "created_at": c.CreatedAt})
+	}
+	fmt.Fprintf(a.stdout, "updated customer %s (%s)\n", c.ID, c.Name)
 	return nil
 }
 

@@ -87,6 +87,25 @@ loopback and prints the URL and a staff login. A second start reuses the same da
 	if err := a.devKeys(ctx, svc, admin); err != nil {
 		return err
 	}
+	if *addr != "" {
+		c.Server.Addr = *addr
+	}
+	l, err := net.Listen("tcp", c.Server.Addr)
+	if err != nil && *addr == "" {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	renewNote := ""
+	if svc.RenewURL == "" {
+		// Lease-policy licenses must name an https renew URL (the verifier insists).
+		// The dev server speaks plain HTTP on the same port: a local router is pointed
+		// at the http:// address by hand.
+		svc.RenewURL = "https://" + l.Addr().String() + "/v1/leases"
+		renewNote = fmt.Sprintf("\n  leases:       licenses name %s; dev serves plain HTTP, so point a local router at http://%s/v1/leases", svc.RenewURL, l.Addr())
+	}
 	if !*noDemo {
 		if err := a.devDemo(ctx, svc); err != nil {
 			return fmt.Errorf("demo data: %w", err)
@@ -100,16 +119,6 @@ loopback and prints the URL and a staff login. A second start reuses the same da
 	if err := verify.WriteFileAtomic(keyset, ks, 0o644); err != nil {
 		return err
 	}
-	if *addr != "" {
-		c.Server.Addr = *addr
-	}
-	l, err := net.Listen("tcp", c.Server.Addr)
-	if err != nil && *addr == "" {
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		return err
-	}
 	url := "http://" + l.Addr().String()
 	fmt.Fprintf(a.stdout, `
 Metrum license issuer (dev) is running.
@@ -117,10 +126,10 @@ Metrum license issuer (dev) is running.
   URL:          %s/staff/login
   staff login:  %s
   key set:      %s   (verifier ... --keyset %s)
-  CLI as admin: ISSUER_AS=%s go run ./cmd/issuer license list
+  CLI as admin: ISSUER_AS=%s go run ./cmd/issuer license list%s
 
 Press Ctrl-C to stop (the database under %s stops with it).
-`, url, logins, keyset, keyset, devStaff[0].email, c.Database.DataDir)
+`, url, logins, keyset, keyset, devStaff[0].email, renewNote, c.Database.DataDir)
 	return a.serve(ctx, l)
 }
 

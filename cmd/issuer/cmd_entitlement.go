@@ -11,20 +11,26 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
 )
 
-const entitlementHelp = `Usage: issuer entitlement <create|approve|reject|list|show> [flags]
+const entitlementHelp = `Usage: issuer entitlement <create|approve|reject|cancel|list|show> [flags]
 
   create    open a draft entitlement from a template
-  approve   approve a draft (maker-checker: not by its creator)
-  reject    reject a draft, with a reason
+  approve   approve drafts (maker-checker: not by their creator)
+  reject    reject drafts, with a reason
+  cancel    withdraw a draft or approved entitlement, with a reason
   list      list entitlements, newest first
   show      show one entitlement
+
+Renewals, replacements and top-ups are entitlements too: open them with
+'issuer license renew | replace | top-up', then approve and issue as usual.
 `
 
 func cmdEntitlement(ctx context.Context, a *app, args []string) error {
 	return sub(ctx, a, "entitlement", args, map[string]cmdFunc{
-		"create": entCreate, "approve": entApprove, "reject": entReject, "list": entList, "show": entShow,
+		"create": entCreate, "approve": entApprove, "reject": entReject, "cancel": entCancel, "list": entList, "show": entShow,
 	}, entitlementHelp)
 }
 
@@ -117,45 +123,86 @@ func optTime(fs *flag.FlagSet, name, v string) (time.Time, error) {
 
 func entJSON(e *entitlements.Entitlement) map[string]any {
 	return map[string]any{"id": e.ID, "customer_id": e.CustomerID, "product": e.Product, "template": e.TemplateName,
-		"template_version": e.TemplateVersion, "state": e.State, "kind": e.Kind, "starts_at": e.StartsAt, "ends_at": e.EndsAt,
-		"instance_fingerprint": e.InstanceFingerprint, "contract_ref": e.ContractRef, "source": e.Source,
-		"supersedes": e.Supersedes, "created_by": e.CreatedBy, "decided_by": e.DecidedBy, "overrides": e.Overrides}
+		"template_version": e.TemplateVersion, "state": e.State, "kind": e.Kind, "starts_at": verify.FormatTime(e.StartsAt),
+		"ends_at": verify.FormatTime(e.EndsAt), "instance_fingerprint": e.InstanceFingerprint, "contract_ref": e.ContractRef,
+		"source": e.Source, "supersedes": e.Supersedes, "changeover_seconds": e.ChangeoverSeconds, "created_by": e.CreatedBy,
+		"decided_by": e.DecidedBy, "decision_reason": e.DecisionReason, "overrides": e.Overrides}
 }
 
 func entDecide(ctx context.Context, a *app, args []string, approve bool) error {
 	verb := map[bool]string{true: "approve", false: "reject"}[approve]
-	fs := a.flags("entitlement "+verb, "entitlement "+verb+" --id ent_… [--reason TEXT] [--as STAFF] [--json]",
-		"Decides a draft entitlement. Needs the approver role; with maker-checker on, the\ncreator of the entitlement can't decide it.")
-	id := fs.String("id", "", "entitlement ID (required)")
+	fs := a.flags("entitlement "+verb, "entitlement "+verb+" (--id ent_… [--id …] | --all-drafts [--kind KIND]) [--reason TEXT] [--as STAFF] [--json]",
+		`Decides draft entitlements. Needs the approver role; with maker-checker on, the
+creator of an entitlement can't decide it. Several IDs (or every draft, optionally of
+one kind: new, renewal, replacement, top-up) are decided one by one with progress on
+stderr; one failure does not stop the rest, and the command fails if any did.`)
+	var ids listFlag
+	fs.Var(&ids, "id", "entitlement ID (repeatable)")
+	all := fs.Bool("all-drafts", false, "decide every draft (after a batch renewal, say)")
+	kind := fs.String("kind", "", "with --all-drafts: only this kind")
 	reason := fs.String("reason", "", "why (required to reject)")
 	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	svc, err := a.open(ctx)
+	if (len(ids) == 0) == !*all {
+		fmt.Fprintln(a.stderr, "give --id (one or more) or --all-drafts")
+		return errUsage
+	}
+	svc, by, err := a.openAs(ctx, *as)
 	if err != nil {
 		return err
 	}
-	by, err := a.actor(ctx, *as)
-	if err != nil {
-		return err
+	if *all {
+		drafts, err := a.store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateDraft, Kind: *kind, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, e := range drafts {
+			ids = append(ids, e.ID)
+		}
 	}
-	var e *entitlements.Entitlement
-	if approve {
-		e, err = svc.Approve(ctx, *id, by)
-	} else {
-		e, err = svc.Reject(ctx, *id, *reason, by)
-	}
-	if err != nil {
-		return err
+	out, failed := []map[string]any{}, 0
+	for i, id := range ids {
+		var e *entitlements.Entitlement
+		if approve {
+			e, err = svc.Approve(ctx, id, by)
+		} else {
+			e, err = svc.Reject(ctx, id, *reason, by)
+		}
+		if err != nil {
+			failed++
+			if len(ids) == 1 {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "[%d/%d] %s: %s\n", i+1, len(ids), id, describe(err))
+			out = append(out, map[string]any{"id": id, "error": describe(err)})
+			continue
+		}
+		if len(ids) > 1 {
+			fmt.Fprintf(a.stderr, "[%d/%d] %s %s\n", i+1, len(ids), e.ID, e.State)
+		}
+		out = append(out, entJSON(e))
+		if !*asJSON {
+			fmt.Fprintf(a.stdout, "entitlement %s is %s\n", e.ID, e.State)
+		}
 	}
 	if *asJSON {
-		return a.printJSON(entJSON(e))
+		if len(ids) == 1 {
+			return a.printJSON(out[0])
+		}
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+	} else if approve && len(ids) == 1 {
+		fmt.Fprintf(a.stdout, "next: `issuer license issue --entitlement %s`\n", ids[0])
 	}
-	fmt.Fprintf(a.stdout, "entitlement %s is %s\n", e.ID, e.State)
-	if approve {
-		fmt.Fprintf(a.stdout, "next: `issuer license issue --entitlement %s`\n", e.ID)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d entitlements could not be %sd", failed, len(ids), verb)
+	}
+	if len(ids) == 0 && !*asJSON {
+		fmt.Fprintln(a.stdout, "no drafts to decide")
 	}
 	return nil
 }
@@ -167,9 +214,38 @@ func entReject(ctx context.Context, a *app, args []string) error {
 	return entDecide(ctx, a, args, false)
 }
 
+func entCancel(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("entitlement cancel", "entitlement cancel --id ent_… --reason TEXT [--as STAFF] [--json]",
+		"Withdraws a draft or approved entitlement that has not issued (its creator, or an approver).")
+	id := fs.String("id", "", "entitlement ID (required)")
+	reason := fs.String("reason", "", "why (required)")
+	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	svc, by, err := a.openAs(ctx, *as)
+	if err != nil {
+		return err
+	}
+	e, err := svc.Cancel(ctx, *id, *reason, by)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(entJSON(e))
+	}
+	fmt.Fprintf(a.stdout, "entitlement %s is cancelled\n", e.ID)
+	return nil
+}
+
 func entList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("entitlement list", "entitlement list [--state STATE] [--limit N] [--json]", "Lists entitlements, newest first.")
+	fs := a.flags("entitlement list", "entitlement list [--state STATE] [--kind KIND] [--customer cus_…] [--before ent_…] [--limit N] [--json]",
+		"Lists entitlements, newest first. For the next page pass --before with the last ID shown.")
 	state := fs.String("state", "", "draft, approved, rejected, cancelled or issued")
+	kind := fs.String("kind", "", "new, renewal, replacement or top-up")
+	cust := fs.String("customer", "", "only this customer's")
+	before := fs.String("before", "", "page: entitlements older than this ID")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
@@ -178,7 +254,7 @@ func entList(ctx context.Context, a *app, args []string) error {
 	if _, err := a.open(ctx); err != nil {
 		return err
 	}
-	list, err := a.store.ListEntitlements(ctx, *state, *limit)
+	list, err := a.store.ListEntitlements(ctx, storage.EntitlementFilter{State: *state, Kind: *kind, CustomerID: *cust, BeforeID: *before, Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -190,15 +266,21 @@ func entList(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(out)
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "no entitlements: open one with `issuer entitlement create`")
+		fmt.Fprintln(a.stdout, "no entitlements match: open one with `issuer entitlement create`")
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCUSTOMER\tTEMPLATE\tSTATE\tENDS")
+	fmt.Fprintln(tw, "ID\tCUSTOMER\tTEMPLATE\tKIND\tSTATE\tENDS")
 	for _, e := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s@%d\t%s\t%s\n", e.ID, e.CustomerID, e.TemplateName, e.TemplateVersion, e.State, e.EndsAt.Format("2006-01-02"))
+		fmt.Fprintf(tw, "%s\t%s\t%s@%d\t%s\t%s\t%s\n", e.ID, e.CustomerID, e.TemplateName, e.TemplateVersion, e.Kind, e.State, e.EndsAt.Format("2006-01-02"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(list) == *limit {
+		fmt.Fprintf(a.stdout, "more: --before %s\n", list[len(list)-1].ID)
+	}
+	return nil
 }
 
 func entShow(ctx context.Context, a *app, args []string) error {

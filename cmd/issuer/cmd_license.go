@@ -1,88 +1,168 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
-	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
-const licenseHelp = `Usage: issuer license <issue|list|download|show> [flags]
+const licenseHelp = `Usage: issuer license <command> [flags]
 
-  issue      sign and store the license of an approved entitlement
-  list       list licenses, newest first
-  download   write the exact stored license file
-  show       the safe summary of a license
+  issue        sign and store the license of an approved entitlement (or all of them)
+  list         list licenses, newest first; --expiring-within for what ends soon
+  show         a license's metadata and safe summary
+  download     the exact stored file, the safe summary, or the operator checklist
+  renew        open a renewal (one license, or every one expiring soon)
+  replace      open a replacement: corrected data, new instance scope, new key, lost file
+  top-up       open a credit-pack top-up
+  revoke       revoke a license (final; asks for confirmation)
+  suspend      suspend a license (lifted by reinstate)
+  reinstate    lift a suspension
+  rotate-lease-token   give a lease-required license a new lease token
+
+Renewals, replacements and top-ups are entitlements: approve them, then issue.
 `
 
 func cmdLicense(ctx context.Context, a *app, args []string) error {
 	return sub(ctx, a, "license", args, map[string]cmdFunc{
 		"issue": licIssue, "list": licList, "download": licDownload, "show": licShow,
+		"renew": licRenew, "replace": licReplace, "top-up": licTopUp,
+		"revoke": licRevoke, "suspend": licSuspend, "reinstate": licReinstate, "rotate-lease-token": licRotateToken,
 	}, licenseHelp)
 }
 
 func licJSON(l *entitlements.License) map[string]any {
-	return map[string]any{"id": l.ID, "entitlement_id": l.EntitlementID, "customer_id": l.CustomerID,
+	m := map[string]any{"id": l.ID, "entitlement_id": l.EntitlementID, "customer_id": l.CustomerID,
 		"customer_name": l.CustomerName, "product": l.Product, "sku": l.SKU, "template_version": l.TemplateVersion,
 		"key_id": l.KeyID, "issued_at": verify.FormatTime(l.IssuedAt), "not_before": verify.FormatTime(l.NotBefore),
-		"expires_at": verify.FormatTime(l.ExpiresAt), "status": l.Status, "supersedes": l.Supersedes,
-		"superseded_by": l.SupersededBy, "file_sha256": fmt.Sprintf("%x", l.FileSHA256)}
+		"expires_at": verify.FormatTime(l.ExpiresAt), "status": l.Status, "status_reason": l.StatusReason,
+		"status_effective_at": nil, "supersedes": l.Supersedes, "superseded_by": l.SupersededBy,
+		"features": l.Terms.Features, "limits": l.Terms.Limits, "lease_ttl_seconds": l.Terms.LeaseTTLSeconds,
+		"file_sha256": fmt.Sprintf("%x", l.FileSHA256)}
+	if !l.StatusEffectiveAt.IsZero() {
+		m["status_effective_at"] = verify.FormatTime(l.StatusEffectiveAt)
+	}
+	return m
 }
 
 func licIssue(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("license issue", "license issue --entitlement ent_… [--out FILE] [--as STAFF] [--json]",
+	fs := a.flags("license issue", "license issue (--entitlement ent_… [--out FILE] | --all-approved) [--as STAFF] [--json]",
 		`Signs the license of an approved entitlement with the product's active license key
 and stores the row, the exact file and an audit event in one transaction. With --out,
-also writes the file.`)
-	id := fs.String("entitlement", "", "approved entitlement ID (required)")
+also writes the file. --all-approved issues every approved entitlement, with progress
+on stderr. A lease-required license's lease token is printed once: give it to the
+customer now, it is not stored in clear and can't be shown again (only rotated).`)
+	id := fs.String("entitlement", "", "approved entitlement ID")
+	all := fs.Bool("all-approved", false, "issue every approved entitlement")
 	out := fs.String("out", "", "also write the license file here")
 	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	svc, err := a.open(ctx)
+	if (*id == "") == !*all {
+		fmt.Fprintln(a.stderr, "give --entitlement or --all-approved")
+		return errUsage
+	}
+	svc, by, err := a.openAs(ctx, *as)
 	if err != nil {
 		return err
 	}
-	by, err := a.actor(ctx, *as)
-	if err != nil {
-		return err
-	}
-	l, err := svc.Issue(ctx, *id, by)
-	if err != nil {
-		return err
-	}
-	if *out != "" {
-		if err := writeOut(*out, l.File); err != nil {
+	ids := []string{*id}
+	if *all {
+		ids = nil
+		list, err := a.store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateApproved, Limit: 500})
+		if err != nil {
 			return err
+		}
+		for i := len(list) - 1; i >= 0; i-- { // oldest first
+			ids = append(ids, list[i].ID)
+		}
+	}
+	var results []map[string]any
+	failed := 0
+	for i, eid := range ids {
+		l, token, err := svc.IssueWithToken(ctx, eid, by)
+		if err != nil {
+			if len(ids) == 1 && !*all {
+				return err
+			}
+			failed++
+			fmt.Fprintf(a.stderr, "[%d/%d] %s: %s\n", i+1, len(ids), eid, describe(err))
+			results = append(results, map[string]any{"entitlement_id": eid, "error": describe(err)})
+			continue
+		}
+		if *all {
+			fmt.Fprintf(a.stderr, "[%d/%d] %s → %s\n", i+1, len(ids), eid, l.ID)
+		}
+		if *out != "" {
+			if err := a.writeOut(*out, l.File); err != nil {
+				return err
+			}
+		}
+		m := licJSON(l)
+		if token != "" {
+			m["lease_token"] = token
+		}
+		results = append(results, m)
+		if !*asJSON {
+			fmt.Fprintf(a.stdout, "issued %s (%s for %s, expires %s, key %s)\n", l.ID, l.SKU, l.CustomerID, verify.FormatTime(l.ExpiresAt), l.KeyID)
+			if token != "" {
+				fmt.Fprintf(a.stdout, "lease token (shown once; the router sends it as a Bearer token): %s\n", token)
+			}
+			if *out != "" {
+				fmt.Fprintf(a.stdout, "wrote %s\n", *out)
+			}
 		}
 	}
 	if *asJSON {
-		return a.printJSON(licJSON(l))
+		if !*all {
+			return a.printJSON(results[0])
+		}
+		if results == nil {
+			results = []map[string]any{}
+		}
+		if err := a.printJSON(results); err != nil {
+			return err
+		}
+	} else if *all && len(ids) == 0 {
+		fmt.Fprintln(a.stdout, "no approved entitlements to issue")
 	}
-	fmt.Fprintf(a.stdout, "issued %s (%s for %s, expires %s, key %s)\n", l.ID, l.SKU, l.CustomerID, verify.FormatTime(l.ExpiresAt), l.KeyID)
-	if *out != "" {
-		fmt.Fprintf(a.stdout, "wrote %s\n", *out)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d entitlements could not be issued", failed, len(ids))
 	}
 	return nil
 }
 
-func writeOut(path string, b []byte) error {
+// writeOut writes b to path atomically, or to the command's stdout for "-".
+func (a *app) writeOut(path string, b []byte) error {
 	if path == "-" {
-		_, err := os.Stdout.Write(b)
+		_, err := a.stdout.Write(b)
 		return err
 	}
 	return verify.WriteFileAtomic(path, b, 0o644)
 }
 
 func licList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("license list", "license list [--customer cus_…] [--status STATUS] [--limit N] [--json]", "Lists licenses, newest first.")
+	fs := a.flags("license list", "license list [--customer cus_…] [--product P] [--status STATUS] [--expiring-within DURATION] [--after CURSOR] [--limit N] [--json]",
+		`Lists licenses, newest first, a page at a time: the last line names the cursor of
+the next page. --expiring-within (e.g. 720h) lists active licenses that end within that
+time, soonest first.`)
 	cust := fs.String("customer", "", "only this customer's")
+	product := fs.String("product", "", "only this product's")
 	status := fs.String("status", "", "active, revoked, suspended or superseded")
+	expiring := fs.Duration("expiring-within", 0, "active licenses ending within this duration")
+	after := fs.String("after", "", "page cursor from the previous page")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
@@ -91,7 +171,20 @@ func licList(ctx context.Context, a *app, args []string) error {
 	if _, err := a.open(ctx); err != nil {
 		return err
 	}
-	list, err := a.store.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: *cust, Status: *status, Limit: *limit})
+	f := entitlements.LicenseFilter{CustomerID: *cust, Product: *product, Status: *status, Limit: *limit}
+	if *expiring > 0 {
+		f.ExpiringBefore = time.Now().Add(*expiring)
+	}
+	if *after != "" {
+		ts, id, ok := strings.Cut(*after, "~")
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if !ok || err != nil {
+			fmt.Fprintln(a.stderr, "--after: not a cursor printed by a previous page")
+			return errUsage
+		}
+		f.AfterIssuedAt, f.AfterID = t, id
+	}
+	list, err := a.store.ListLicenses(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -103,7 +196,11 @@ func licList(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(out)
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "no licenses: issue one with `issuer license issue --entitlement ent_…`")
+		if *expiring > 0 {
+			fmt.Fprintf(a.stdout, "no active license expires within %s\n", *expiring)
+		} else {
+			fmt.Fprintln(a.stdout, "no licenses match: issue one with `issuer license issue --entitlement ent_…`")
+		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -111,13 +208,23 @@ func licList(ctx context.Context, a *app, args []string) error {
 	for _, l := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, l.CustomerName, l.SKU, l.Status, l.ExpiresAt.Format("2006-01-02"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(list) == *limit && *expiring == 0 {
+		last := list[len(list)-1]
+		fmt.Fprintf(a.stdout, "more: --after %s~%s\n", last.IssuedAt.UTC().Format(time.RFC3339Nano), last.ID)
+	}
+	return nil
 }
 
 func licDownload(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("license download", "license download --id lic_… --out FILE|-", "Writes the exact stored license bytes (- for stdout).")
+	fs := a.flags("license download", "license download --id lic_… --out FILE|- [--what file|summary|checklist] [--json]",
+		`Writes the exact stored license bytes (default), the safe summary
+(license-summary.json: scalar metadata only) or the operator checklist (Markdown).`)
 	id := fs.String("id", "", "license ID (required)")
 	out := fs.String("out", "", "file to write, or - (required)")
+	what := fs.String("what", "file", "file, summary or checklist")
 	asJSON := fs.Bool("json", false, "print a JSON receipt instead of text")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -133,21 +240,33 @@ func licDownload(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeOut(*out, l.File); err != nil {
+	var b []byte
+	switch *what {
+	case "file":
+		b = l.File
+	case "summary":
+		b = issuance.SummaryFile(l)
+	case "checklist":
+		b = []byte(issuance.Checklist(l))
+	default:
+		fmt.Fprintf(a.stderr, "--what %q: file, summary or checklist\n", *what)
+		return errUsage
+	}
+	if err := a.writeOut(*out, b); err != nil {
 		return err
 	}
 	if *out == "-" {
 		return nil
 	}
 	if *asJSON {
-		return a.printJSON(map[string]any{"id": l.ID, "path": *out, "bytes": len(l.File), "file_sha256": fmt.Sprintf("%x", l.FileSHA256)})
+		return a.printJSON(map[string]any{"id": l.ID, "what": *what, "path": *out, "bytes": len(b), "file_sha256": fmt.Sprintf("%x", l.FileSHA256)})
 	}
-	fmt.Fprintf(a.stdout, "wrote %s (%d bytes, sha256 %x)\n", *out, len(l.File), l.FileSHA256)
+	fmt.Fprintf(a.stdout, "wrote %s (%s, %d bytes)\n", *out, *what, len(b))
 	return nil
 }
 
 func licShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("license show", "license show --id lic_…", "Prints the license's safe summary as JSON.")
+	fs := a.flags("license show", "license show --id lic_…", "Prints a license's metadata and safe summary as JSON.")
 	id := fs.String("id", "", "license ID (required)")
 	fs.Bool("json", true, "print JSON (always)")
 	if err := parse(fs, args); err != nil {
@@ -163,4 +282,244 @@ func licShow(ctx context.Context, a *app, args []string) error {
 	m := licJSON(l)
 	m["summary"] = l.Summary
 	return a.printJSON(m)
+}
+
+// successorFlags are the flags renew, replace and top-up share.
+type successorFlags struct {
+	id, template, starts, ends, fp, contract, as *string
+	changeover                                   *time.Duration
+	limits                                       kvFlag
+	features                                     listFlag
+	asJSON                                       *bool
+	fs                                           *flag.FlagSet
+}
+
+func newSuccessorFlags(a *app, name, synopsis, help string, withTemplate bool) *successorFlags {
+	f := &successorFlags{fs: a.flags(name, synopsis, help), limits: kvFlag{}}
+	f.id = f.fs.String("id", "", "the license to supersede (required)")
+	f.template = new(string)
+	if withTemplate {
+		f.template = f.fs.String("template", "", "template")
+	}
+	f.starts = f.fs.String("starts", "", "start, RFC 3339 (default: see above)")
+	f.ends = f.fs.String("ends", "", "end, RFC 3339 (default: see above)")
+	f.fp = f.fs.String("instance-fingerprint", "", "bind to this instance (default: the license's binding)")
+	f.contract = f.fs.String("contract", "", "contract reference (default: the license's)")
+	f.changeover = f.fs.Duration("changeover", -1, "how long the old license keeps working after the new one issues (default issuer.changeover)")
+	f.fs.Var(f.limits, "limit", "override a limit, NAME=VALUE (repeatable)")
+	f.fs.Var(&f.features, "feature", "set the feature list (repeatable)")
+	f.as = f.fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
+	f.asJSON = f.fs.Bool("json", false, "print JSON")
+	return f
+}
+
+func (f *successorFlags) input(kind string) (issuance.SuccessorInput, error) {
+	in := issuance.SuccessorInput{Kind: kind, LicenseID: *f.id, Template: *f.template, ContractRef: *f.contract}
+	var err error
+	if in.StartsAt, err = optTime(f.fs, "starts", *f.starts); err != nil {
+		return in, err
+	}
+	if in.EndsAt, err = optTime(f.fs, "ends", *f.ends); err != nil {
+		return in, err
+	}
+	if *f.fp != "" {
+		in.InstanceFingerprint = f.fp
+	}
+	if *f.changeover >= 0 {
+		in.Changeover = f.changeover
+	}
+	if len(f.limits) > 0 || len(f.features) > 0 {
+		in.Overrides = &entitlements.Overrides{Features: f.features, Limits: f.limits}
+	}
+	return in, nil
+}
+
+func runSuccessor(ctx context.Context, a *app, f *successorFlags, kind string, args []string) error {
+	if err := parse(f.fs, args); err != nil {
+		return err
+	}
+	in, err := f.input(kind)
+	if err != nil {
+		return err
+	}
+	svc, by, err := a.openAs(ctx, *f.as)
+	if err != nil {
+		return err
+	}
+	e, err := svc.CreateSuccessor(ctx, in, by)
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return a.printJSON(entJSON(e))
+	}
+	fmt.Fprintf(a.stdout, "opened %s %s for %s (%s@%d, %s → %s)\nnext: another approver runs `issuer entitlement approve --id %s`, then `issuer license issue --entitlement %s`\n",
+		kind, e.ID, in.LicenseID, e.TemplateName, e.TemplateVersion, verify.FormatTime(e.StartsAt), verify.FormatTime(e.EndsAt), e.ID, e.ID)
+	return nil
+}
+
+func licRenew(ctx context.Context, a *app, args []string) error {
+	f := newSuccessorFlags(a, "license renew", "license renew (--id lic_… [flags] | --expiring-within DURATION [--product P]) [--json]",
+		`Opens a renewal: a draft entitlement for a new license (new license_id) that
+supersedes the old one. Default term: from now until the old expiry plus the template's
+term (fixed-term templates: exactly their term from now). The template defaults to the
+license's own, newest version; --template moves to another of the product's.
+--expiring-within opens a renewal for every active license that ends within that time,
+with progress on stderr; licenses that already have one open are skipped.`, true)
+	within := f.fs.Duration("expiring-within", 0, "renew every active license ending within this duration")
+	product := f.fs.String("product", "", "with --expiring-within: only this product")
+	if !hasFlag(args, "expiring-within") {
+		return runSuccessor(ctx, a, f, entitlements.KindRenewal, args)
+	}
+	if err := parse(f.fs, args); err != nil {
+		return err
+	}
+	if *f.id != "" {
+		fmt.Fprintln(a.stderr, "give --id or --expiring-within, not both")
+		return errUsage
+	}
+	svc, by, err := a.openAs(ctx, *f.as)
+	if err != nil {
+		return err
+	}
+	var rows []map[string]any
+	opened, err := svc.RenewExpiring(ctx, *product, *within, by, func(p issuance.RenewalProgress) {
+		row := map[string]any{"license_id": p.LicenseID}
+		if p.Err != nil {
+			row["error"] = describe(p.Err)
+			fmt.Fprintf(a.stderr, "[%d/%d] %s: skipped: %s\n", p.N, p.Of, p.LicenseID, describe(p.Err))
+		} else {
+			row["entitlement_id"] = p.Entitlement.ID
+			fmt.Fprintf(a.stderr, "[%d/%d] %s → renewal %s\n", p.N, p.Of, p.LicenseID, p.Entitlement.ID)
+		}
+		rows = append(rows, row)
+	})
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		if rows == nil {
+			rows = []map[string]any{}
+		}
+		return a.printJSON(map[string]any{"opened": opened, "licenses": rows})
+	}
+	fmt.Fprintf(a.stdout, "opened %d renewal(s) of %d license(s) expiring within %s\n", opened, len(rows), *within)
+	if opened > 0 {
+		fmt.Fprintln(a.stdout, "next: an approver runs `issuer entitlement approve --all-drafts --kind renewal`, then `issuer license issue --all-approved`")
+	}
+	return nil
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "--"+name+"=") || strings.HasPrefix(a, "-"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func licReplace(ctx context.Context, a *app, args []string) error {
+	f := newSuccessorFlags(a, "license replace", "license replace --id lic_… [--instance-fingerprint FP] [--limit N=V]… [--feature F]… [flags] [--json]",
+		`Opens a replacement: a new license (new license_id) with the same template version
+and term as the old one, except what you change: corrected customer data (update the
+customer first), a new instance scope, other overrides, re-signing with the current
+(rotated) key, or a lost file. The old one becomes superseded after the changeover.`, false)
+	return runSuccessor(ctx, a, f, entitlements.KindReplacement, args)
+}
+
+func licTopUp(ctx context.Context, a *app, args []string) error {
+	f := newSuccessorFlags(a, "license top-up", "license top-up --id lic_… --template credit-pack-5m|credit-pack-25m [flags] [--json]",
+		`Opens a credit-pack top-up: a replacement license (new license_id) with the pack's
+license-wide token budget and otherwise the old license's features, limits, grace,
+lease policy and instance binding, running until the old license's expiry.`, true)
+	return runSuccessor(ctx, a, f, entitlements.KindTopUp, args)
+}
+
+func licRevoke(ctx context.Context, a *app, args []string) error {
+	return licStatus(ctx, a, args, entitlements.ActionRevoke,
+		`Revokes a license: final, listed as revoked in the next revocation bundle (published
+within a minute by the running issuer, or now with 'issuer bundle publish'). Asks you to
+type the license ID to confirm; --yes skips that (scripts).`)
+}
+
+func licSuspend(ctx context.Context, a *app, args []string) error {
+	return licStatus(ctx, a, args, entitlements.ActionSuspend,
+		`Suspends a license (a commercial or support hold): listed as suspended in the next
+revocation bundle until reinstated. Asks for confirmation; --yes skips it.`)
+}
+
+func licReinstate(ctx context.Context, a *app, args []string) error {
+	return licStatus(ctx, a, args, entitlements.ActionReinstate,
+		"Lifts a suspension: the next revocation bundle no longer lists the license.")
+}
+
+func licStatus(ctx context.Context, a *app, args []string, action, help string) error {
+	fs := a.flags("license "+action, "license "+action+" --id lic_… --reason TEXT [--effective-at RFC3339] [--yes] [--as STAFF] [--json]", help)
+	id := fs.String("id", "", "license ID (required)")
+	reason := fs.String("reason", "", "why, shown in revocation bundles (required)")
+	eff := fs.String("effective-at", "", "when it takes effect (default now)")
+	yes := fs.Bool("yes", false, "don't ask for confirmation")
+	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	at, err := optTime(fs, "effective-at", *eff)
+	if err != nil {
+		return err
+	}
+	svc, by, err := a.openAs(ctx, *as)
+	if err != nil {
+		return err
+	}
+	if action != entitlements.ActionReinstate && !*yes {
+		l, err := a.store.GetLicense(ctx, *id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "%s %s (%s, %s, customer %s)? Type the license ID to confirm: ", action, l.ID, l.SKU, l.Status, l.CustomerName)
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if strings.TrimSpace(line) != l.ID {
+			return errors.New("not confirmed: nothing changed (type the license ID, or pass --yes)")
+		}
+	}
+	l, err := svc.ChangeStatus(ctx, *id, action, *reason, at, by)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(licJSON(l))
+	}
+	fmt.Fprintf(a.stdout, "license %s is %s", l.ID, l.Status)
+	if !l.StatusEffectiveAt.IsZero() {
+		fmt.Fprintf(a.stdout, " (effective %s)", verify.FormatTime(l.StatusEffectiveAt))
+	}
+	fmt.Fprintln(a.stdout, "; the next revocation bundle carries it")
+	return nil
+}
+
+func licRotateToken(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("license rotate-lease-token", "license rotate-lease-token --id lic_… [--as STAFF] [--json]",
+		`Gives a lease-required license a new lease token and prints it once. The old token
+stops working at once: every router host of the license needs the new one.`)
+	id := fs.String("id", "", "license ID (required)")
+	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	svc, by, err := a.openAs(ctx, *as)
+	if err != nil {
+		return err
+	}
+	tok, err := svc.RotateLeaseToken(ctx, *id, by)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(map[string]any{"license_id": *id, "lease_token": tok})
+	}
+	fmt.Fprintf(a.stdout, "new lease token for %s (shown once): %s\n", *id, tok)
+	return nil
 }

@@ -57,8 +57,15 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	return a.serve(ctx, l)
 }
 
-// serve runs the HTTP server on l until ctx ends, then drains for up to 10 s.
+// serve runs the HTTP server on l until ctx ends, then drains for up to 10 s. The
+// revocation bundle scheduler runs beside it.
 func (a *app) serve(ctx context.Context, l net.Listener) error {
+	if err := a.svc.CheckTemplates(ctx); err != nil {
+		return err
+	}
+	sctx, stopScheduler := context.WithCancel(ctx)
+	defer stopScheduler()
+	go a.svc.RunBundleScheduler(sctx, a.cfg.Issuer.BundleCheckInterval)
 	srv := &server.Server{Svc: a.svc, Store: a.store, Log: a.logger(),
 		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://")}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,

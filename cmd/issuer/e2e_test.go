@@ -262,3 +262,102 @@ func TestCLIKeyRotation(t *testing.T) {
 		t.Fatalf("key set after retiring the old key: %+v", set)
 	}
 }
+
+// TestCLILifecycle: top-up, a revocation that must be confirmed, a published bundle
+// the real verifier enforces, the checklist and summary, batch renewal with progress,
+// and an intact audit chain, all through the command line.
+func TestCLILifecycle(t *testing.T) {
+	c := newCLI(t)
+	dir := c.env["ISSUER_DATA_DIR"]
+	c.run("migrate")
+	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
+	c.env["ISSUER_AS"] = "root@m.test"
+	c.run("staff", "create", "--email", "maker@m.test", "--role", "issuer")
+	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", "license", "--activate")
+	c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", "revocation", "--activate")
+	c.env["ISSUER_AS"] = "maker@m.test"
+	var cust, ent, lic, up struct {
+		ID string `json:"id"`
+	}
+	c.json(&cust, "customer", "create", "--name", "Hooli")
+	c.json(&ent, "entitlement", "create", "--customer", cust.ID, "--template", "enterprise-annual")
+	c.run("entitlement", "approve", "--id", ent.ID, "--as", "checker@m.test")
+	c.json(&lic, "license", "issue", "--entitlement", ent.ID)
+
+	c.json(&ent, "license", "top-up", "--id", lic.ID, "--template", "credit-pack-5m")
+	c.run("entitlement", "approve", "--all-drafts", "--kind", "top-up", "--as", "checker@m.test")
+	var issued []struct {
+		ID         string `json:"id"`
+		Supersedes string `json:"supersedes"`
+	}
+	c.json(&issued, "license", "issue", "--all-approved")
+	if len(issued) != 1 || issued[0].Supersedes != lic.ID {
+		t.Fatalf("issued top-ups: %+v", issued)
+	}
+	up.ID = issued[0].ID
+
+	// Revocation asks for the license ID; a wrong answer changes nothing.
+	c.env["ISSUER_AS"] = "checker@m.test"
+	stdin = strings.NewReader("lic_wrong\n")
+	if _, _, err := c.try("license", "revoke", "--id", up.ID, "--reason", "chargeback"); err == nil || !strings.Contains(err.Error(), "not confirmed") {
+		t.Fatalf("unconfirmed revocation: %v", err)
+	}
+	var shown struct {
+		Status string `json:"status"`
+	}
+	c.json(&shown, "license", "show", "--id", up.ID)
+	if shown.Status != "active" {
+		t.Fatalf("an unconfirmed revocation changed the status to %s", shown.Status)
+	}
+	stdin = strings.NewReader(up.ID + "\n")
+	c.run("license", "revoke", "--id", up.ID, "--reason", "chargeback")
+	stdin = os.Stdin
+
+	bundle, keyset := filepath.Join(dir, "bundle.json"), filepath.Join(dir, "keyset.json")
+	c.run("bundle", "publish", "--product", "genai-smart-router", "--out", bundle)
+	c.run("keys", "export-keyset", "--out", keyset)
+	file := filepath.Join(dir, "topup.json")
+	c.run("license", "download", "--id", up.ID, "--out", file)
+	verifier := buildVerifier(t)
+	cmd := exec.Command(verifier, "verify", "--license", file, "--keyset", keyset, "--revocation", bundle,
+		"--require-current-bundle", "--fail-closed-on-bundle-error", "--json")
+	out, _ := cmd.Output()
+	if cmd.ProcessState.ExitCode() != 1 || !bytes.Contains(out, []byte(`"license-revoked"`)) {
+		t.Fatalf("revoked top-up: exit %d %s", cmd.ProcessState.ExitCode(), out)
+	}
+
+	b := []byte(c.run("license", "download", "--id", lic.ID, "--what", "checklist", "--out", "-"))
+	for _, want := range []string{lic.ID, "/readyz", "/admin/license/status", "verifier install", "caller smoke"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Fatalf("checklist lacks %q:\n%s", want, b)
+		}
+	}
+	sum := filepath.Join(dir, "summary.json")
+	c.run("license", "download", "--id", up.ID, "--what", "summary", "--out", sum)
+	var summary map[string]any
+	b, _ = os.ReadFile(sum)
+	if err := json.Unmarshal(b, &summary); err != nil {
+		t.Fatal(err)
+	}
+	if summary["license_id"] != up.ID || summary["status"] != "revoked" || summary["payload"] != nil || summary["signature"] != nil {
+		t.Fatalf("summary: %v", summary)
+	}
+
+	c.env["ISSUER_AS"] = "maker@m.test"
+	c.json(&ent, "entitlement", "create", "--customer", cust.ID, "--template", "enterprise-annual")
+	c.run("entitlement", "approve", "--id", ent.ID, "--as", "checker@m.test")
+	c.run("license", "issue", "--entitlement", ent.ID)
+	_, errOut, err := c.try("license", "renew", "--expiring-within", "9000h")
+	if err != nil || !strings.Contains(errOut, "[1/") {
+		t.Fatalf("batch renewal: %v, progress %q", err, errOut)
+	}
+	var audit struct {
+		Intact bool  `json:"intact"`
+		Events int64 `json:"events"`
+	}
+	c.json(&audit, "audit", "verify")
+	if !audit.Intact || audit.Events < 15 {
+		t.Fatalf("audit chain: %+v", audit)
+	}
+}

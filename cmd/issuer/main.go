@@ -56,11 +56,15 @@ Run:
   migrate       apply database migrations
 
 Records:
-  customer      create | list
-  entitlement   create | approve | reject | list | show
-  license       issue | list | download | show
+  customer      create | update | list
+  entitlement   create | approve | reject | cancel | list | show
+  license       issue | list | show | download | renew | replace | top-up |
+                revoke | suspend | reinstate | rotate-lease-token
+  bundle        publish | list | download        (revocation bundles)
+  audit         list | verify                    (the hash-chained audit trail)
   staff         create
-  keys          generate | list | export-keyset
+  keys          generate | rotate | activate | retire | not-after | list |
+                export-keyset | rewrap
   templates     list the license templates
 
 Global environment: DATABASE_URL, ISSUER_CONFIG (YAML file), METRUM_KEK or
@@ -81,6 +85,8 @@ var commands = map[string]cmdFunc{
 	"staff":       cmdStaff,
 	"keys":        cmdKeys,
 	"templates":   cmdTemplates,
+	"bundle":      cmdBundle,
+	"audit":       cmdAudit,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -74,6 +74,15 @@ type Issuer struct {
 	MakerChecker bool `yaml:"maker_checker"`
 	// BundleTTL is how long a revocation bundle is current; it is re-published at half.
 	BundleTTL time.Duration `yaml:"bundle_ttl"`
+	// BundleRetention: bundles stop listing licenses that expired longer ago.
+	BundleRetention time.Duration `yaml:"bundle_retention"`
+	// BundleCheckInterval is how often the running issuer checks whether a bundle is due.
+	BundleCheckInterval time.Duration `yaml:"bundle_check_interval"`
+	// Changeover is how long a replaced license keeps working after its successor is
+	// issued, unless the successor sets its own.
+	Changeover time.Duration `yaml:"changeover"`
+	// CoreSDKIssuer is the `iss` claim of CoreSDK tokens.
+	CoreSDKIssuer string `yaml:"coresdk_issuer"`
 }
 
 // Default is the configuration with nothing set.
@@ -81,7 +90,8 @@ func Default() *Config {
 	return &Config{
 		Server:   Server{Addr: "127.0.0.1:8080"},
 		Database: Database{DataDir: ".data"},
-		Issuer:   Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour},
+		Issuer: Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour, BundleRetention: 90 * 24 * time.Hour,
+			BundleCheckInterval: time.Minute, Changeover: 72 * time.Hour, CoreSDKIssuer: "https://licensing.coresdk.io"},
 	}
 }
 
@@ -164,6 +174,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Issuer.BundleTTL < time.Hour {
 		errs = append(errs, errors.New("issuer.bundle_ttl must be at least 1h"))
+	}
+	if c.Issuer.BundleRetention < 0 || c.Issuer.Changeover < 0 {
+		errs = append(errs, errors.New("issuer.bundle_retention and issuer.changeover must not be negative"))
+	}
+	if c.Issuer.BundleCheckInterval < time.Second || c.Issuer.BundleCheckInterval > c.Issuer.BundleTTL/4 {
+		errs = append(errs, errors.New("issuer.bundle_check_interval must be between 1s and a quarter of issuer.bundle_ttl"))
 	}
 	if c.Signing.KeyDir == "" {
 		errs = append(errs, errors.New("signing.key_dir must be set"))

@@ -81,6 +81,18 @@ type Overrides struct {
 	GracePeriodSeconds *int64           `json:"grace_period_seconds,omitempty"`
 }
 
+// Terms are what a license grants: its features, limits, grace, instance binding and
+// lease policy. They are stored with each license (so a top-up can carry them over and
+// the lease API can enforce them) and are exactly what its payload says.
+type Terms struct {
+	Features            []string         `json:"features"`
+	Limits              map[string]int64 `json:"limits"`
+	GracePeriodSeconds  int64            `json:"grace_period_seconds"`
+	InstanceFingerprint string           `json:"instance_fingerprint,omitempty"`
+	// LeaseTTLSeconds > 0: the license requires an online lease of that lifetime.
+	LeaseTTLSeconds int64 `json:"lease_ttl_seconds,omitempty"`
+}
+
 // Entitlement is an approved (or not yet) commercial record that a license is issued from.
 type Entitlement struct {
 	ID                  string
@@ -97,10 +109,15 @@ type Entitlement struct {
 	Source              string
 	Kind                string
 	Supersedes          string
-	CreatedBy           string
-	CreatedAt           time.Time
-	DecidedBy           string
-	DecidedAt           time.Time
+	// ChangeoverSeconds: for a successor, how long after it is issued the license it
+	// replaces becomes `superseded` in revocation bundles (never before the
+	// successor's not_before), so the customer has time to install it.
+	ChangeoverSeconds int64
+	CreatedBy         string
+	CreatedAt         time.Time
+	DecidedBy         string
+	DecidedAt         time.Time
+	DecisionReason    string
 }
 
 var fingerprintRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
@@ -148,6 +165,18 @@ func (e *Entitlement) CanApprove(by *Staff, makerChecker bool) error {
 	return nil
 }
 
+// CanCancel: a draft or approved entitlement that has not issued may be cancelled by
+// its creator or an approver.
+func (e *Entitlement) CanCancel(by *Staff) error {
+	if e.State != StateDraft && e.State != StateApproved {
+		return Errorf(ECONFLICT, "entitlement %s is %s: only a draft or approved one can be cancelled", e.ID, e.State)
+	}
+	if !by.Role.AtLeast(RoleApprover) && e.CreatedBy != by.Email {
+		return Errorf(EFORBIDDEN, "cancelling someone else's entitlement needs the approver role")
+	}
+	return nil
+}
+
 // CanIssue tells whether a license may be issued from the entitlement.
 func (e *Entitlement) CanIssue() error {
 	if e.State != StateApproved {
@@ -164,6 +193,36 @@ const (
 	LicenseSuperseded = "superseded"
 )
 
+// Status changes staff make to a license, with what each needs.
+const (
+	ActionRevoke    = "revoke"
+	ActionSuspend   = "suspend"
+	ActionReinstate = "reinstate"
+)
+
+// CheckStatusChange applies the license status rules: an active license may be
+// revoked or suspended; a suspended one revoked or reinstated; revoked and superseded
+// are final. Revoking and suspending need the approver role; all need a reason.
+func CheckStatusChange(current, action string, by *Staff, reason string) (next string, err error) {
+	if by == nil || !by.Role.AtLeast(RoleApprover) {
+		return "", Errorf(EFORBIDDEN, "changing a license's status needs the approver role")
+	}
+	if len(reason) == 0 || len(reason) > 200 {
+		return "", Invalid(map[string]string{"reason": "a reason of 1 to 200 characters is required (it is shown in revocation bundles)"})
+	}
+	switch {
+	case action == ActionRevoke && (current == LicenseActive || current == LicenseSuspended):
+		return LicenseRevoked, nil
+	case action == ActionSuspend && current == LicenseActive:
+		return LicenseSuspended, nil
+	case action == ActionReinstate && current == LicenseSuspended:
+		return LicenseActive, nil
+	}
+	return "", Errorf(ECONFLICT, "a %s license can't be %s", current, pastTense[action])
+}
+
+var pastTense = map[string]string{ActionRevoke: "revoked", ActionSuspend: "suspended", ActionReinstate: "reinstated"}
+
 // License is an issued license: its metadata and the exact signed file.
 type License struct {
 	ID              string
@@ -177,15 +236,21 @@ type License struct {
 	IssuedAt        time.Time
 	NotBefore       time.Time
 	ExpiresAt       time.Time
+	Form            string // envelope or jws
+	Terms           Terms
 	Status          string
 	StatusReason    string
-	Supersedes      string
-	SupersededBy    string
-	File            []byte
-	FileSHA256      []byte
-	FileName        string
-	ContentType     string
-	CreatedBy       string
+	// StatusEffectiveAt is when a revocation, suspension or supersession takes effect
+	// in revocation bundles.
+	StatusEffectiveAt time.Time
+	StatusChangedBy   string
+	Supersedes        string
+	SupersededBy      string
+	File              []byte
+	FileSHA256        []byte
+	FileName          string
+	ContentType       string
+	CreatedBy         string
 	// Summary is the safe summary: scalar metadata only, never payload or signature.
 	Summary map[string]any
 }
@@ -193,7 +258,11 @@ type License struct {
 // LicenseFilter narrows and pages a license list (keyset pagination, newest first).
 type LicenseFilter struct {
 	CustomerID string
+	Product    string
 	Status     string
+	// ExpiringBefore lists active licenses ending before this time, soonest first
+	// (no cursor: the list is bounded by Limit).
+	ExpiringBefore time.Time
 	// After is the cursor: the (issued_at, id) of the last row of the previous page.
 	AfterIssuedAt time.Time
 	AfterID       string

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
@@ -26,8 +27,9 @@ type env struct {
 	keyDir string
 }
 
-// mustService returns a service over a fresh database, with a license key for the
-// router generated now (never committed), and maker-checker on.
+// mustService returns a service over a fresh database, with every key a full
+// lifecycle needs generated now (never committed): the router's license, revocation
+// and lease keys, CoreSDK's license and revocation keys. Maker-checker is on.
 func mustService(t *testing.T) *env {
 	t.Helper()
 	store := pgtest.NewStore(t)
@@ -38,10 +40,17 @@ func mustService(t *testing.T) *env {
 	}
 	keyDir := filepath.Join(dir, "keys")
 	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(keyDir, kek)), Issuer: "metrum",
-		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true}
-	if _, err := svc.GenerateKey(context.Background(), issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA,
-		Purposes: []verify.Purpose{verify.PurposeLicense}}, true, admin); err != nil {
-		t.Fatal(err)
+		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true, Changeover: 72 * time.Hour}
+	for _, k := range []issuance.KeyInput{
+		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLicense}},
+		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeRevocation}},
+		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLease}},
+		{Product: "coresdk", Alg: verify.AlgES256, Purposes: []verify.Purpose{verify.PurposeLicense}},
+		{Product: "coresdk", Alg: verify.AlgES256, Purposes: []verify.Purpose{verify.PurposeRevocation}},
+	} {
+		if _, err := svc.GenerateKey(context.Background(), k, true, admin); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &env{svc: svc, keyDir: keyDir}
 }
@@ -65,14 +74,18 @@ func (e *env) mustKeySet(t *testing.T) (*verify.KeySet, string) {
 }
 
 // mustApproved creates a customer and an approved entitlement from a template.
-func (e *env) mustApproved(t *testing.T, tmpl string) *entitlements.Entitlement {
+func (e *env) mustApproved(t *testing.T, tmpl string, overrides ...entitlements.Overrides) *entitlements.Entitlement {
 	t.Helper()
 	ctx := context.Background()
 	c := &entitlements.Customer{Name: "Acme Corp", Email: "ops@acme.test"}
 	if err := e.svc.CreateCustomer(ctx, c, maker); err != nil {
 		t.Fatal(err)
 	}
-	ent, err := e.svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: c.ID, Template: tmpl, InstanceFingerprint: "host-1"}, maker)
+	in := issuance.EntitlementInput{CustomerID: c.ID, Template: tmpl, InstanceFingerprint: "host-1"}
+	if len(overrides) > 0 {
+		in.Overrides = overrides[0]
+	}
+	ent, err := e.svc.CreateEntitlement(ctx, in, maker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +93,54 @@ func (e *env) mustApproved(t *testing.T, tmpl string) *entitlements.Entitlement 
 		t.Fatal(err)
 	}
 	return ent
+}
+
+// mustIssued creates, approves and issues a license from a template.
+func (e *env) mustIssued(t *testing.T, tmpl string, overrides ...entitlements.Overrides) *entitlements.License {
+	t.Helper()
+	l, err := e.svc.Issue(context.Background(), e.mustApproved(t, tmpl, overrides...).ID, maker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// mustSuccessor opens, approves and issues a renewal, replacement or top-up.
+func (e *env) mustSuccessor(t *testing.T, in issuance.SuccessorInput) *entitlements.License {
+	t.Helper()
+	ctx := context.Background()
+	ent, err := e.svc.CreateSuccessor(ctx, in, maker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Approve(ctx, ent.ID, approver); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.svc.Issue(ctx, ent.ID, maker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// check runs the verifier on a license file with the exported key set, at now, with
+// an optional bundle; host-1 is the host fingerprint.
+func (e *env) check(t *testing.T, file []byte, now time.Time, bundle []byte, o ...func(*verify.Options)) *verify.Result {
+	t.Helper()
+	ks, _ := e.mustKeySet(t)
+	dir := t.TempDir()
+	lp := filepath.Join(dir, "license")
+	os.WriteFile(lp, file, 0o644)
+	opts := verify.Options{LicensePath: lp, InstanceFingerprint: "host-1", KeySet: ks, Now: now}
+	if bundle != nil {
+		bp := filepath.Join(dir, "bundle.json")
+		os.WriteFile(bp, bundle, 0o644)
+		opts.Revocation, opts.BundlePath, opts.RequireCurrent, opts.FailClosed = verify.RevocationFile, bp, true, true
+	}
+	for _, f := range o {
+		f(&opts)
+	}
+	return verify.Verify(opts)
 }
 
 func count(t *testing.T, e *env, sql string, args ...any) int {

@@ -12,6 +12,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -25,13 +26,23 @@ var _ KeyStore = (*signing.Keys)(nil)
 
 // Service is the issuer's business logic over storage.
 type Service struct {
-	Store        *storage.Store
-	Keys         KeyStore
-	Issuer       string // the `issuer` member of every payload, e.g. "metrum"
-	RenewURL     string // lease renew URL written into lease-policy licenses
-	MakerChecker bool   // approver must not be the creator
-	Log          *slog.Logger
-	Now          func() time.Time
+	Store *storage.Store
+	Keys  KeyStore
+	// Issuer is the `issuer` member of every envelope payload and bundle ("metrum");
+	// CoreSDKIssuer the `iss` of CoreSDK tokens (default https://licensing.coresdk.io).
+	Issuer        string
+	CoreSDKIssuer string
+	RenewURL      string // lease renew URL written into lease-policy licenses
+	MakerChecker  bool   // approver must not be the creator
+	// Changeover is how long a replaced license keeps working after its successor is
+	// issued (the default for successors that don't set their own).
+	Changeover time.Duration
+	// BundleTTL is a revocation bundle's lifetime (default 7 days); it is re-published
+	// at half. BundleRetention prunes entries of licenses expired longer ago (90 days).
+	BundleTTL       time.Duration
+	BundleRetention time.Duration
+	Log             *slog.Logger
+	Now             func() time.Time
 }
 
 func (s *Service) now() time.Time {
@@ -61,6 +72,25 @@ func (s *Service) Approve(ctx context.Context, id string, by *entitlements.Staff
 	return s.Store.DecideEntitlement(ctx, id, by, true, s.MakerChecker, "")
 }
 
+// Cancel withdraws a draft or approved entitlement, with a reason.
+func (s *Service) Cancel(ctx context.Context, id, reason string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
+	if err := require(by, entitlements.RoleIssuer, "cancelling an entitlement"); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, entitlements.Invalid(map[string]string{"reason": "a reason is required"})
+	}
+	return s.Store.CancelEntitlement(ctx, id, by, reason)
+}
+
+// UpdateCustomer corrects a customer's name or email.
+func (s *Service) UpdateCustomer(ctx context.Context, c *entitlements.Customer, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleIssuer, "updating a customer"); err != nil {
+		return err
+	}
+	return s.Store.UpdateCustomer(ctx, c, by.Email)
+}
+
 // Reject rejects a draft entitlement, with a reason.
 func (s *Service) Reject(ctx context.Context, id, reason string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
 	if reason == "" {
@@ -76,3 +106,20 @@ func (s *Service) logf(msg string, args ...any) {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf("issuance: "+format, args...) }
+
+// CheckTemplates refuses to run when a template version that has issued licenses was
+// edited in place since: its fingerprint in the database no longer matches the code.
+func (s *Service) CheckTemplates(ctx context.Context) error {
+	var all []storage.TemplateVersion
+	for _, t := range templates.All() {
+		all = append(all, storage.TemplateVersion{Name: t.Name, Version: t.Version, Product: t.Product, Fingerprint: t.Fingerprint()})
+	}
+	changed, err := s.Store.CheckTemplates(ctx, all)
+	if err != nil {
+		return err
+	}
+	if len(changed) > 0 {
+		return entitlements.Errorf(entitlements.ECONFLICT, "template versions changed after they issued licenses: %v; restore them and add new versions instead", changed)
+	}
+	return nil
+}

@@ -52,8 +52,10 @@ func mustServer(t *testing.T) *env {
 	admin, _ := store.StaffByEmail(ctx, "admin@m.test")
 	maker, _ := store.StaffByEmail(ctx, "maker@m.test")
 	checker, _ := store.StaffByEmail(ctx, "checker@m.test")
-	if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLicense}}, true, admin); err != nil {
-		t.Fatal(err)
+	for _, p := range []verify.Purpose{verify.PurposeLicense, verify.PurposeRevocation} {
+		if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, admin); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := &entitlements.Customer{Name: "Initech <script>alert(1)</script>"}
 	if err := svc.CreateCustomer(ctx, c, maker); err != nil {

@@ -48,6 +48,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.GET(web.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(web.AssetPrefix+"/", cacheForever(http.FileServerFS(web.Static)))))
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/staff/licenses") })
 	s.staffRoutes(e.Group("/staff"))
+	s.publicRoutes(e.Group("/v1"))
 	return e
 }
 

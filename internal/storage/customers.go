@@ -25,6 +25,26 @@ func (s *Store) CreateCustomer(ctx context.Context, c *entitlements.Customer, ac
 	})
 }
 
+// UpdateCustomer corrects a customer's name or email. Licenses already issued keep
+// the name they were signed with: issue a replacement to carry the correction.
+func (s *Store) UpdateCustomer(ctx context.Context, c *entitlements.Customer, actor string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		old, err := getCustomer(ctx, tx, c.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE customers SET name = $2, email = $3 WHERE id = $1`, c.ID, c.Name, c.Email); err != nil {
+			return err
+		}
+		c.CreatedAt = old.CreatedAt
+		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "customer.update", Subject: c.ID,
+			Details: map[string]string{"name": c.Name, "previous_name": old.Name}})
+	})
+}
+
 // GetCustomer returns one customer.
 func (s *Store) GetCustomer(ctx context.Context, id string) (*entitlements.Customer, error) {
 	return getCustomer(ctx, s.pool, id)

@@ -10,14 +10,14 @@ import (
 )
 
 const entitlementCols = `id, customer_id, product, template_name, template_version, state, starts_at, ends_at,
-	overrides, instance_fingerprint, contract_ref, source, kind, supersedes, created_by, created_at,
-	decided_by, coalesce(decided_at, 'epoch'::timestamptz)`
+	overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by, created_at,
+	decided_by, coalesce(decided_at, 'epoch'::timestamptz), decision_reason`
 
 func scanEntitlement(r pgx.Row) (*entitlements.Entitlement, error) {
 	e := &entitlements.Entitlement{}
 	err := r.Scan(&e.ID, &e.CustomerID, &e.Product, &e.TemplateName, &e.TemplateVersion, &e.State,
 		&e.StartsAt, &e.EndsAt, &e.Overrides, &e.InstanceFingerprint, &e.ContractRef, &e.Source, &e.Kind,
-		&e.Supersedes, &e.CreatedBy, &e.CreatedAt, &e.DecidedBy, &e.DecidedAt)
+		&e.Supersedes, &e.ChangeoverSeconds, &e.CreatedBy, &e.CreatedAt, &e.DecidedBy, &e.DecidedAt, &e.DecisionReason)
 	if e.DecidedAt.Equal(time.Unix(0, 0)) {
 		e.DecidedAt = time.Time{}
 	}
@@ -40,15 +40,22 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 		}
 		err := tx.QueryRow(ctx, `
 			INSERT INTO entitlements (id, customer_id, product, template_name, template_version, state, starts_at,
-				ends_at, overrides, instance_fingerprint, contract_ref, source, kind, supersedes, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING created_at`,
+				ends_at, overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING created_at`,
 			e.ID, e.CustomerID, e.Product, e.TemplateName, e.TemplateVersion, e.State, e.StartsAt, e.EndsAt,
-			e.Overrides, e.InstanceFingerprint, e.ContractRef, e.Source, e.Kind, e.Supersedes, e.CreatedBy).Scan(&e.CreatedAt)
+			e.Overrides, e.InstanceFingerprint, e.ContractRef, e.Source, e.Kind, e.Supersedes, e.ChangeoverSeconds,
+			e.CreatedBy).Scan(&e.CreatedAt)
+		if isUniqueViolation(err, "entitlements_open_successor_idx") {
+			return entitlements.Errorf(entitlements.ECONFLICT, "license %s already has an open renewal, replacement or top-up: issue, reject or cancel it first", e.Supersedes)
+		}
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: e.CreatedBy, Action: "entitlement.create", Subject: e.ID,
-			Details: map[string]string{"customer_id": e.CustomerID, "template": e.TemplateName, "kind": e.Kind}})
+		details := map[string]string{"customer_id": e.CustomerID, "template": e.TemplateName, "kind": e.Kind}
+		if e.Supersedes != "" {
+			details["supersedes"] = e.Supersedes
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: e.CreatedBy, Action: "entitlement.create", Subject: e.ID, Details: details})
 	})
 }
 
@@ -85,24 +92,59 @@ func (s *Store) DecideEntitlement(ctx context.Context, id string, by *entitlemen
 		if !approve {
 			state, action = entitlements.StateRejected, "entitlement.reject"
 		}
-		err = tx.QueryRow(ctx, `UPDATE entitlements SET state = $2, decided_by = $3, decided_at = now() WHERE id = $1 RETURNING decided_at`,
-			id, state, by.Email).Scan(&e.DecidedAt)
+		err = tx.QueryRow(ctx, `UPDATE entitlements SET state = $2, decided_by = $3, decided_at = now(), decision_reason = $4
+			WHERE id = $1 RETURNING decided_at`, id, state, by.Email, reason).Scan(&e.DecidedAt)
 		if err != nil {
 			return err
 		}
-		e.State, e.DecidedBy = state, by.Email
+		e.State, e.DecidedBy, e.DecisionReason = state, by.Email, reason
 		out = e
 		return appendAudit(ctx, tx, &AuditEvent{Actor: by.Email, Action: action, Subject: id, Details: map[string]string{"reason": reason}})
 	})
 	return out, err
 }
 
-// ListEntitlements returns entitlements newest first, optionally of one state.
-func (s *Store) ListEntitlements(ctx context.Context, state string, limit int) ([]*entitlements.Entitlement, error) {
-	if limit <= 0 || limit > 500 {
-		limit = 50
+// CancelEntitlement cancels a draft or approved entitlement, with a reason.
+func (s *Store) CancelEntitlement(ctx context.Context, id string, by *entitlements.Staff, reason string) (*entitlements.Entitlement, error) {
+	var out *entitlements.Entitlement
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		e, err := lockEntitlement(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := e.CanCancel(by); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `UPDATE entitlements SET state = 'cancelled', decided_by = $2, decided_at = now(), decision_reason = $3
+			WHERE id = $1 RETURNING decided_at`, id, by.Email, reason).Scan(&e.DecidedAt)
+		if err != nil {
+			return err
+		}
+		e.State, e.DecidedBy, e.DecisionReason = entitlements.StateCancelled, by.Email, reason
+		out = e
+		return appendAudit(ctx, tx, &AuditEvent{Actor: by.Email, Action: "entitlement.cancel", Subject: id, Details: map[string]string{"reason": reason}})
+	})
+	return out, err
+}
+
+// EntitlementFilter narrows an entitlement list.
+type EntitlementFilter struct {
+	State      string
+	Kind       string
+	CustomerID string
+	// BeforeID pages: entitlements created before this one (IDs are ULIDs, so time-ordered).
+	BeforeID string
+	Limit    int
+}
+
+// ListEntitlements returns entitlements newest first.
+func (s *Store) ListEntitlements(ctx context.Context, f EntitlementFilter) ([]*entitlements.Entitlement, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+entitlementCols+` FROM entitlements WHERE ($1 = '' OR state = $1) ORDER BY created_at DESC, id DESC LIMIT $2`, state, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+entitlementCols+` FROM entitlements
+		WHERE ($1 = '' OR state = $1) AND ($2 = '' OR kind = $2) AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR id < $4)
+		ORDER BY id DESC LIMIT $5`, f.State, f.Kind, f.CustomerID, f.BeforeID, f.Limit)
 	if err != nil {
 		return nil, unavailable(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,6 +19,9 @@ import (
 	"github.com/metrum/licensing/migrations"
 )
 
+// DefaultMaxConns is the pool size unless the database URL sets pool_max_conns.
+const DefaultMaxConns = 16
+
 // Store is the issuer's database.
 type Store struct {
 	pool *pgxpool.Pool
@@ -28,6 +32,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("storage: database URL: %w", err)
+	}
+	// pgx defaults to max(4, CPUs) connections: too few for a server whose requests
+	// each hold one for a transaction. pool_max_conns in the URL still wins.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -68,7 +77,9 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	return applied, nil
 }
 
-// inTx runs fn in a transaction, committing only when fn returns nil.
+// inTx runs fn in a transaction, committing only when fn returns nil. fn must do all
+// its database work through tx: a second pool connection taken inside it can wait on
+// locks the transaction holds, and with the pool exhausted that is a deadlock.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

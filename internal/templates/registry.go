@@ -20,15 +20,19 @@ var routerFeatures = []string{
 	"routing", "typescript_policy_routing", "usage_export", "usage_reporting",
 }
 
+// coreSDKFeatures are the CoreSDK feature gates a plan can grant.
+var coreSDKFeatures = []string{"audit_trails", "feature_flags", "hsm", "saml", "scim"}
+
 // all lists every template version ever defined. Versions are append-only: to change
 // a template, add its next version here and leave the old one as it is.
 var all = []*Template{
 	{
 		Name: "eval-72h", Version: 1, Product: ProductRouter, Summary: "72-hour evaluation with a small volume ceiling",
 		Term: 72 * time.Hour, FixedTerm: true,
-		Features: []string{"routing", "usage_reporting"},
-		Limits:   map[string]int64{"token_budget": 1_000_000, "max_instances": 1, "max_concurrency": 4},
-		Lease:    &LeaseRule{Required: true, TTLSeconds: 3600},
+		Features:    []string{"routing", "usage_reporting"},
+		Limits:      map[string]int64{"token_budget": 1_000_000, "max_instances": 1, "max_concurrency": 4},
+		Lease:       &LeaseRule{Required: true, TTLSeconds: 3600},
+		SelfService: true,
 	},
 	{
 		Name: "pilot-30d", Version: 1, Product: ProductRouter, Summary: "30-day paid pilot with usage reporting and a rolling usage window",
@@ -38,6 +42,7 @@ var all = []*Template{
 		Grace:           24 * time.Hour,
 		AllowedFeatures: routerFeatures,
 		Lease:           &LeaseRule{Required: true, TTLSeconds: 6 * 3600},
+		SelfService:     true,
 	},
 	{
 		Name: "enterprise-annual", Version: 1, Product: ProductRouter, Summary: "annual self-hosted contract",
@@ -50,22 +55,16 @@ var all = []*Template{
 		OverridableLimits: []string{"max_instances", "max_concurrency", "token_budget", "usage_window_seconds", "seats"},
 	},
 	{
-		Name: "credit-pack-5m", Version: 1, Product: ProductRouter, Summary: "prepaid top-up: 5M-token license-wide budget",
-		Term: 365 * Day, MaxTerm: 3 * 366 * Day, TopUp: true,
-		Features:          []string{"routing", "usage_reporting"},
-		Limits:            map[string]int64{"token_budget": 5_000_000},
-		Grace:             24 * time.Hour,
-		AllowedFeatures:   routerFeatures,
-		OverridableLimits: []string{"max_instances", "max_concurrency", "usage_window_seconds", "seats"},
+		Name: "credit-pack-5m", Version: 1, Product: ProductRouter,
+		Summary: "prepaid top-up: replaces a license with a 5M-token license-wide budget, other terms kept",
+		Term:    365 * Day, MaxTerm: 3 * 366 * Day, Inherit: true, SelfService: true,
+		Limits: map[string]int64{"token_budget": 5_000_000},
 	},
 	{
-		Name: "credit-pack-25m", Version: 1, Product: ProductRouter, Summary: "prepaid top-up: 25M-token license-wide budget",
-		Term: 365 * Day, MaxTerm: 3 * 366 * Day, TopUp: true,
-		Features:          []string{"routing", "usage_reporting"},
-		Limits:            map[string]int64{"token_budget": 25_000_000},
-		Grace:             24 * time.Hour,
-		AllowedFeatures:   routerFeatures,
-		OverridableLimits: []string{"max_instances", "max_concurrency", "usage_window_seconds", "seats"},
+		Name: "credit-pack-25m", Version: 1, Product: ProductRouter,
+		Summary: "prepaid top-up: replaces a license with a 25M-token license-wide budget, other terms kept",
+		Term:    365 * Day, MaxTerm: 3 * 366 * Day, Inherit: true, SelfService: true,
+		Limits: map[string]int64{"token_budget": 25_000_000},
 	},
 	{
 		Name: "marketplace-seat", Version: 1, Product: ProductRouter, Summary: "marketplace / private-offer term and seat scope",
@@ -76,7 +75,33 @@ var all = []*Template{
 		AllowedFeatures:   routerFeatures,
 		OverridableLimits: []string{"seats", "max_instances", "token_budget", "max_concurrency"},
 	},
+	// CoreSDK plans (the seed's plan tiers): JWS tokens, no grace (the form has none).
+	{
+		Name: "free", Version: 1, Product: ProductCoreSDK, Summary: "Free plan: 3 tenants, 500 rps",
+		Term: 365 * Day, MaxTerm: 366 * Day,
+		Features: []string{"feature_flags"},
+		Limits:   map[string]int64{"max_tenants": 3, "max_rps": 500},
+	},
+	{
+		Name: "team", Version: 1, Product: ProductCoreSDK, Summary: "Team plan: 50 tenants, 5,000 rps",
+		Term: 365 * Day, MaxTerm: 3 * 366 * Day,
+		Features:        []string{"audit_trails", "feature_flags", "saml", "scim"},
+		Limits:          map[string]int64{"max_tenants": 50, "max_rps": 5000},
+		AllowedFeatures: coreSDKFeatures,
+	},
+	{
+		Name: "enterprise", Version: 1, Product: ProductCoreSDK, Summary: "Enterprise plan: unlimited tenants, custom rps, HSM support",
+		Term: 365 * Day, MaxTerm: 3 * 366 * Day,
+		Features:          []string{"audit_trails", "feature_flags", "hsm", "saml", "scim"},
+		Limits:            map[string]int64{},
+		AllowedFeatures:   coreSDKFeatures,
+		OverridableLimits: []string{"max_rps", "max_tenants"},
+		RequiredLimits:    []string{"max_rps"},
+	},
 }
+
+// All returns every template version ever defined, oldest first.
+func All() []*Template { return slices.Clone(all) }
 
 // Get returns one template version.
 func Get(name string, version int) (*Template, error) {

@@ -1,0 +1,129 @@
+package issuance_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
+)
+
+// race runs f n times at once, released together, and returns the errors.
+func race(n int, f func(i int) error) []error {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// TestConcurrentPublishesGetGaplessSequences: many publishes at once, for both
+// products, get distinct sequences 1..n with no gap, each inside its own signed file.
+func TestConcurrentPublishesGetGaplessSequences(t *testing.T) {
+	e := mustService(t)
+	ctx := context.Background()
+	const n = 24
+	bundles := make([]*storage.Bundle, n)
+	errs := race(n, func(i int) error {
+		product := []string{"genai-smart-router", "coresdk"}[i%2]
+		b, err := e.svc.PublishBundle(ctx, product, approver)
+		bundles[i] = b
+		return err
+	})
+	ks, _ := e.mustKeySet(t)
+	var seqs []int64
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		parsed, err := verify.ParseBundleFile(bundles[i].File, ks)
+		if err != nil {
+			t.Fatalf("bundle %d does not verify: %v", bundles[i].Sequence, err)
+		}
+		if parsed.Sequence != bundles[i].Sequence {
+			t.Fatalf("row sequence %d, signed sequence %d", bundles[i].Sequence, parsed.Sequence)
+		}
+		seqs = append(seqs, parsed.Sequence)
+	}
+	slices.Sort(seqs)
+	for i, s := range seqs {
+		if s != int64(i+1) {
+			t.Fatalf("sequences %v: not 1..%d without gaps or repeats", seqs, n)
+		}
+	}
+	if got := count(t, e, `SELECT last_sequence FROM bundle_counter`); got != n {
+		t.Fatalf("counter at %d after %d publishes", got, n)
+	}
+}
+
+// TestConcurrentTopUpsIssueExactlyOneSuccessor: many top-ups of one license opened at
+// once leave one open; many issuers of it at once produce one license; the old
+// license ends with exactly one successor.
+func TestConcurrentTopUpsIssueExactlyOneSuccessor(t *testing.T) {
+	e := mustService(t)
+	ctx := context.Background()
+	l := e.mustIssued(t, "enterprise-annual")
+	const n = 16
+	ents := make([]*entitlements.Entitlement, n)
+	errs := race(n, func(i int) error {
+		pack := []string{"credit-pack-5m", "credit-pack-25m"}[i%2]
+		ent, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: l.ID, Template: pack}, maker)
+		ents[i] = ent
+		return err
+	})
+	var opened *entitlements.Entitlement
+	for i, err := range errs {
+		switch {
+		case err == nil && opened == nil:
+			opened = ents[i]
+		case err == nil:
+			t.Fatalf("two top-ups opened: %s and %s", opened.ID, ents[i].ID)
+		case entitlements.ErrorCode(err) != entitlements.ECONFLICT:
+			t.Fatalf("top-up %d: %v", i, err)
+		}
+	}
+	if opened == nil {
+		t.Fatal("no top-up opened")
+	}
+	if _, err := e.svc.Approve(ctx, opened.ID, approver); err != nil {
+		t.Fatal(err)
+	}
+	licenses := make([]*entitlements.License, n)
+	errs = race(n, func(i int) error {
+		lic, err := e.svc.Issue(ctx, opened.ID, maker)
+		licenses[i] = lic
+		return err
+	})
+	issued := 0
+	for i, err := range errs {
+		if err == nil {
+			issued++
+			continue
+		}
+		if entitlements.ErrorCode(err) != entitlements.ECONFLICT {
+			t.Fatalf("issue %d: %v", i, err)
+		}
+	}
+	if issued != 1 {
+		t.Fatalf("%d licenses issued from one top-up", issued)
+	}
+	if got := count(t, e, `SELECT count(*) FROM licenses WHERE supersedes = $1`, l.ID); got != 1 {
+		t.Fatalf("%d successors of %s", got, l.ID)
+	}
+	if got := count(t, e, `SELECT count(*) FROM audit_events WHERE action = 'license.issue' AND details->>'supersedes' = $1`, l.ID); got != 1 {
+		t.Fatalf("%d issue events for successors", got)
+	}
+}

@@ -1,0 +1,203 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// Bundle is a published revocation bundle.
+type Bundle struct {
+	Sequence      int64
+	Product       string
+	IssuedAt      time.Time
+	ExpiresAt     time.Time
+	KeyID         string
+	Entries       int
+	SourceVersion int64
+	Reason        string
+	File          []byte
+	FileSHA256    []byte
+	PayloadSHA256 []byte
+	CreatedBy     string
+}
+
+// BundleEntry is one listed license, as the payload will carry it.
+type BundleEntry struct {
+	LicenseID    string
+	Status       string
+	Reason       string
+	EffectiveAt  time.Time
+	SupersededBy string
+}
+
+// BundleInput is what signing a bundle needs: its sequence, times and entries.
+type BundleInput struct {
+	Product   string
+	Sequence  int64
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	Entries   []BundleEntry
+}
+
+// SignedBundle is a signed bundle file.
+type SignedBundle struct {
+	File          []byte
+	PayloadSHA256 []byte
+	KeyID         string
+}
+
+// SignBundleFunc signs a bundle; it runs in the publishing transaction.
+type SignBundleFunc func(in BundleInput) (*SignedBundle, error)
+
+// PublishOptions control one publish.
+type PublishOptions struct {
+	Product string
+	TTL     time.Duration
+	// Retention: entries for licenses that expired longer ago than this are pruned
+	// (an expired license fails on its own).
+	Retention time.Duration
+	Actor     string
+	Reason    string // changed, scheduled, manual
+	// OnlyIfDue publishes only when the product has no bundle yet, its revocation
+	// list changed since the latest one, or the latest has less than half its TTL
+	// left. Publishing when not due returns (nil, nil).
+	OnlyIfDue bool
+}
+
+// PublishBundle takes the next sequence and stores a signed bundle in one
+// transaction. The counter row lock serialises publishes across replicas, and a
+// failed publish rolls its number back: sequences are gapless and never reused.
+func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBundleFunc) (*Bundle, error) {
+	var out *Bundle
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT last_sequence FROM bundle_counter FOR UPDATE`).Scan(&last); err != nil {
+			return fmt.Errorf("storage: bundle counter: %w", err)
+		}
+		var version int64
+		var now time.Time
+		err := tx.QueryRow(ctx, `SELECT revocation_version, date_trunc('second', now()) FROM products WHERE id = $1`, o.Product).Scan(&version, &now)
+		if err != nil {
+			return notFound(err, "product", o.Product)
+		}
+		if o.OnlyIfDue {
+			due, reason, err := bundleDue(ctx, tx, o.Product, version, now, o.TTL)
+			if err != nil || !due {
+				return err
+			}
+			o.Reason = reason
+		}
+		entries, err := bundleEntries(ctx, tx, o.Product, now.Add(-o.Retention))
+		if err != nil {
+			return err
+		}
+		in := BundleInput{Product: o.Product, Sequence: last + 1, IssuedAt: now, ExpiresAt: now.Add(o.TTL), Entries: entries}
+		signed, err := sign(in)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(signed.File)
+		b := &Bundle{Sequence: in.Sequence, Product: o.Product, IssuedAt: in.IssuedAt, ExpiresAt: in.ExpiresAt,
+			KeyID: signed.KeyID, Entries: len(entries), SourceVersion: version, Reason: o.Reason, File: signed.File,
+			FileSHA256: sum[:], PayloadSHA256: signed.PayloadSHA256, CreatedBy: o.Actor}
+		_, err = tx.Exec(ctx, `INSERT INTO revocation_bundles (sequence, product, issued_at, expires_at, key_id, entries,
+			source_version, reason, file_bytes, file_sha256, payload_sha256, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			b.Sequence, b.Product, b.IssuedAt, b.ExpiresAt, b.KeyID, b.Entries, b.SourceVersion, b.Reason, b.File,
+			b.FileSHA256, b.PayloadSHA256, b.CreatedBy)
+		if err != nil {
+			return fmt.Errorf("storage: insert bundle: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE bundle_counter SET last_sequence = $1`, b.Sequence); err != nil {
+			return err
+		}
+		out = b
+		return appendAudit(ctx, tx, &AuditEvent{Actor: o.Actor, Action: "bundle.publish", Subject: fmt.Sprintf("bundle:%s:%d", b.Product, b.Sequence),
+			Details: map[string]string{"product": b.Product, "entries": fmt.Sprint(b.Entries), "reason": b.Reason,
+				"key_id": b.KeyID, "expires_at": b.ExpiresAt.UTC().Format(time.RFC3339), "file_sha256": fmt.Sprintf("%x", b.FileSHA256)}})
+	})
+	return out, err
+}
+
+// bundleDue decides whether the scheduler must publish for a product now.
+func bundleDue(ctx context.Context, tx pgx.Tx, product string, version int64, now time.Time, ttl time.Duration) (bool, string, error) {
+	var srcVersion int64
+	var expires time.Time
+	err := tx.QueryRow(ctx, `SELECT source_version, expires_at FROM revocation_bundles WHERE product = $1
+		ORDER BY sequence DESC LIMIT 1`, product).Scan(&srcVersion, &expires)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return true, "scheduled", nil
+	case err != nil:
+		return false, "", err
+	case srcVersion != version:
+		return true, "changed", nil
+	case expires.Sub(now) < ttl/2:
+		return true, "scheduled", nil
+	}
+	return false, "", nil
+}
+
+// bundleEntries lists a product's revoked, suspended and superseded licenses, except
+// those that expired before pruneBefore.
+func bundleEntries(ctx context.Context, tx pgx.Tx, product string, pruneBefore time.Time) ([]BundleEntry, error) {
+	rows, err := tx.Query(ctx, `SELECT id, status, status_reason, status_effective_at, coalesce(superseded_by, '')
+		FROM licenses WHERE product = $1 AND status <> 'active' AND expires_at >= $2 ORDER BY id COLLATE "C"`, product, pruneBefore)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BundleEntry, error) {
+		var e BundleEntry
+		err := r.Scan(&e.LicenseID, &e.Status, &e.Reason, &e.EffectiveAt, &e.SupersededBy)
+		return e, err
+	})
+}
+
+const bundleCols = `sequence, product, issued_at, expires_at, key_id, entries, source_version, reason, file_sha256, payload_sha256, created_by`
+
+func scanBundle(r pgx.Row, extra ...any) (*Bundle, error) {
+	b := &Bundle{}
+	err := r.Scan(append([]any{&b.Sequence, &b.Product, &b.IssuedAt, &b.ExpiresAt, &b.KeyID, &b.Entries, &b.SourceVersion,
+		&b.Reason, &b.FileSHA256, &b.PayloadSHA256, &b.CreatedBy}, extra...)...)
+	return b, err
+}
+
+// GetBundle returns a published bundle with its bytes; sequence 0 is the product's
+// latest.
+func (s *Store) GetBundle(ctx context.Context, product string, sequence int64) (*Bundle, error) {
+	var file []byte
+	b, err := scanBundle(s.pool.QueryRow(ctx, `SELECT `+bundleCols+`, file_bytes FROM revocation_bundles
+		WHERE product = $1 AND ($2 = 0 OR sequence = $2) ORDER BY sequence DESC LIMIT 1`, product, sequence), &file)
+	if err != nil {
+		if sequence == 0 {
+			return nil, notFound(err, "revocation bundle for", product)
+		}
+		return nil, notFound(err, "revocation bundle", fmt.Sprintf("%s #%d", product, sequence))
+	}
+	b.File = file
+	return b, nil
+}
+
+// ListBundles returns a product's bundles newest first, without bytes; before pages.
+func (s *Store) ListBundles(ctx context.Context, product string, before int64, limit int) ([]*Bundle, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+bundleCols+` FROM revocation_bundles
+		WHERE ($1 = '' OR product = $1) AND ($2 = 0 OR sequence < $2) ORDER BY sequence DESC LIMIT $3`, product, before, limit)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Bundle, error) { return scanBundle(r) })
+}
+
+// ErrNoRevocationKey is returned when a product has no active revocation key; the
+// scheduler skips such products.
+var ErrNoRevocationKey = entitlements.Errorf(entitlements.ECONFLICT, "no active revocation key")
