@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metrum/licensing/internal/leases"
 	"github.com/metrum/licensing/internal/server"
+	"github.com/metrum/licensing/internal/templates"
 )
 
 func cmdMigrate(ctx context.Context, a *app, args []string) error {
@@ -66,8 +68,13 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	sctx, stopScheduler := context.WithCancel(ctx)
 	defer stopScheduler()
 	go a.svc.RunBundleScheduler(sctx, a.cfg.Issuer.BundleCheckInterval)
-	srv := &server.Server{Svc: a.svc, Store: a.store, Log: a.logger(),
-		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://")}
+	metrics := server.NewMetrics()
+	lc := a.cfg.Leases
+	leaseSvc := leases.New(a.store, a.svc, leases.Options{MaxBatch: lc.MaxBatch, Workers: lc.Workers,
+		Products: []string{templates.ProductRouter, templates.ProductCoreSDK}, ObserveBatch: metrics.ObserveBatch})
+	go leaseSvc.Run(sctx)
+	srv := &server.Server{Svc: a.svc, Store: a.store, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
+		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), LeaseRate: lc.RatePerToken, LeaseBurst: lc.BurstPerToken}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)

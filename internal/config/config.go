@@ -23,6 +23,20 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Signing  Signing  `yaml:"signing"`
 	Issuer   Issuer   `yaml:"issuer"`
+	Leases   Leases   `yaml:"leases"`
+}
+
+// Leases tunes the online lease API.
+type Leases struct {
+	// RatePerToken and BurstPerToken bound requests per lease token per replica. All
+	// hosts of a license share its token: size the rate for the largest fleet's
+	// renewals (hosts × renewals per second). 0 turns the limit off.
+	RatePerToken  float64 `yaml:"rate_per_token"`
+	BurstPerToken int     `yaml:"burst_per_token"`
+	// MaxBatch caps lease requests decided per transaction; Workers is how many
+	// batches may be in flight.
+	MaxBatch int `yaml:"max_batch"`
+	Workers  int `yaml:"workers"`
 }
 
 // Server is the HTTP listener.
@@ -90,6 +104,7 @@ func Default() *Config {
 	return &Config{
 		Server:   Server{Addr: "127.0.0.1:8080"},
 		Database: Database{DataDir: ".data"},
+		Leases:   Leases{RatePerToken: 50, BurstPerToken: 500, MaxBatch: 256, Workers: 2},
 		Issuer: Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour, BundleRetention: 90 * 24 * time.Hour,
 			BundleCheckInterval: time.Minute, Changeover: 72 * time.Hour, CoreSDKIssuer: "https://licensing.coresdk.io"},
 	}
@@ -174,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Issuer.BundleTTL < time.Hour {
 		errs = append(errs, errors.New("issuer.bundle_ttl must be at least 1h"))
+	}
+	if c.Leases.RatePerToken < 0 || c.Leases.BurstPerToken < 0 || c.Leases.MaxBatch < 1 || c.Leases.Workers < 1 {
+		errs = append(errs, errors.New("leases: rate_per_token and burst_per_token must be ≥ 0, max_batch and workers ≥ 1"))
 	}
 	if c.Issuer.BundleRetention < 0 || c.Issuer.Changeover < 0 {
 		errs = append(errs, errors.New("issuer.bundle_retention and issuer.changeover must not be negative"))

@@ -184,3 +184,8 @@ func (s *Service) signerFor(ctx context.Context, product string, purpose verify.
 	}
 	return signer, nil
 }
+
+// LeaseSigner opens the active lease key of a product (the lease API uses it).
+func (s *Service) LeaseSigner(ctx context.Context, product string) (signing.Signer, error) {
+	return s.signerFor(ctx, product, verify.PurposeLease)
+}

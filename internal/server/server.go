@@ -23,11 +23,18 @@ import (
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	Svc   *issuance.Service
-	Store *storage.Store
-	Log   *slog.Logger
+	Svc     *issuance.Service
+	Store   *storage.Store
+	Leases  LeaseGranter
+	Metrics *Metrics
+	Log     *slog.Logger
 	// SecureCookies sets the Secure flag (when served over https).
 	SecureCookies bool
+	// LeaseRate and LeaseBurst bound lease requests per token (per replica); 0 = no limit.
+	LeaseRate  float64
+	LeaseBurst int
+
+	limiter *tokenLimiter
 }
 
 // Handler builds the echo instance with every route.
@@ -43,12 +50,20 @@ func (s *Server) Handler() *echo.Echo {
 		ReferrerPolicy:        "same-origin",
 		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
 	}))
+	s.limiter = newTokenLimiter(s.LeaseRate, max(s.LeaseBurst, 1))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	if s.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
+	}
 	e.GET("/readyz", s.readyz)
 	e.GET(web.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(web.AssetPrefix+"/", cacheForever(http.FileServerFS(web.Static)))))
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/staff/licenses") })
 	s.staffRoutes(e.Group("/staff"))
-	s.publicRoutes(e.Group("/v1"))
+	v1 := e.Group("/v1")
+	s.publicRoutes(v1)
+	if s.Leases != nil {
+		s.leaseRoutes(v1)
+	}
 	return e
 }
 
@@ -106,10 +121,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &de):
 		code, msg = de.Code, de.Message
-		if st, ok := statusOf[code]; ok {
+		if st, ok := statusOfCode(code); ok {
 			status = st
-		} else {
-			status = http.StatusForbidden // license reason codes
 		}
 	case errors.As(err, &he):
 		status, code = he.Code, strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_")
@@ -143,8 +156,14 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		// The path only: query strings may carry tokens.
-		s.Log.Info("http", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "method", c.Request().Method,
+		// The path only: query strings may carry tokens. Successful lease requests are
+		// the fleet's heartbeat: lease_events and /metrics record them, so the access
+		// log keeps them at debug level.
+		level := slog.LevelInfo
+		if c.Response().Status < 400 && strings.HasPrefix(c.Request().URL.Path, "/v1/leases") {
+			level = slog.LevelDebug
+		}
+		s.Log.Log(c.Request().Context(), level, "http", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "method", c.Request().Method,
 			"path", c.Request().URL.Path, "status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	}

@@ -90,15 +90,32 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("storage: commit: %w", err)
+		return unavailable(fmt.Errorf("storage: commit: %w", err))
 	}
 	return nil
 }
 
-// unavailable marks connection failures so the API can answer 503.
+// unavailable marks failures to reach the database so the API can answer 503: any
+// error that is not the server's answer to the statement, and the server's own
+// connection, shutdown and resource errors (SQLSTATE classes 08, 57, 53). Domain
+// errors pass through unchanged.
 func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *entitlements.Error
+	if errors.As(err, &de) {
+		return err
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", "57", "53":
+		default:
+			return err
+		}
+	}
+	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the database is unavailable", Err: err}

@@ -1,0 +1,283 @@
+// Package leases serves the online lease API of ../shared/spec/lease-api.md: router
+// hosts of lease-required licenses renew a short-lived signed lease. It is the
+// issuer's hottest path, so requests are group-committed: whatever arrives while a
+// batch is being written forms the next batch, decided in one transaction and made
+// durable by one commit. Each request still costs one signature and one small
+// indexed write, and none is answered before its row is committed.
+package leases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
+)
+
+// Store is the storage the lease path needs.
+type Store interface {
+	GrantLeases(ctx context.Context, reqs []storage.LeaseRequest, sign func(*storage.LeaseRequest, *storage.LeaseDecision) error) ([]storage.LeaseDecision, error)
+	ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string) (bool, error)
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Signers hands out a product's active lease signing key.
+type Signers interface {
+	LeaseSigner(ctx context.Context, product string) (signing.Signer, error)
+}
+
+// Lease is a granted lease: the signed file, exactly the response body.
+type Lease struct {
+	LeaseID   string
+	LicenseID string
+	Renewed   bool
+	ExpiresAt time.Time
+	File      []byte
+}
+
+// Options tune the batcher.
+type Options struct {
+	// MaxBatch caps the requests decided in one transaction (default 256).
+	MaxBatch int
+	// Workers is how many batches may be in flight at once (default 2): one commits
+	// while the next forms.
+	Workers int
+	// Products are the products whose lease keys are kept ready.
+	Products []string
+	// ObserveBatch, when set, is told each batch's size (a metrics histogram).
+	ObserveBatch func(n int)
+}
+
+// Service grants and releases leases.
+type Service struct {
+	store   Store
+	signers Signers
+	opts    Options
+	queue   chan *pending
+
+	mu      sync.Mutex
+	keys    map[string]signing.Signer
+	keysAt  time.Time
+	keysErr error
+}
+
+type pending struct {
+	req  storage.LeaseRequest
+	done chan result
+}
+
+type result struct {
+	d   storage.LeaseDecision
+	err error
+}
+
+// New makes a lease service; Run must be running for Grant to answer.
+func New(store Store, signers Signers, o Options) *Service {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch)}
+}
+
+// Run decides queued requests in batches until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range s.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.work(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Service) work(ctx context.Context) {
+	batch := make([]*pending, 0, s.opts.MaxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-s.queue:
+			batch = append(batch[:0], p)
+		}
+	drain:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case p := <-s.queue:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		s.decide(ctx, batch)
+	}
+}
+
+// keyRefresh is how long lease signers are kept before the active keys are looked
+// up again (so a rotated lease key is picked up within this time).
+const keyRefresh = 10 * time.Second
+
+// signers returns the lease keys of every product, looked up outside any
+// transaction (a lookup inside one could wait on a pool connection it is holding).
+func (s *Service) signerSet(ctx context.Context) (map[string]signing.Signer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys != nil && time.Since(s.keysAt) < keyRefresh {
+		return s.keys, nil
+	}
+	keys := map[string]signing.Signer{}
+	for _, p := range s.opts.Products {
+		k, err := s.signers.LeaseSigner(ctx, p)
+		if entitlements.ErrorCode(err) == entitlements.ECONFLICT || entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
+			continue // this product issues no lease licenses
+		}
+		if err != nil {
+			if s.keys != nil {
+				return s.keys, nil // keep serving with the keys we have
+			}
+			return nil, err
+		}
+		keys[p] = k
+	}
+	s.keys, s.keysAt = keys, time.Now()
+	return keys, nil
+}
+
+func (s *Service) decide(ctx context.Context, batch []*pending) {
+	if s.opts.ObserveBatch != nil {
+		s.opts.ObserveBatch(len(batch))
+	}
+	fail := func(err error) {
+		for _, p := range batch {
+			p.done <- result{err: err}
+		}
+	}
+	keys, err := s.signerSet(ctx)
+	if err != nil {
+		fail(err)
+		return
+	}
+	reqs := make([]storage.LeaseRequest, len(batch))
+	for i, p := range batch {
+		reqs[i] = p.req
+	}
+	decisions, err := s.store.GrantLeases(ctx, reqs, func(r *storage.LeaseRequest, d *storage.LeaseDecision) error {
+		k, ok := keys[d.Product]
+		if !ok {
+			return fmt.Errorf("leases: no active lease key for %s", d.Product)
+		}
+		file, err := signLease(k, r, d)
+		d.File = file
+		return err
+	})
+	if err != nil {
+		fail(err)
+		return
+	}
+	for i, p := range batch {
+		p.done <- result{d: decisions[i]}
+	}
+}
+
+func signLease(k signing.Signer, r *storage.LeaseRequest, d *storage.LeaseDecision) ([]byte, error) {
+	payload, err := json.Marshal(verify.LeasePayload{Schema: 1, LeaseID: d.LeaseID, LicenseID: r.LicenseID,
+		InstanceFingerprint: r.Fingerprint, IssuedAt: verify.FormatTime(d.IssuedAt), ExpiresAt: verify.FormatTime(d.ExpiresAt)})
+	if err != nil {
+		return nil, err
+	}
+	return signing.SignEnvelope(k, verify.FormatLease, payload)
+}
+
+var fingerprintRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
+
+// ErrUnauthorized is the one answer for an unknown license, a license without
+// leases, and a wrong token: nothing tells them apart.
+var ErrUnauthorized = entitlements.Errorf(entitlements.EUNAUTHORIZED, "bad or missing lease token")
+
+// Grant renews the host's lease, or takes a slot for it, and returns the signed lease.
+// Refusals are *entitlements.Error with the reason code of formats.md section 6.
+func (s *Service) Grant(ctx context.Context, tokenHash []byte, licenseID, fingerprint string) (*Lease, error) {
+	f := map[string]string{}
+	if !entitlements.ValidID(entitlements.PrefixLicense, licenseID) {
+		f["license_id"] = "not a license ID (lic_…)"
+	}
+	if !fingerprintRe.MatchString(fingerprint) {
+		f["instance_fingerprint"] = "1–200 characters of letters, digits and . _ : -"
+	}
+	if err := entitlements.Invalid(f); err != nil {
+		return nil, err
+	}
+	p := &pending{req: storage.LeaseRequest{TokenHash: tokenHash, LicenseID: licenseID, Fingerprint: fingerprint,
+		NewLeaseID: entitlements.NewID(entitlements.PrefixLease)}, done: make(chan result, 1)}
+	select {
+	case s.queue <- p:
+	case <-ctx.Done():
+		return nil, unavailable(ctx.Err())
+	}
+	var r result
+	select {
+	case r = <-p.done:
+	case <-ctx.Done():
+		// The batch may still commit the decision; the host never sees it and renews
+		// again (its slot is then renewed, not taken twice).
+		return nil, unavailable(ctx.Err())
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	d := r.d
+	switch {
+	case d.Reason == "unauthorized":
+		return nil, ErrUnauthorized
+	case d.Reason != "":
+		return nil, entitlements.Errorf(d.Reason, "%s", refusal[d.Reason])
+	}
+	return &Lease{LeaseID: d.LeaseID, LicenseID: licenseID, Renewed: d.Outcome == "renewed", ExpiresAt: d.ExpiresAt, File: d.File}, nil
+}
+
+// refusal is the safe text of each refusal.
+var refusal = map[string]string{
+	verify.ReasonRevoked:          "the license is revoked",
+	verify.ReasonSuspended:        "the license is suspended",
+	verify.ReasonSuperseded:       "the license was superseded: install its replacement",
+	verify.ReasonExpired:          "the license has expired",
+	verify.ReasonNotYetValid:      "the license is not valid yet",
+	verify.ReasonInstanceMismatch: "the license is bound to another instance",
+	verify.ReasonLimitExceeded:    "every instance slot of the license is taken: release one or wait for a lease to expire",
+}
+
+// Release frees a lease's slot at once. Idempotent: an unknown or already released
+// lease is not an error; only a bad token is.
+func (s *Service) Release(ctx context.Context, tokenHash []byte, leaseID string) error {
+	if !entitlements.ValidID(entitlements.PrefixLease, leaseID) {
+		return entitlements.Invalid(map[string]string{"lease_id": "not a lease ID (lea_…)"})
+	}
+	ok, err := s.store.ReleaseLease(ctx, tokenHash, leaseID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrUnauthorized
+	}
+	return nil
+}
+
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the lease service is busy or the database is unreachable: retry", Err: err}
+}

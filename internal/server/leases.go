@@ -1,0 +1,231 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/leases"
+)
+
+// LeaseGranter is the lease API's service (the real one batches into Postgres; the
+// load benchmark's ceiling answers with a pre-signed lease).
+type LeaseGranter interface {
+	Grant(ctx context.Context, tokenHash []byte, licenseID, fingerprint string) (*leases.Lease, error)
+	Release(ctx context.Context, tokenHash []byte, leaseID string) error
+}
+
+var _ LeaseGranter = (*leases.Service)(nil)
+
+// Lease API limits (lease-api.md).
+const (
+	maxLeaseBody     = 4 << 10
+	leaseContentType = "application/vnd.metrum.lease.v1+json"
+	// leaseDeadline bounds how long a request waits for its batch: past it the host
+	// gets a 503 and retries.
+	leaseDeadline = 5 * time.Second
+)
+
+// leaseRoutes lists the lease API. No session, no CSRF: the bearer lease token is the
+// credential.
+func (s *Server) leaseRoutes(g *echo.Group) {
+	g.POST("/leases", s.grantLease)
+	g.DELETE("/leases/:lease_id", s.releaseLease)
+}
+
+// bearer returns the SHA-256 of the request's lease token, or a 401.
+func bearer(c echo.Context) ([]byte, error) {
+	h := c.Request().Header.Get(echo.HeaderAuthorization)
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || len(tok) == 0 || len(tok) > 128 {
+		return nil, leases.ErrUnauthorized
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return sum[:], nil
+}
+
+type leaseRequest struct {
+	LicenseID           string `json:"license_id"`
+	InstanceFingerprint string `json:"instance_fingerprint"`
+}
+
+func (s *Server) grantLease(c echo.Context) error {
+	start := time.Now()
+	outcome, reason := "error", ""
+	defer func() { s.Metrics.observeLease(outcome, reason, time.Since(start)) }()
+	err := func() error {
+		hash, err := bearer(c)
+		if err != nil {
+			return err
+		}
+		if err := s.limiter.allow(c, hash); err != nil {
+			return err
+		}
+		req, err := readLeaseRequest(c)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), leaseDeadline)
+		defer cancel()
+		l, err := s.Leases.Grant(ctx, hash, req.LicenseID, req.InstanceFingerprint)
+		if err != nil {
+			return err
+		}
+		outcome = "granted"
+		if l.Renewed {
+			outcome = "renewed"
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Blob(http.StatusOK, leaseContentType, l.File)
+	}()
+	if err != nil {
+		outcome, reason = "refused", entitlements.ErrorCode(err)
+		if reason == entitlements.EUNAVAILABLE || reason == entitlements.EINTERNAL {
+			outcome = "error"
+		}
+	}
+	return err
+}
+
+// readLeaseRequest enforces the body rules: JSON, at most 4 KiB, exactly the two
+// members, each once, with exact names.
+func readLeaseRequest(c echo.Context) (*leaseRequest, error) {
+	r := c.Request()
+	if r.ContentLength > maxLeaseBody {
+		return nil, tooLarge
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+		return nil, entitlements.Errorf(entitlements.EINVALID, "Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxLeaseBody+1))
+	if err != nil {
+		return nil, entitlements.Errorf(entitlements.EINVALID, "the body could not be read")
+	}
+	if len(body) > maxLeaseBody {
+		return nil, tooLarge
+	}
+	var req leaseRequest
+	if err := json.Unmarshal(body, &req, json.RejectUnknownMembers(true)); err != nil {
+		return nil, entitlements.Errorf(entitlements.EINVALID, "the body must be one JSON object with exactly license_id and instance_fingerprint")
+	}
+	return &req, nil
+}
+
+var tooLarge = entitlements.Errorf(ETooLarge, "the body is larger than 4 KiB")
+
+func (s *Server) releaseLease(c echo.Context) error {
+	outcome, reason := "released", ""
+	defer func() { s.Metrics.observeLease(outcome, reason, 0) }()
+	err := func() error {
+		hash, err := bearer(c)
+		if err != nil {
+			return err
+		}
+		if err := s.limiter.allow(c, hash); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), leaseDeadline)
+		defer cancel()
+		if err := s.Leases.Release(ctx, hash, c.Param("lease_id")); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}()
+	if err != nil {
+		outcome, reason = "refused", entitlements.ErrorCode(err)
+	}
+	return err
+}
+
+// Error codes of the HTTP layer that the domain does not have.
+const (
+	ETooLarge    = "too-large"
+	ERateLimited = "rate-limited"
+)
+
+// tokenLimiter is a token bucket per lease token (all hosts of one license share a
+// token, so the rate must cover a fleet's renewals). Buckets idle for ten minutes are
+// dropped. Per replica: N replicas allow N times the rate.
+type tokenLimiter struct {
+	rate  rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[[32]byte]*bucket
+	sweep time.Time
+}
+
+type bucket struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+func newTokenLimiter(perSecond float64, burst int) *tokenLimiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return &tokenLimiter{rate: rate.Limit(perSecond), burst: burst, m: map[[32]byte]*bucket{}}
+}
+
+// allow takes one token from the request's bucket or answers 429 with Retry-After.
+func (t *tokenLimiter) allow(c echo.Context, hash []byte) error {
+	if t == nil {
+		return nil
+	}
+	now := time.Now()
+	var key [32]byte
+	copy(key[:], hash)
+	t.mu.Lock()
+	b, ok := t.m[key]
+	if !ok {
+		b = &bucket{l: rate.NewLimiter(t.rate, t.burst)}
+		t.m[key] = b
+	}
+	b.seen = now
+	if now.Sub(t.sweep) > time.Minute {
+		for k, v := range t.m {
+			if now.Sub(v.seen) > 10*time.Minute {
+				delete(t.m, k)
+			}
+		}
+		t.sweep = now
+	}
+	res := b.l.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
+	if delay > 0 {
+		res.CancelAt(now)
+	}
+	t.mu.Unlock()
+	if delay == 0 {
+		return nil
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
+	return entitlements.Errorf(ERateLimited, "too many lease requests for this license: retry after the Retry-After delay")
+}
+
+// statusOfCode maps the lease API's refusals (lease-api.md, Errors).
+func statusOfCode(code string) (int, bool) {
+	switch {
+	case code == "license-limit-exceeded":
+		return http.StatusConflict, true
+	case strings.HasPrefix(code, "license-"):
+		return http.StatusForbidden, true
+	case code == ETooLarge:
+		return http.StatusRequestEntityTooLarge, true
+	case code == ERateLimited:
+		return http.StatusTooManyRequests, true
+	}
+	st, ok := statusOf[code]
+	return st, ok
+}
