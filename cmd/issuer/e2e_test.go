@@ -25,8 +25,9 @@ func newCLI(t *testing.T) *cli {
 	dir := t.TempDir()
 	return &cli{t: t, env: map[string]string{
 		"DATABASE_URL": pgtest.NewDatabase(t), "ISSUER_DATA_DIR": dir,
-		"METRUM_KEK":            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"ISSUER_STAFF_PASSWORD": "a long enough password",
+		"METRUM_KEK":             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"ISSUER_STAFF_PASSWORD":  "a long enough password",
+		"ISSUER_LEASE_RENEW_URL": "https://licensing.metrum.test/v1/leases",
 	}}
 }
 
@@ -359,5 +360,49 @@ func TestCLILifecycle(t *testing.T) {
 	c.json(&audit, "audit", "verify")
 	if !audit.Intact || audit.Events < 15 {
 		t.Fatalf("audit chain: %+v", audit)
+	}
+}
+
+// TestCLILeaseToken: a lease-required license prints its token once; rotation prints
+// another; the lease commands answer for a license no host has used yet.
+func TestCLILeaseToken(t *testing.T) {
+	c := newCLI(t)
+	c.run("migrate")
+	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
+	c.env["ISSUER_AS"] = "root@m.test"
+	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", "license", "--activate")
+	var cust, ent struct {
+		ID string `json:"id"`
+	}
+	c.json(&cust, "customer", "create", "--name", "Pilot Co")
+	c.json(&ent, "entitlement", "create", "--customer", cust.ID, "--template", "pilot-30d", "--limit", "max_instances=3")
+	c.run("entitlement", "approve", "--id", ent.ID, "--as", "checker@m.test")
+	var lic struct {
+		ID         string `json:"id"`
+		LeaseToken string `json:"lease_token"`
+		LeaseTTL   int64  `json:"lease_ttl_seconds"`
+	}
+	c.json(&lic, "license", "issue", "--entitlement", ent.ID)
+	if len(lic.LeaseToken) != 43 || lic.LeaseTTL != 6*3600 {
+		t.Fatalf("issued pilot: %+v", lic)
+	}
+	var rot struct {
+		LeaseToken string `json:"lease_token"`
+	}
+	c.json(&rot, "license", "rotate-lease-token", "--id", lic.ID)
+	if len(rot.LeaseToken) != 43 || rot.LeaseToken == lic.LeaseToken {
+		t.Fatalf("rotated token %q", rot.LeaseToken)
+	}
+	if out := c.run("lease", "slots", "--license", lic.ID); !strings.Contains(out, "no host") {
+		t.Fatalf("slots: %s", out)
+	}
+	var hist []any
+	c.json(&hist, "lease", "history", "--license", lic.ID)
+	if len(hist) != 0 {
+		t.Fatalf("history: %v", hist)
+	}
+	if _, _, err := c.try("lease", "slots", "--license", "lic_01HZY3QK8Y0000000000000001"); err == nil || !strings.Contains(describe(err), "not found") {
+		t.Fatalf("unknown license: %v", err)
 	}
 }

@@ -61,6 +61,7 @@ Records:
   license       issue | list | show | download | renew | replace | top-up |
                 revoke | suspend | reinstate | rotate-lease-token
   bundle        publish | list | download        (revocation bundles)
+  lease         slots | history                  (online leases of a license)
   audit         list | verify                    (the hash-chained audit trail)
   staff         create
   keys          generate | rotate | activate | retire | not-after | list |
@@ -87,6 +88,7 @@ var commands = map[string]cmdFunc{
 	"templates":   cmdTemplates,
 	"bundle":      cmdBundle,
 	"audit":       cmdAudit,
+	"lease":       cmdLease,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -4,6 +4,13 @@
 // batch is being written forms the next batch, decided in one transaction and made
 // durable by one commit. Each request still costs one signature and one small
 // indexed write, and none is answered before its row is committed.
+//
+// Signing: one lease of each batch is signed before the commit, as a canary (a lease
+// key that can't sign, say an HSM that went away, rolls the batch back and leaves no
+// rows); the rest are signed after the commit, by each request's own goroutine, in
+// parallel and outside the license locks. No lease leaves before its row is durable.
+// If a signature still fails after the commit, that host gets a 500 and a row says
+// its slot was granted; its retry renews that slot.
 package leases
 
 import (
@@ -24,7 +31,7 @@ import (
 
 // Store is the storage the lease path needs.
 type Store interface {
-	GrantLeases(ctx context.Context, reqs []storage.LeaseRequest, sign func(*storage.LeaseRequest, *storage.LeaseDecision) error) ([]storage.LeaseDecision, error)
+	GrantLeases(ctx context.Context, reqs []storage.LeaseRequest, rules storage.LeaseRules, precommit func([]storage.LeaseDecision) error) ([]storage.LeaseDecision, error)
 	ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string) (bool, error)
 }
 
@@ -48,8 +55,9 @@ type Lease struct {
 type Options struct {
 	// MaxBatch caps the requests decided in one transaction (default 256).
 	MaxBatch int
-	// Workers is how many batches may be in flight at once (default 2): one commits
-	// while the next forms.
+	// Workers is how many batches may be in flight at once (default 4). Renewal
+	// batches of one license hold its lock shared and overlap; a batch in which a
+	// host may take a new slot holds it exclusive.
 	Workers int
 	// Products are the products whose lease keys are kept ready.
 	Products []string
@@ -64,10 +72,48 @@ type Service struct {
 	opts    Options
 	queue   chan *pending
 
+	// hints remembers, per host, until when this replica last saw its slot live: a
+	// request from a host with a live slot is expected to be a renewal and goes into
+	// a batch that locks its license shared. A wrong hint costs one retry.
+	hintMu    sync.Mutex
+	hints     map[slotKey]time.Time
+	hintSweep time.Time
+
 	mu      sync.Mutex
 	keys    map[string]signing.Signer
 	keysAt  time.Time
 	keysErr error
+}
+
+type slotKey struct{ license, fingerprint string }
+
+// hintMargin: a slot is expected to still be live when its last known expiry is at
+// least this far ahead (clock skew between replicas and the database).
+const hintMargin = 30 * time.Second
+
+func (s *Service) expectRenewal(k slotKey) bool {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	exp, ok := s.hints[k]
+	return ok && time.Until(exp) > hintMargin
+}
+
+func (s *Service) remember(k slotKey, d *storage.LeaseDecision) {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	if d.Granted() {
+		s.hints[k] = d.ExpiresAt
+	} else {
+		delete(s.hints, k)
+	}
+	if now := time.Now(); now.Sub(s.hintSweep) > time.Minute {
+		for k, exp := range s.hints {
+			if exp.Before(now) {
+				delete(s.hints, k)
+			}
+		}
+		s.hintSweep = now
+	}
 }
 
 type pending struct {
@@ -76,8 +122,10 @@ type pending struct {
 }
 
 type result struct {
-	d   storage.LeaseDecision
-	err error
+	d    storage.LeaseDecision
+	key  signing.Signer // signs d after the commit
+	file []byte         // already signed (the batch's canary)
+	err  error
 }
 
 // New makes a lease service; Run must be running for Grant to answer.
@@ -86,9 +134,9 @@ func New(store Store, signers Signers, o Options) *Service {
 		o.MaxBatch = 256
 	}
 	if o.Workers <= 0 {
-		o.Workers = 2
+		o.Workers = 4
 	}
-	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch)}
+	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch), hints: map[slotKey]time.Time{}}
 }
 
 // Run decides queued requests in batches until ctx ends.
@@ -98,25 +146,25 @@ func (s *Service) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.work(ctx)
+			s.work(ctx, s.queue)
 		}()
 	}
 	wg.Wait()
 }
 
-func (s *Service) work(ctx context.Context) {
+func (s *Service) work(ctx context.Context, queue chan *pending) {
 	batch := make([]*pending, 0, s.opts.MaxBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-s.queue:
+		case p := <-queue:
 			batch = append(batch[:0], p)
 		}
 	drain:
 		for len(batch) < s.opts.MaxBatch {
 			select {
-			case p := <-s.queue:
+			case p := <-queue:
 				batch = append(batch, p)
 			default:
 				break drain
@@ -174,21 +222,35 @@ func (s *Service) decide(ctx context.Context, batch []*pending) {
 	for i, p := range batch {
 		reqs[i] = p.req
 	}
-	decisions, err := s.store.GrantLeases(ctx, reqs, func(r *storage.LeaseRequest, d *storage.LeaseDecision) error {
-		k, ok := keys[d.Product]
-		if !ok {
-			return fmt.Errorf("leases: no active lease key for %s", d.Product)
+	canary, canaryFile := -1, []byte(nil)
+	decisions, err := s.store.GrantLeases(ctx, reqs, Rules{}, func(ds []storage.LeaseDecision) error {
+		for i := range ds {
+			if !ds[i].Granted() {
+				continue
+			}
+			if _, ok := keys[ds[i].Product]; !ok {
+				return fmt.Errorf("leases: no active lease key for %s", ds[i].Product)
+			}
+			if canary < 0 {
+				f, err := signLease(keys[ds[i].Product], &reqs[i], &ds[i])
+				if err != nil {
+					return fmt.Errorf("leases: lease key can't sign: %w", err)
+				}
+				canary, canaryFile = i, f
+			}
 		}
-		file, err := signLease(k, r, d)
-		d.File = file
-		return err
+		return nil
 	})
 	if err != nil {
 		fail(err)
 		return
 	}
 	for i, p := range batch {
-		p.done <- result{d: decisions[i]}
+		r := result{d: decisions[i], key: keys[decisions[i].Product]}
+		if i == canary {
+			r.file = canaryFile
+		}
+		p.done <- r
 	}
 }
 
@@ -220,32 +282,51 @@ func (s *Service) Grant(ctx context.Context, tokenHash []byte, licenseID, finger
 	if err := entitlements.Invalid(f); err != nil {
 		return nil, err
 	}
+	key := slotKey{licenseID, fingerprint}
 	p := &pending{req: storage.LeaseRequest{TokenHash: tokenHash, LicenseID: licenseID, Fingerprint: fingerprint,
-		NewLeaseID: entitlements.NewID(entitlements.PrefixLease)}, done: make(chan result, 1)}
-	select {
-	case s.queue <- p:
-	case <-ctx.Done():
-		return nil, unavailable(ctx.Err())
+		NewLeaseID: entitlements.NewID(entitlements.PrefixLease), Exclusive: !s.expectRenewal(key)}, done: make(chan result, 1)}
+	r, err := s.decideOne(ctx, p)
+	if err == nil && r.d.Outcome == OutcomeRetry {
+		// The host has no live slot after all: decide again under the exclusive lock.
+		p.req.Exclusive = true
+		r, err = s.decideOne(ctx, p)
 	}
-	var r result
-	select {
-	case r = <-p.done:
-	case <-ctx.Done():
-		// The batch may still commit the decision; the host never sees it and renews
-		// again (its slot is then renewed, not taken twice).
-		return nil, unavailable(ctx.Err())
+	if err != nil {
+		return nil, err
 	}
-	if r.err != nil {
-		return nil, r.err
-	}
+	s.remember(key, &r.d)
 	d := r.d
 	switch {
-	case d.Reason == "unauthorized":
+	case d.Reason == reasonUnauthorized:
 		return nil, ErrUnauthorized
 	case d.Reason != "":
 		return nil, entitlements.Errorf(d.Reason, "%s", refusal[d.Reason])
 	}
-	return &Lease{LeaseID: d.LeaseID, LicenseID: licenseID, Renewed: d.Outcome == "renewed", ExpiresAt: d.ExpiresAt, File: d.File}, nil
+	file := r.file
+	if file == nil {
+		var err error
+		if file, err = signLease(r.key, &p.req, &d); err != nil {
+			return nil, fmt.Errorf("leases: sign lease %s: %w", d.LeaseID, err)
+		}
+	}
+	return &Lease{LeaseID: d.LeaseID, LicenseID: licenseID, Renewed: d.Outcome == OutcomeRenewed, ExpiresAt: d.ExpiresAt, File: file}, nil
+}
+
+// decideOne queues one request and waits for its batch.
+func (s *Service) decideOne(ctx context.Context, p *pending) (result, error) {
+	select {
+	case s.queue <- p:
+	case <-ctx.Done():
+		return result{}, unavailable(ctx.Err())
+	}
+	select {
+	case r := <-p.done:
+		return r, r.err
+	case <-ctx.Done():
+		// The batch may still commit the decision; the host never sees it and renews
+		// again (its slot is then renewed, not taken twice).
+		return result{}, unavailable(ctx.Err())
+	}
 }
 
 // refusal is the safe text of each refusal.

@@ -470,3 +470,84 @@ func grep(s, sub string) string {
 	}
 	return out.String()
 }
+
+// TestLeaseRenewalsRaceNewHosts: five holders renew in a loop (shared-lock batches)
+// while twenty newcomers try to take slots (exclusive batches) and two holders release
+// theirs. The limit holds throughout: newcomers get exactly the two freed slots.
+func TestLeaseRenewalsRaceNewHosts(t *testing.T) {
+	e := mustLeaseServer(t, 0, 0)
+	ctx := context.Background()
+	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 5}}})
+	held := make([]*verify.Lease, 5)
+	for i := range held {
+		held[i] = e.lease(t, e.grant(t, tok, lic.ID, fmt.Sprintf("holder-%d", i)))
+	}
+	stop := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	newcomers := map[string]bool{}
+	for i := range 5 { // holders renew; 0 and 1 release halfway
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			released := false
+			for time.Now().Before(stop) {
+				if i < 2 && !released && time.Until(stop) < 750*time.Millisecond {
+					req, _ := http.NewRequest("DELETE", e.ts.URL+"/v1/leases/"+held[i].LeaseID, nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					if r := do(t, req); r.status != 204 {
+						t.Errorf("release: %d", r.status)
+					}
+					released = true
+				}
+				if released {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				if r := e.grant(t, tok, lic.ID, fmt.Sprintf("holder-%d", i)); r.status != 200 {
+					t.Errorf("holder %d renewal: %d %s", i, r.status, r.body)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fp := fmt.Sprintf("newcomer-%d", i)
+			for time.Now().Before(stop) {
+				r := e.grant(t, tok, lic.ID, fp)
+				switch r.status {
+				case 200:
+					mu.Lock()
+					newcomers[fp] = true
+					mu.Unlock()
+				case 409:
+				default:
+					t.Errorf("newcomer: %d %s", r.status, r.body)
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	// Sample the invariant while the storm runs.
+	for time.Now().Before(stop) {
+		var live int
+		e.svc.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
+		if live > 5 {
+			t.Fatalf("%d live slots, limit 5", live)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	if len(newcomers) != 2 {
+		t.Fatalf("%d newcomers got slots, want exactly the 2 released: %v", len(newcomers), newcomers)
+	}
+	var live int
+	e.svc.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
+	if live != 5 {
+		t.Fatalf("%d live slots at the end", live)
+	}
+}

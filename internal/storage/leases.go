@@ -11,18 +11,48 @@ import (
 )
 
 // LeaseRequest is one POST /v1/leases, authenticated by nothing yet: the token hash
-// is checked by the decision itself.
+// is checked against the license's in the batch.
 type LeaseRequest struct {
 	TokenHash   []byte
 	LicenseID   string
 	Fingerprint string
 	// NewLeaseID is used if the request takes a new slot.
 	NewLeaseID string
+	// Exclusive asks for the license's exclusive lock: the request may take a new
+	// slot. Without it the caller expects a renewal, and the license is locked shared
+	// (unless another request of the batch asks for exclusive).
+	Exclusive bool
+}
+
+// LeaseState is what the database says about one request, read under the license's
+// lock: the license (if it has a lease token), and the requesting host's slot.
+type LeaseState struct {
+	// Exclusive: the batch holds the license's exclusive lock (a new slot may be
+	// taken); otherwise a shared one (only renewals and refusals may be decided).
+	Exclusive         bool
+	Known             bool // the license exists and uses leases
+	TokenOK           bool
+	Product           string
+	Status            string
+	StatusEffectiveAt time.Time // zero when active
+	NotBefore         time.Time
+	ExpiresAt         time.Time
+	BoundFingerprint  string
+	MaxInstances      *int64
+	TTLSeconds        int64
+	// The host's slot: SlotLeaseID "" when it never had one.
+	SlotLeaseID   string
+	SlotExpiresAt time.Time
+	SlotReleased  bool
+	// LiveSlots counts the license's unexpired, unreleased slots (any host). It is
+	// filled only for licenses of requests that NeedsCount says need it.
+	LiveSlots int64
 }
 
 // LeaseDecision is the outcome of one request: granted (a new slot), renewed (the
-// host's slot extended), or refused with a reason ("unauthorized" or a license-*
-// code of formats.md section 6).
+// host's slot extended), refused with a reason ("unauthorized" or a license-* code
+// of formats.md section 6), or retry (it needs a new slot but the batch only holds the
+// license's shared lock: decide it again under the exclusive one; nothing is written).
 type LeaseDecision struct {
 	Outcome   string
 	Reason    string
@@ -30,58 +60,294 @@ type LeaseDecision struct {
 	LeaseID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	// File is the signed lease, set by the sign callback for granted and renewed.
-	File []byte
 }
 
 // Granted reports whether the decision hands out a lease.
 func (d *LeaseDecision) Granted() bool { return d.Outcome == "granted" || d.Outcome == "renewed" }
 
-// GrantLeases decides a batch of lease requests in one transaction: a single
-// pipelined round trip runs lease_grant for each (requests sorted by license, so
-// concurrent batches take license locks in one order and can't deadlock), sign is
-// called for every lease granted, and one commit makes them all durable. Nothing is
-// returned before the commit: a caller never hands out a lease whose row could still
-// be lost. Any error fails the whole batch, which then changes nothing.
-func (s *Store) GrantLeases(ctx context.Context, reqs []LeaseRequest, sign func(*LeaseRequest, *LeaseDecision) error) ([]LeaseDecision, error) {
-	order := make([]int, len(reqs))
-	for i := range order {
-		order[i] = i
+// LeaseRules decide a batch: NeedsCount says which requests may take a new slot (so
+// their license's live slots must be counted), Decide turns states into decisions.
+type LeaseRules interface {
+	NeedsCount(now time.Time, r *LeaseRequest, st *LeaseState) bool
+	Decide(now time.Time, reqs []LeaseRequest, states []LeaseState) []LeaseDecision
+}
+
+// GrantLeases decides a batch of lease requests in one transaction, set-based:
+//
+//  1. take each license's advisory lock, in key order so batches on any replica
+//     can't deadlock: shared when all its requests expect renewals (renewal batches
+//     of one license then run side by side), exclusive when one may take a new slot
+//     (which excludes every other batch of the license, so slot counts can't race);
+//     read every request's license and slot with one query, and the clock after the
+//     locks, so no two decisions disagree about which slots have expired;
+//  2. count live slots, only for licenses where some host may take a new one;
+//  3. decide (rules), run precommit (the caller's last check, e.g. that it can sign),
+//     write every changed slot with one upsert and every request's event with one
+//     insert, and commit once.
+//
+// Nothing is returned before the commit: a caller never hands out a lease whose row
+// could still be lost. Any error fails the whole batch, which then changes nothing.
+func (s *Store) GrantLeases(ctx context.Context, reqs []LeaseRequest, rules LeaseRules, precommit func([]LeaseDecision) error) ([]LeaseDecision, error) {
+	n := len(reqs)
+	lics, hashes, fps := make([]string, n), make([][]byte, n), make([]string, n)
+	for i, r := range reqs {
+		lics[i], hashes[i], fps[i] = r.LicenseID, r.TokenHash, r.Fingerprint
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(reqs[a].LicenseID, reqs[b].LicenseID) })
-	out := make([]LeaseDecision, len(reqs))
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, i := range order {
-			r := &reqs[i]
-			b.Queue(`SELECT o_outcome, o_reason, coalesce(o_product, ''), coalesce(o_lease_id, ''),
-				coalesce(o_issued_at, 'epoch'), coalesce(o_expires_at, 'epoch')
-				FROM lease_grant($1, $2, $3, $4)`, r.TokenHash, r.LicenseID, r.Fingerprint, r.NewLeaseID)
-		}
-		res := tx.SendBatch(ctx, b)
-		for _, i := range order {
-			d := &out[i]
-			if err := res.QueryRow().Scan(&d.Outcome, &d.Reason, &d.Product, &d.LeaseID, &d.IssuedAt, &d.ExpiresAt); err != nil {
-				res.Close()
-				return unavailable(fmt.Errorf("storage: lease decision: %w", err))
-			}
-		}
-		if err := res.Close(); err != nil {
-			return unavailable(err)
-		}
-		for i := range out {
-			if out[i].Granted() {
-				if err := sign(&reqs[i], &out[i]); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	out, err := s.grantLeases(ctx, reqs, lics, hashes, fps, rules, precommit)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	return out, nil
+}
+
+// grantLeases is GrantLeases on one connection, in two pipelined round trips:
+// BEGIN + lock + read, then writes + COMMIT (and a count between them only when a new
+// host may take a slot). On any failure the transaction is rolled back, and a
+// connection left in a transaction is discarded by the pool on release.
+func (s *Store) grantLeases(ctx context.Context, reqs []LeaseRequest, lics []string, hashes [][]byte, fps []string,
+	rules LeaseRules, precommit func([]LeaseDecision) error) (out []LeaseDecision, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	locks := leaseLocks(reqs)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	for _, l := range locks {
+		if l.exclusive {
+			b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, leaseLockClass, l.key)
+		} else {
+			b.Queue(`SELECT pg_advisory_xact_lock_shared($1, $2)`, leaseLockClass, l.key)
+		}
+	}
+	b.Queue(`SELECT (SELECT date_trunc('second', clock_timestamp())), r.idx::int, t.license_id IS NOT NULL,
+			coalesce(t.token_hash = r.th, false), coalesce(l.product, ''), coalesce(l.status, ''),
+			coalesce(l.status_effective_at, 'epoch'), coalesce(l.not_before, 'epoch'), coalesce(l.expires_at, 'epoch'),
+			coalesce(l.instance_fingerprint, ''), l.max_instances, coalesce(l.lease_ttl_seconds, 0),
+			coalesce(s.lease_id, ''), coalesce(s.expires_at, 'epoch'), s.released_at IS NOT NULL
+		FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS r(lic, th, fp, idx)
+		LEFT JOIN lease_tokens t ON t.license_id = r.lic
+		LEFT JOIN licenses l ON l.id = t.license_id
+		LEFT JOIN leases s ON s.license_id = r.lic AND s.instance_fingerprint = r.fp
+		ORDER BY r.idx`, lics, hashes, fps)
+	states := make([]LeaseState, len(reqs))
+	var now time.Time
+	if err := readLeaseStates(conn.SendBatch(ctx, b), 1+len(locks), states, &now); err != nil {
+		return nil, err
+	}
+	exclusive := map[string]bool{}
+	for _, l := range locks {
+		if l.exclusive {
+			for _, id := range l.licenses {
+				exclusive[id] = true
+			}
+		}
+	}
+	for i := range states {
+		states[i].Exclusive = exclusive[reqs[i].LicenseID]
+	}
+	tx := conn.Conn()
+	if err := countLiveSlots(ctx, tx, now, reqs, states, rules); err != nil {
+		return nil, err
+	}
+	out = rules.Decide(now, reqs, states)
+	if err := precommit(out); err != nil {
+		return nil, err
+	}
+	w := &pgx.Batch{}
+	queueLeaseWrites(w, now, reqs, states, out)
+	w.Queue(`COMMIT`)
+	res := tx.SendBatch(ctx, w)
+	for range w.Len() - 1 {
+		if _, err := res.Exec(); err != nil {
+			res.Close()
+			return nil, fmt.Errorf("storage: write leases: %w", err)
+		}
+	}
+	tag, err := res.Exec()
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: commit leases: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		return nil, fmt.Errorf("storage: lease batch did not commit (%s)", tag)
+	}
+	committed = true
+	return out, nil
+}
+
+// leaseLockClass is the first key of the lease path's advisory locks (the second is a
+// hash of the license ID); the two-key form never collides with the audit lock.
+const leaseLockClass = int32(0x4c454153) // "LEAS"
+
+type leaseLock struct {
+	key       int32
+	exclusive bool
+	licenses  []string
+}
+
+// leaseLocks returns the batch's locks sorted by key: one per license hash, exclusive
+// when any request of a license under it asks for it. Two licenses whose IDs hash
+// alike share a lock, which costs only some concurrency.
+func leaseLocks(reqs []LeaseRequest) []leaseLock {
+	byKey := map[int32]*leaseLock{}
+	for _, r := range reqs {
+		k := leaseLockKey(r.LicenseID)
+		l, ok := byKey[k]
+		if !ok {
+			l = &leaseLock{key: k}
+			byKey[k] = l
+		}
+		l.exclusive = l.exclusive || r.Exclusive
+		if !slices.Contains(l.licenses, r.LicenseID) {
+			l.licenses = append(l.licenses, r.LicenseID)
+		}
+	}
+	out := make([]leaseLock, 0, len(byKey))
+	for _, l := range byKey {
+		out = append(out, *l)
+	}
+	slices.SortFunc(out, func(a, b leaseLock) int { return cmp.Compare(a.key, b.key) })
+	return out
+}
+
+// leaseLockKey is FNV-1a of the license ID, as an int32.
+func leaseLockKey(licenseID string) int32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(licenseID); i++ {
+		h = (h ^ uint32(licenseID[i])) * 16777619
+	}
+	return int32(h)
+}
+
+// readLeaseStates reads the first round trip: BEGIN, the locks, the states.
+func readLeaseStates(res pgx.BatchResults, execs int, states []LeaseState, now *time.Time) error {
+	defer res.Close()
+	for range execs {
+		if _, err := res.Exec(); err != nil {
+			return fmt.Errorf("storage: lock leases: %w", err)
+		}
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx int
+		var st LeaseState
+		if err := rows.Scan(now, &idx, &st.Known, &st.TokenOK, &st.Product, &st.Status, &st.StatusEffectiveAt,
+			&st.NotBefore, &st.ExpiresAt, &st.BoundFingerprint, &st.MaxInstances, &st.TTLSeconds,
+			&st.SlotLeaseID, &st.SlotExpiresAt, &st.SlotReleased); err != nil {
+			return err
+		}
+		states[idx-1] = st
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	return res.Close()
+}
+
+// countLiveSlots fills LiveSlots for the licenses where some request may take a new
+// slot: one grouped count, and none at all for a batch of renewals.
+func countLiveSlots(ctx context.Context, tx *pgx.Conn, now time.Time, reqs []LeaseRequest, states []LeaseState, rules LeaseRules) error {
+	var need []string
+	for i := range reqs {
+		if rules.NeedsCount(now, &reqs[i], &states[i]) && !slices.Contains(need, reqs[i].LicenseID) {
+			need = append(need, reqs[i].LicenseID)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT license_id, count(*) FROM leases
+		WHERE license_id = ANY($1) AND expires_at > $2 AND released_at IS NULL GROUP BY license_id`, need, now)
+	if err != nil {
+		return unavailable(err)
+	}
+	live := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var c int64
+		if err := rows.Scan(&id, &c); err != nil {
+			rows.Close()
+			return err
+		}
+		live[id] = c
+	}
+	rows.Close()
+	for i := range reqs {
+		states[i].LiveSlots = live[reqs[i].LicenseID]
+	}
+	return rows.Err()
+}
+
+// queueLeaseWrites queues the batch's outcome: the final state of every slot that was
+// granted or renewed (one upsert; a host asking twice in one batch is written once),
+// and one event per request of a license that uses leases (one insert).
+func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []LeaseRequest, states []LeaseState, ds []LeaseDecision) {
+	type slot struct{ lic, fp string }
+	last := map[slot]int{}
+	for i := range ds {
+		if ds[i].Granted() {
+			last[slot{reqs[i].LicenseID, reqs[i].Fingerprint}] = i
+		}
+	}
+	// Renewals of slots read live are plain updates (HOT: no indexed column changes);
+	// new tenures are upserts (the row may exist, expired or released).
+	var rLic, rFP []string
+	var rExp []time.Time
+	var gLic, gFP, gID []string
+	var gExp []time.Time
+	for k, i := range last {
+		if states[i].SlotLeaseID == ds[i].LeaseID {
+			rLic, rFP, rExp = append(rLic, k.lic), append(rFP, k.fp), append(rExp, ds[i].ExpiresAt)
+		} else {
+			gLic, gFP, gID, gExp = append(gLic, k.lic), append(gFP, k.fp), append(gID, ds[i].LeaseID), append(gExp, ds[i].ExpiresAt)
+		}
+	}
+	if len(rLic) > 0 {
+		b.Queue(`UPDATE leases SET renewed_at = $4, expires_at = u.exp
+			FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(lic, fp, exp)
+			WHERE leases.license_id = u.lic AND leases.instance_fingerprint = u.fp`, rLic, rFP, rExp, now)
+	}
+	if len(gLic) > 0 {
+		b.Queue(`INSERT INTO leases (license_id, instance_fingerprint, lease_id, granted_at, renewed_at, expires_at)
+			SELECT u.lic, u.fp, u.id, $5, $5, u.exp FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(lic, fp, id, exp)
+			ON CONFLICT (license_id, instance_fingerprint) DO UPDATE SET lease_id = excluded.lease_id,
+				granted_at = excluded.granted_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at, released_at = NULL`,
+			gLic, gFP, gID, gExp, now)
+	}
+	var eLic, eFP, eID, eOut, eWhy []string
+	var eExp []*time.Time
+	for i := range ds {
+		if !states[i].Known || ds[i].Outcome == "retry" {
+			continue // no such lease license: nothing to record against; or decided later
+		}
+		var exp *time.Time
+		if ds[i].Granted() {
+			exp = &ds[i].ExpiresAt
+		}
+		eLic, eFP, eID = append(eLic, reqs[i].LicenseID), append(eFP, reqs[i].Fingerprint), append(eID, ds[i].LeaseID)
+		eOut, eWhy, eExp = append(eOut, ds[i].Outcome), append(eWhy, ds[i].Reason), append(eExp, exp)
+	}
+	if len(eLic) > 0 {
+		b.Queue(`INSERT INTO lease_events (at, license_id, instance_fingerprint, lease_id, outcome, reason, expires_at)
+			SELECT $1, u.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+				AS u(lic, fp, id, outcome, reason, exp)`,
+			now, eLic, eFP, eID, eOut, eWhy, eExp)
+	}
 }
 
 // ReleaseLease frees the slot a lease holds, at once, when the token is the lease's

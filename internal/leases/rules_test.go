@@ -1,0 +1,128 @@
+package leases
+
+import (
+	"testing"
+	"time"
+
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
+)
+
+var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func i64(v int64) *int64 { return &v }
+
+// base is a live, exclusive-locked, lease-required license with a 1 h TTL and room
+// for 2 hosts, none of which holds a slot.
+func base() storage.LeaseState {
+	return storage.LeaseState{Exclusive: true, Known: true, TokenOK: true, Product: "genai-smart-router", Status: "active",
+		NotBefore: now.Add(-time.Hour), ExpiresAt: now.Add(30 * 24 * time.Hour), MaxInstances: i64(2), TTLSeconds: 3600}
+}
+
+func req(fp string) storage.LeaseRequest {
+	return storage.LeaseRequest{LicenseID: "lic_01HZY3QK8Y0000000000000001", Fingerprint: fp, NewLeaseID: "lea_NEW_" + fp}
+}
+
+func TestRefusalsInSpecOrder(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*storage.LeaseState)
+		fp   string
+		want string
+	}{
+		{"unknown license", func(s *storage.LeaseState) { s.Known = false }, "h", reasonUnauthorized},
+		{"wrong token beats everything", func(s *storage.LeaseState) { s.TokenOK = false; s.Status = "revoked"; s.StatusEffectiveAt = now }, "h", reasonUnauthorized},
+		{"revoked", func(s *storage.LeaseState) { s.Status = "revoked"; s.StatusEffectiveAt = now }, "h", verify.ReasonRevoked},
+		{"suspended", func(s *storage.LeaseState) { s.Status = "suspended"; s.StatusEffectiveAt = now.Add(-time.Hour) }, "h", verify.ReasonSuspended},
+		{"superseded", func(s *storage.LeaseState) { s.Status = "superseded"; s.StatusEffectiveAt = now }, "h", verify.ReasonSuperseded},
+		{"superseded later still serves", func(s *storage.LeaseState) { s.Status = "superseded"; s.StatusEffectiveAt = now.Add(time.Second) }, "h", ""},
+		{"status beats window", func(s *storage.LeaseState) { s.Status = "revoked"; s.StatusEffectiveAt = now; s.ExpiresAt = now }, "h", verify.ReasonRevoked},
+		{"not yet valid", func(s *storage.LeaseState) { s.NotBefore = now.Add(time.Second) }, "h", verify.ReasonNotYetValid},
+		{"expired at the second", func(s *storage.LeaseState) { s.ExpiresAt = now }, "h", verify.ReasonExpired},
+		{"bound elsewhere", func(s *storage.LeaseState) { s.BoundFingerprint = "node-1" }, "node-2", verify.ReasonInstanceMismatch},
+		{"bound here", func(s *storage.LeaseState) { s.BoundFingerprint = "node-1" }, "node-1", ""},
+		{"limit reached", func(s *storage.LeaseState) { s.LiveSlots = 2 }, "h", verify.ReasonLimitExceeded},
+		{"zero instances", func(s *storage.LeaseState) { s.MaxInstances = i64(0) }, "h", verify.ReasonLimitExceeded},
+		{"no limit", func(s *storage.LeaseState) { s.MaxInstances = nil; s.LiveSlots = 1e6 }, "h", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := base()
+			c.edit(&st)
+			d := Rules{}.Decide(now, []storage.LeaseRequest{req(c.fp)}, []storage.LeaseState{st})[0]
+			if d.Reason != c.want {
+				t.Fatalf("reason %q, want %q (%+v)", d.Reason, c.want, d)
+			}
+			if (c.want == "") != d.Granted() {
+				t.Fatalf("outcome %s with reason %q", d.Outcome, d.Reason)
+			}
+		})
+	}
+}
+
+func TestRenewalKeepsTheSlotAndLeaseNeverOutlivesTheLicense(t *testing.T) {
+	st := base()
+	st.SlotLeaseID, st.SlotExpiresAt, st.LiveSlots = "lea_OLD", now.Add(time.Minute), 2
+	d := Rules{}.Decide(now, []storage.LeaseRequest{req("h")}, []storage.LeaseState{st})[0]
+	if d.Outcome != OutcomeRenewed || d.LeaseID != "lea_OLD" || !d.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("renewal at the limit: %+v", d)
+	}
+	st.ExpiresAt = now.Add(10 * time.Minute)
+	d = Rules{}.Decide(now, []storage.LeaseRequest{req("h")}, []storage.LeaseState{st})[0]
+	if !d.ExpiresAt.Equal(st.ExpiresAt) {
+		t.Fatalf("lease ends %s, after its license (%s)", d.ExpiresAt, st.ExpiresAt)
+	}
+	// An expired or released slot is not renewed: the host needs a new one.
+	for _, edit := range []func(*storage.LeaseState){
+		func(s *storage.LeaseState) { s.SlotExpiresAt = now },
+		func(s *storage.LeaseState) { s.SlotReleased = true },
+	} {
+		st := base()
+		st.SlotLeaseID, st.SlotExpiresAt = "lea_OLD", now.Add(time.Minute)
+		edit(&st)
+		if d := (Rules{}).Decide(now, []storage.LeaseRequest{req("h")}, []storage.LeaseState{st})[0]; d.Outcome != OutcomeGranted || d.LeaseID != "lea_NEW_h" {
+			t.Fatalf("dead slot: %+v", d)
+		}
+	}
+}
+
+// TestABatchCountsWhatItGrants: new hosts in one batch share the live count; a host
+// asking twice renews its own first grant.
+func TestABatchCountsWhatItGrants(t *testing.T) {
+	st := base()
+	st.LiveSlots = 1
+	reqs := []storage.LeaseRequest{req("a"), req("a"), req("b"), req("c")}
+	ds := Rules{}.Decide(now, reqs, []storage.LeaseState{st, st, st, st})
+	got := []string{ds[0].Outcome, ds[1].Outcome, ds[2].Outcome, ds[3].Reason}
+	want := []string{OutcomeGranted, OutcomeRenewed, OutcomeRefused, verify.ReasonLimitExceeded}
+	for i := range want[:3] {
+		if got[i] != want[i] {
+			t.Fatalf("outcomes %v, want %v", got, want)
+		}
+	}
+	if got[3] != want[3] || ds[1].LeaseID != ds[0].LeaseID {
+		t.Fatalf("outcomes %v (lease IDs %s, %s)", got, ds[0].LeaseID, ds[1].LeaseID)
+	}
+}
+
+// TestSharedLockOnlyRenews: under the shared lock a new slot is never taken (it would
+// race the exclusive count): it is sent back to retry; renewals and refusals proceed.
+func TestSharedLockOnlyRenews(t *testing.T) {
+	shared := base()
+	shared.Exclusive = false
+	renew := shared
+	renew.SlotLeaseID, renew.SlotExpiresAt = "lea_OLD", now.Add(time.Minute)
+	revoked := shared
+	revoked.Status, revoked.StatusEffectiveAt = "revoked", now
+	ds := Rules{}.Decide(now, []storage.LeaseRequest{req("new"), req("old"), req("r")}, []storage.LeaseState{shared, renew, revoked})
+	if ds[0].Outcome != OutcomeRetry || ds[1].Outcome != OutcomeRenewed || ds[2].Reason != verify.ReasonRevoked {
+		t.Fatalf("shared-lock batch: %s %s %s", ds[0].Outcome, ds[1].Outcome, ds[2].Reason)
+	}
+	if (Rules{}).NeedsCount(now, &storage.LeaseRequest{}, &shared) {
+		t.Fatal("a shared-lock batch asked for a slot count")
+	}
+	excl := base()
+	if !(Rules{}).NeedsCount(now, &storage.LeaseRequest{}, &excl) {
+		t.Fatal("an exclusive new-slot request did not ask for a slot count")
+	}
+}
