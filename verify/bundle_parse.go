@@ -70,92 +70,180 @@ func parseBundlePayload(payload []byte, b *Bundle) error {
 }
 
 func readEntries(dec *jsontext.Decoder, b *Bundle) error {
-	if err := expect(dec, '['); err != nil {
+	// The decoder validates the whole array in one call: well-formed JSON, valid
+	// UTF-8, no duplicate member names in any entry. parseEntry then only reads
+	// fields out of it.
+	v, err := dec.ReadValue()
+	if err != nil {
 		return err
 	}
-	// An entry is at least ~110 bytes of JSON: size the slices once.
-	if est := dec.UnreadBuffer(); len(est) > 0 && b.ids == nil {
-		n := len(est) / 110
-		b.ids, b.entries = make([]string, 0, n), make([]Entry, 0, n)
+	if v.Kind() != '[' {
+		return fmt.Errorf("entries: expected an array, found %v", v.Kind())
 	}
-	for dec.PeekKind() != ']' {
-		id, e, err := readEntry(dec)
+	// An entry is at least ~110 bytes of JSON: size the slices once.
+	n := len(v) / 110
+	b.ids, b.entries = make([]licenseKey, 0, n), make([]Entry, 0, n)
+	p := entryParser{reasons: map[string]string{}}
+	i := skipWS(v, 1)
+	for v[i] != ']' {
+		id, e, next, err := p.parseEntry(v, i)
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", len(b.ids), err)
 		}
-		if n := len(b.ids); n > 0 && b.ids[n-1] >= id {
+		if n := len(b.ids); n > 0 && bytes.Compare(b.ids[n-1][:], id[:]) >= 0 {
 			return fmt.Errorf("entry %d: entries not sorted by unique license_id", n)
 		}
 		b.ids = append(b.ids, id)
 		b.entries = append(b.entries, e)
+		if i = skipWS(v, next); v[i] == ',' {
+			i = skipWS(v, i+1)
+		}
 	}
-	_, err := dec.ReadToken()
-	return err
+	return nil
 }
 
-func readEntry(dec *jsontext.Decoder) (string, Entry, error) {
+// entryParser reads bundle entries out of JSON the decoder has already validated.
+type entryParser struct {
+	// reasons interns reason texts: a million entries share a handful of reasons.
+	reasons map[string]string
+	scratch []byte
+}
+
+// maxInterned bounds the reason table; past it, reasons are allocated each.
+const maxInterned = 4096
+
+// parseEntry reads the entry object at v[i]: exactly license_id, status, reason,
+// effective_at and, only with superseded, superseded_by; every value a string. v is
+// valid JSON with unique names (the decoder checked), so this only walks it. It
+// returns the index after the object.
+func (p *entryParser) parseEntry(v []byte, i int) (licenseKey, Entry, int, error) {
+	var id licenseKey
 	var e Entry
-	var id string
-	if err := expect(dec, '{'); err != nil {
-		return "", e, err
+	if v[i] != '{' {
+		return id, e, i, errors.New("entry is not an object")
 	}
+	i++
 	var have [5]bool
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return "", e, err
+	for {
+		i = skipWS(v, i)
+		if v[i] == '}' {
+			i++
+			break
 		}
-		// Switching on tok.String() directly lets the compiler skip the string copy.
-		i := -1
-		switch tok.String() {
+		if v[i] == ',' {
+			i = skipWS(v, i+1)
+		}
+		name, next, err := p.str(v, i)
+		if err != nil {
+			return id, e, i, err
+		}
+		i = skipWS(v, next)
+		i = skipWS(v, i+1) // the colon
+		if v[i] != '"' {
+			return id, e, i, fmt.Errorf("%s: not a string", name)
+		}
+		val, next, err := p.str(v, i)
+		if err != nil {
+			return id, e, i, err
+		}
+		i = next
+		switch string(name) {
 		case "license_id":
-			i = 0
-			if id, err = readString(dec, "license_id"); err == nil && !licenseID.MatchString(id) {
-				err = errors.New("license_id is not lic_ + ULID")
+			have[0] = true
+			if !isID(string(licenseID), val) {
+				return id, e, i, errors.New("license_id is not lic_ + ULID")
 			}
+			copy(id[:], val)
 		case "status":
-			i = 1
-			if e.Status, err = readString(dec, "status"); err == nil {
-				e.Status = internStatus(e.Status)
-			}
+			have[1] = true
+			e.Status = internStatus(val)
 		case "reason":
-			i = 2
-			e.Reason, err = readString(dec, "reason")
+			have[2] = true
+			e.Reason = p.intern(val)
 		case "effective_at":
-			i = 3
-			e.EffectiveAt, err = readTimeNoCopy(dec, "effective_at")
+			have[3] = true
+			t, ok := parseTimeFast(val)
+			if !ok {
+				return id, e, i, errors.New("effective_at: not an RFC 3339 UTC time with whole seconds")
+			}
+			e.EffectiveAt = t
 		case "superseded_by":
-			i = 4
-			if e.SupersededBy, err = readString(dec, "superseded_by"); err == nil && !licenseID.MatchString(e.SupersededBy) {
-				err = errors.New("superseded_by is not lic_ + ULID")
+			have[4] = true
+			if e.SupersededBy = string(val); !licenseID.MatchString(e.SupersededBy) {
+				return id, e, i, errors.New("superseded_by is not lic_ + ULID")
 			}
 		default:
-			return "", e, fmt.Errorf("unknown member %q", tok.String())
+			return id, e, i, fmt.Errorf("unknown member %q", name)
 		}
-		if err != nil {
-			return "", e, err
-		}
-		have[i] = true
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return "", e, err
 	}
 	if !have[0] || !have[1] || !have[2] || !have[3] {
-		return "", e, errors.New("license_id, status, reason and effective_at are required")
+		return id, e, i, errors.New("license_id, status, reason and effective_at are required")
 	}
 	switch e.Status {
 	case StatusRevoked, StatusSuspended:
 		if have[4] {
-			return "", e, errors.New("superseded_by only goes with superseded")
+			return id, e, i, errors.New("superseded_by only goes with superseded")
 		}
 	case StatusSuperseded:
 		if !have[4] {
-			return "", e, errors.New("superseded needs superseded_by")
+			return id, e, i, errors.New("superseded needs superseded_by")
 		}
 	default:
-		return "", e, fmt.Errorf("unknown status %q", e.Status)
+		return id, e, i, fmt.Errorf("unknown status %q", e.Status)
 	}
-	return id, e, nil
+	return id, e, i, nil
+}
+
+// str reads the JSON string starting at v[i] (a quote) and returns its unescaped
+// contents (valid until the next call) and the index after it.
+func (p *entryParser) str(v []byte, i int) ([]byte, int, error) {
+	if i >= len(v) || v[i] != '"' {
+		return nil, i, errors.New("expected a string")
+	}
+	// Fast path: the next quote, with no backslash before it (IDs, times, most
+	// reasons), found with vectorised searches.
+	if k := bytes.IndexByte(v[i+1:], '"'); k >= 0 && bytes.IndexByte(v[i+1:i+1+k], '\\') < 0 {
+		return v[i+1 : i+1+k], i + 2 + k, nil
+	}
+	esc := false
+	j := i + 1
+	for j < len(v) && v[j] != '"' {
+		if v[j] == '\\' {
+			esc = true
+			j++ // the escaped byte can't end the string (\u escapes are hex digits)
+		}
+		j++
+	}
+	if j >= len(v) {
+		return nil, j, errors.New("unterminated string")
+	}
+	if !esc {
+		return v[i+1 : j], j + 1, nil
+	}
+	out, err := jsontext.AppendUnquote(p.scratch[:0], v[i:j+1])
+	if err != nil {
+		return nil, j, err
+	}
+	p.scratch = out
+	return out, j + 1, nil
+}
+
+func (p *entryParser) intern(b []byte) string {
+	if s, ok := p.reasons[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if len(p.reasons) < maxInterned {
+		p.reasons[s] = s
+	}
+	return s
+}
+
+func skipWS(v []byte, i int) int {
+	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 func expect(dec *jsontext.Decoder, kind jsontext.Kind) error {
@@ -213,8 +301,8 @@ func readTime(dec *jsontext.Decoder, name string) (t timeT, err error) {
 
 // internStatus returns the constant for a known status, so a million entries share
 // three strings.
-func internStatus(s string) string {
-	switch s {
+func internStatus[S ~string | ~[]byte](s S) string {
+	switch string(s) {
 	case StatusRevoked:
 		return StatusRevoked
 	case StatusSuspended:
@@ -222,19 +310,5 @@ func internStatus(s string) string {
 	case StatusSuperseded:
 		return StatusSuperseded
 	}
-	return s
-}
-
-// readTimeNoCopy parses a time token without keeping its text.
-func readTimeNoCopy(dec *jsontext.Decoder, name string) (timeT, error) {
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return timeT{}, err
-	}
-	if tok.Kind() == '"' {
-		if t, ok := parseTimeFast(tok.String()); ok {
-			return t, nil
-		}
-	}
-	return timeT{}, fmt.Errorf("%s: not an RFC 3339 UTC time with whole seconds", name)
+	return string(s)
 }

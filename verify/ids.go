@@ -7,7 +7,7 @@ import "time"
 
 // isULID reports whether s is a 26-character Crockford base32 ULID whose first
 // character keeps it within 128 bits.
-func isULID(s string) bool {
+func isULID[S ~string | ~[]byte](s S) bool {
 	if len(s) != 26 || s[0] > '7' {
 		return false
 	}
@@ -23,12 +23,12 @@ func isULID(s string) bool {
 }
 
 // isID reports whether s is prefix + ULID (prefix like "lic_").
-func isID(prefix, s string) bool {
-	return len(s) == len(prefix)+26 && s[:len(prefix)] == prefix && isULID(s[len(prefix):])
+func isID[S ~string | ~[]byte](prefix string, s S) bool {
+	return len(s) == len(prefix)+26 && string(s[:len(prefix)]) == prefix && isULID(s[len(prefix):])
 }
 
 // parseTimeFast parses YYYY-MM-DDTHH:MM:SSZ exactly, with range checks.
-func parseTimeFast(s string) (time.Time, bool) {
+func parseTimeFast[S ~string | ~[]byte](s S) (time.Time, bool) {
 	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
 		return time.Time{}, false
 	}

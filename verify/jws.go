@@ -94,7 +94,7 @@ func parseJWS(data []byte, ks *KeySet) (*License, error) {
 	if !key.Has(PurposeLicense) {
 		return nil, fmt.Errorf("jws: key %s lacks the license purpose", key.KID)
 	}
-	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(key.Alg)})
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(key.Alg)})
 	if err != nil {
 		return nil, fmt.Errorf("jws: %w", err)
 	}

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"crypto"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -192,12 +191,12 @@ func parseP256(xs, ys string) (*ecdsa.PublicKey, error) {
 	if len(x) != 32 || len(y) != 32 {
 		return nil, errors.New("x, y: wrong length for P-256")
 	}
-	// crypto/ecdh checks the point is on the curve.
-	point := append(append([]byte{4}, x...), y...)
-	if _, err := ecdh.P256().NewPublicKey(point); err != nil {
+	// ParseUncompressedPublicKey checks the point is on the curve.
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
 		return nil, errors.New("point is not on P-256")
 	}
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+	return pub, nil
 }
 
 func parseRSA(ns, es string) (*rsa.PublicKey, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-json-experiment/json"
@@ -20,6 +21,10 @@ import (
 	"github.com/metrum/licensing/internal/signing/pkcs11"
 	"github.com/metrum/licensing/internal/storage"
 )
+
+// devRenewURLFile, under the data folder, holds the lease renew URL `issuer dev`
+// chose, for CLI commands run against the dev database.
+const devRenewURLFile = "dev-lease-renew-url"
 
 // app is what a command needs, opened lazily.
 type app struct {
@@ -71,6 +76,12 @@ func (a *app) open(ctx context.Context) (*issuance.Service, error) {
 		return nil, err
 	}
 	if c.Database.URL == "" {
+		// The dev database: lease-policy licenses name the running dev server's URL.
+		if c.Issuer.LeaseRenewURL == "" {
+			if b, err := os.ReadFile(filepath.Join(c.Database.DataDir, devRenewURLFile)); err == nil {
+				c.Issuer.LeaseRenewURL = strings.TrimSpace(string(b))
+			}
+		}
 		url, cl, err := devDatabaseURL(c)
 		if cl != nil && !cl.Shared {
 			a.cleanup = append(a.cleanup, func() { _ = cl.Stop() })

@@ -105,6 +105,10 @@ loopback and prints the URL and a staff login. A second start reuses the same da
 		// at the http:// address by hand.
 		svc.RenewURL = "https://" + l.Addr().String() + "/v1/leases"
 		renewNote = fmt.Sprintf("\n  leases:       licenses name %s; dev serves plain HTTP, so point a local router at http://%s/v1/leases", svc.RenewURL, l.Addr())
+		// CLI commands against this dev database (another process) use it too.
+		if err := os.WriteFile(filepath.Join(c.Database.DataDir, devRenewURLFile), []byte(svc.RenewURL+"\n"), 0o644); err != nil {
+			return err
+		}
 	}
 	if !*noDemo {
 		if err := a.devDemo(ctx, svc); err != nil {

@@ -79,10 +79,9 @@ type Service struct {
 	hints     map[slotKey]time.Time
 	hintSweep time.Time
 
-	mu      sync.Mutex
-	keys    map[string]signing.Signer
-	keysAt  time.Time
-	keysErr error
+	mu     sync.Mutex
+	keys   map[string]signing.Signer
+	keysAt time.Time
 }
 
 type slotKey struct{ license, fingerprint string }

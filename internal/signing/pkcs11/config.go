@@ -5,8 +5,6 @@
 // with `-tags pkcs11`; without the tag, New explains how to get it.
 package pkcs11
 
-import "strings"
-
 // Name is the backend name key records use.
 const Name = "pkcs11"
 
@@ -17,9 +15,3 @@ type Config struct {
 	TokenLabel string
 	Pin        string
 }
-
-// labelPrefix starts the CKA_LABEL of every key this backend makes; the purposes
-// follow, so a key's purposes live on the token with it and are checked on open.
-const labelPrefix = "metrum|"
-
-func label(purposes []string) string { return labelPrefix + strings.Join(purposes, ",") }

@@ -23,6 +23,12 @@ import (
 // Available reports whether this binary was built with PKCS#11 support.
 const Available = true
 
+// labelPrefix starts the CKA_LABEL of every key this backend makes; the purposes
+// follow, so a key's purposes live on the token with it and are checked on open.
+const labelPrefix = "metrum|"
+
+func label(purposes []string) string { return labelPrefix + strings.Join(purposes, ",") }
+
 // Backend is a PKCS#11 token.
 type Backend struct {
 	ctx *crypto11.Context
