@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -404,5 +406,29 @@ func TestCLILeaseToken(t *testing.T) {
 	}
 	if _, _, err := c.try("lease", "slots", "--license", "lic_01HZY3QK8Y0000000000000001"); err == nil || !strings.Contains(describe(err), "not found") {
 		t.Fatalf("unknown license: %v", err)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	status := http.StatusOK
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+	}))
+	defer ts.Close()
+	c := newCLI(t)
+	if out := c.run("healthcheck", "--url", ts.URL+"/readyz"); !strings.Contains(out, "ready") {
+		t.Fatalf("healthy: %q", out)
+	}
+	status = http.StatusServiceUnavailable
+	if _, _, err := c.try("healthcheck", "--url", ts.URL+"/readyz"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("unready issuer reported healthy: %v", err)
+	}
+	ts.Close()
+	if _, _, err := c.try("healthcheck", "--url", ts.URL+"/readyz"); err == nil {
+		t.Fatal("a stopped issuer reported healthy")
 	}
 }

@@ -54,6 +54,7 @@ Run:
                 dev keys, demo data; serves on 127.0.0.1 and prints the URL and a login
   serve         run the HTTP service against DATABASE_URL (production)
   migrate       apply database migrations
+  healthcheck   exit 0 when a running issuer answers /readyz (container health checks)
 
 Records:
   customer      create | update | list
@@ -89,6 +90,7 @@ var commands = map[string]cmdFunc{
 	"bundle":      cmdBundle,
 	"audit":       cmdAudit,
 	"lease":       cmdLease,
+	"healthcheck": cmdHealthcheck,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
