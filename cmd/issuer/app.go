@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -20,6 +22,7 @@ import (
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/signing/pkcs11"
 	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
 )
 
 // devRenewURLFile, under the data folder, holds the lease renew URL `issuer dev`
@@ -161,6 +164,24 @@ func (a *app) actor(ctx context.Context, as string) (*entitlements.Staff, error)
 	return a.store.StaffByEmail(ctx, as)
 }
 
+// parseAs parses a command's flags, opens the service and resolves who is acting
+// (as points at the --as flag, read after parsing).
+func (a *app) parseAs(ctx context.Context, fs *flag.FlagSet, args []string, as *string) (*issuance.Service, *entitlements.Staff, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, nil, err
+	}
+	return a.openAs(ctx, *as)
+}
+
+// parseOpen parses a command's flags and opens the database (read-only commands).
+func (a *app) parseOpen(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, err := a.open(ctx)
+	return err
+}
+
 // openAs opens the service and resolves the acting staff member.
 func (a *app) openAs(ctx context.Context, as string) (*issuance.Service, *entitlements.Staff, error) {
 	svc, err := a.open(ctx)
@@ -231,4 +252,55 @@ func sub(ctx context.Context, a *app, noun string, args []string, verbs map[stri
 		return nil
 	}
 	return err
+}
+
+// listing is how a list command prints: JSON with --json, else an aligned table, or a
+// message saying what to do when there is nothing to show.
+type listing[T any] struct {
+	empty  string                 // shown when there are no rows
+	header string                 // tab-separated column names
+	row    func(T) string         // one tab-separated row, no newline
+	json   func(T) map[string]any // the --json form of a row
+	// more, when set, names the next page's flag after a full page ("--before 12").
+	more func(last T) string
+	full bool // the page was full: there may be more
+}
+
+func printListing[T any](a *app, asJSON bool, rows []T, l listing[T]) error {
+	if asJSON {
+		out := make([]map[string]any, 0, len(rows))
+		for _, r := range rows {
+			out = append(out, l.json(r))
+		}
+		return a.printJSON(out)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(a.stdout, l.empty)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, l.header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, l.row(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if l.full && l.more != nil {
+		fmt.Fprintf(a.stdout, "more: %s\n", l.more(rows[len(rows)-1]))
+	}
+	return nil
+}
+
+// actorFlags adds the --as and --json flags most commands take.
+func actorFlags(fs *flag.FlagSet) (as *string, asJSON *bool) {
+	return fs.String("as", "", "staff email to act as (default $ISSUER_AS)"), fs.Bool("json", false, "print JSON")
+}
+
+// optTimeJSON renders an optional time for --json output: RFC 3339, or null.
+func optTimeJSON(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return verify.FormatTime(*t)
 }

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/metrum/licensing/internal/storage"
@@ -29,44 +28,30 @@ func auditList(ctx context.Context, a *app, args []string) error {
 	before := fs.Int64("before", 0, "page: events older than this event ID")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	list, err := a.store.ListAudit(ctx, storage.AuditFilter{Subject: *subject, BeforeID: *before, Limit: *limit})
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		out := []map[string]any{}
-		for _, e := range list {
-			out = append(out, map[string]any{"id": e.ID, "at": e.At.UTC().Format(time.RFC3339Nano), "actor": e.Actor,
-				"action": e.Action, "subject": e.Subject, "details": e.Details, "hash": fmt.Sprintf("%x", e.Hash)})
-		}
-		return a.printJSON(out)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "no audit events match")
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAT\tACTOR\tACTION\tSUBJECT\tDETAILS")
-	for _, e := range list {
-		var d []string
-		for _, k := range slices.Sorted(maps.Keys(e.Details)) {
-			d = append(d, k+"="+e.Details[k])
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.UTC().Format("2006-01-02 15:04:05"), e.Actor, e.Action, e.Subject, strings.Join(d, " "))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(list) == *limit {
-		fmt.Fprintf(a.stdout, "more: --before %d\n", list[len(list)-1].ID)
-	}
-	return nil
+	return printListing(a, *asJSON, list, listing[*storage.AuditEvent]{
+		empty:  "no audit events match",
+		header: "ID\tAT\tACTOR\tACTION\tSUBJECT\tDETAILS",
+		row: func(e *storage.AuditEvent) string {
+			var d []string
+			for _, k := range slices.Sorted(maps.Keys(e.Details)) {
+				d = append(d, k+"="+e.Details[k])
+			}
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", e.ID, e.At.UTC().Format("2006-01-02 15:04:05"), e.Actor, e.Action, e.Subject, strings.Join(d, " "))
+		},
+		json: func(e *storage.AuditEvent) map[string]any {
+			return map[string]any{"id": e.ID, "at": e.At.UTC().Format(time.RFC3339Nano), "actor": e.Actor,
+				"action": e.Action, "subject": e.Subject, "details": e.Details, "hash": fmt.Sprintf("%x", e.Hash)}
+		},
+		full: len(list) == *limit,
+		more: func(e *storage.AuditEvent) string { return fmt.Sprintf("--before %d", e.ID) },
+	})
 }
 
 func auditVerify(ctx context.Context, a *app, args []string) error {
@@ -76,10 +61,7 @@ hash covers its content and the previous event's hash, so an edited, removed or
 reordered event breaks the chain there; the first broken link is named. Exit 1 when
 broken.`)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	rep, err := a.store.VerifyAudit(ctx, func(n int64) {

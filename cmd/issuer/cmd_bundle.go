@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
@@ -39,12 +38,8 @@ licenses, minus long-expired ones) with its revocation key, under the next seque
 number, and stores it. Needs the approver role.`)
 	product := fs.String("product", "", "genai-smart-router or coresdk (required)")
 	out := fs.String("out", "", "also write the bundle here")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -70,39 +65,22 @@ func bundleList(ctx context.Context, a *app, args []string) error {
 	before := fs.Int64("before", 0, "page: bundles before this sequence")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	list, err := a.store.ListBundles(ctx, *product, *before, *limit)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		out := []map[string]any{}
-		for _, b := range list {
-			out = append(out, bundleJSON(b))
-		}
-		return a.printJSON(out)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "no bundles yet: the running issuer publishes one per product with a revocation key, or run `issuer bundle publish`")
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tPRODUCT\tENTRIES\tISSUED\tEXPIRES\tREASON")
-	for _, b := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", b.Sequence, b.Product, b.Entries, verify.FormatTime(b.IssuedAt), verify.FormatTime(b.ExpiresAt), b.Reason)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(list) == *limit {
-		fmt.Fprintf(a.stdout, "more: --before %d\n", list[len(list)-1].Sequence)
-	}
-	return nil
+	return printListing(a, *asJSON, list, listing[*storage.Bundle]{
+		empty:  "no bundles yet: the running issuer publishes one per product with a revocation key, or run `issuer bundle publish`",
+		header: "SEQ\tPRODUCT\tENTRIES\tISSUED\tEXPIRES\tREASON",
+		row: func(b *storage.Bundle) string {
+			return fmt.Sprintf("%d\t%s\t%d\t%s\t%s\t%s", b.Sequence, b.Product, b.Entries, verify.FormatTime(b.IssuedAt), verify.FormatTime(b.ExpiresAt), b.Reason)
+		},
+		json: bundleJSON, full: len(list) == *limit,
+		more: func(b *storage.Bundle) string { return fmt.Sprintf("--before %d", b.Sequence) },
+	})
 }
 
 func bundleDownload(ctx context.Context, a *app, args []string) error {

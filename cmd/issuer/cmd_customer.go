@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/verify"
 )
 
 const customerHelp = `Usage: issuer customer <create|update|list> [flags]
@@ -24,8 +24,7 @@ func customerCreate(ctx context.Context, a *app, args []string) error {
 		"Adds a customer. Prints its ID (cus_…), which entitlements refer to.")
 	name := fs.String("name", "", "customer display name (required)")
 	email := fs.String("email", "", "contact email")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,7 +41,7 @@ func customerCreate(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return a.printJSON(map[string]any{"id": c.ID, "name": c.Name, "email": c.Email, "created_at": c.CreatedAt})
+		return a.printJSON(customerJSON(c))
 	}
 	fmt.Fprintf(a.stdout, "created customer %s (%s)\n", c.ID, c.Name)
 	return nil
@@ -55,12 +54,8 @@ with: issue a replacement ('issuer license replace') to deliver the correction.`
 	id := fs.String("id", "", "customer ID (required)")
 	name := fs.String("name", "", "new display name")
 	email := fs.String("email", "", "new contact email")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -78,7 +73,7 @@ with: issue a replacement ('issuer license replace') to deliver the correction.`
 		return err
 	}
 	if *asJSON {
-		return a.printJSON(map[string]any{"id": c.ID, "name": c.Name, "email": c.Email, "created_at": c.CreatedAt})
+		return a.printJSON(customerJSON(c))
 	}
 	fmt.Fprintf(a.stdout, "updated customer %s (%s)\n", c.ID, c.Name)
 	return nil
@@ -88,31 +83,22 @@ func customerList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("customer list", "customer list [--page N] [--json]", "Lists customers by name, 50 a page.")
 	pg := fs.Int("page", 1, "page number")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	list, err := a.store.ListCustomers(ctx, (*pg-1)*50, 50)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		out := []map[string]any{}
-		for _, c := range list {
-			out = append(out, map[string]any{"id": c.ID, "name": c.Name, "email": c.Email, "created_at": c.CreatedAt})
-		}
-		return a.printJSON(out)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "no customers yet: add one with `issuer customer create --name NAME`")
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tEMAIL")
-	for _, c := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, c.Name, c.Email)
-	}
-	return tw.Flush()
+	return printListing(a, *asJSON, list, listing[*entitlements.Customer]{
+		empty:  "no customers yet: add one with `issuer customer create --name NAME`",
+		header: "ID\tNAME\tEMAIL",
+		row:    func(c *entitlements.Customer) string { return fmt.Sprintf("%s\t%s\t%s", c.ID, c.Name, c.Email) },
+		json:   customerJSON, full: len(list) == 50,
+		more: func(*entitlements.Customer) string { return fmt.Sprintf("--page %d", *pg+1) },
+	})
+}
+
+func customerJSON(c *entitlements.Customer) map[string]any {
+	return map[string]any{"id": c.ID, "name": c.Name, "email": c.Email, "created_at": verify.FormatTime(c.CreatedAt)}
 }

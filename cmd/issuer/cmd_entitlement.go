@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -69,8 +68,7 @@ to the template's (start now). Overrides must be allowed by the template; see
 	var features listFlag
 	fs.Var(&features, "feature", "set the feature list (repeatable; replaces the template's)")
 	grace := fs.Int64("grace-seconds", -1, "override the grace period")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -141,8 +139,7 @@ stderr; one failure does not stop the rest, and the command fails if any did.`)
 	all := fs.Bool("all-drafts", false, "decide every draft (after a batch renewal, say)")
 	kind := fs.String("kind", "", "with --all-drafts: only this kind")
 	reason := fs.String("reason", "", "why (required to reject)")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -219,12 +216,8 @@ func entCancel(ctx context.Context, a *app, args []string) error {
 		"Withdraws a draft or approved entitlement that has not issued (its creator, or an approver).")
 	id := fs.String("id", "", "entitlement ID (required)")
 	reason := fs.String("reason", "", "why (required)")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -248,49 +241,29 @@ func entList(ctx context.Context, a *app, args []string) error {
 	before := fs.String("before", "", "page: entitlements older than this ID")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	list, err := a.store.ListEntitlements(ctx, storage.EntitlementFilter{State: *state, Kind: *kind, CustomerID: *cust, BeforeID: *before, Limit: *limit})
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		out := []map[string]any{}
-		for _, e := range list {
-			out = append(out, entJSON(e))
-		}
-		return a.printJSON(out)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "no entitlements match: open one with `issuer entitlement create`")
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCUSTOMER\tTEMPLATE\tKIND\tSTATE\tENDS")
-	for _, e := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s@%d\t%s\t%s\t%s\n", e.ID, e.CustomerID, e.TemplateName, e.TemplateVersion, e.Kind, e.State, e.EndsAt.Format("2006-01-02"))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(list) == *limit {
-		fmt.Fprintf(a.stdout, "more: --before %s\n", list[len(list)-1].ID)
-	}
-	return nil
+	return printListing(a, *asJSON, list, listing[*entitlements.Entitlement]{
+		empty:  "no entitlements match: open one with `issuer entitlement create`",
+		header: "ID\tCUSTOMER\tTEMPLATE\tKIND\tSTATE\tENDS",
+		row: func(e *entitlements.Entitlement) string {
+			return fmt.Sprintf("%s\t%s\t%s@%d\t%s\t%s\t%s", e.ID, e.CustomerID, e.TemplateName, e.TemplateVersion, e.Kind, e.State, e.EndsAt.Format("2006-01-02"))
+		},
+		json: entJSON, full: len(list) == *limit,
+		more: func(e *entitlements.Entitlement) string { return "--before " + e.ID },
+	})
 }
 
 func entShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("entitlement show", "entitlement show --id ent_…", "Shows one entitlement as JSON.")
 	id := fs.String("id", "", "entitlement ID (required)")
 	fs.Bool("json", true, "print JSON (always)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	e, err := a.store.GetEntitlement(ctx, *id)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/metrum/licensing/internal/issuance"
@@ -37,10 +36,7 @@ func cmdKeys(ctx context.Context, a *app, args []string) error {
 
 func keyJSON(k *storage.KeyRecord) map[string]any {
 	m := map[string]any{"kid": k.KID, "product": k.Product, "alg": k.Alg, "purposes": k.Purposes, "backend": k.Backend,
-		"status": k.Status, "created_at": verify.FormatTime(k.CreatedAt), "not_after": nil, "active_for": k.Active}
-	if k.NotAfter != nil {
-		m["not_after"] = verify.FormatTime(*k.NotAfter)
-	}
+		"status": k.Status, "created_at": verify.FormatTime(k.CreatedAt), "not_after": optTimeJSON(k.NotAfter), "active_for": k.Active}
 	if k.Active == nil {
 		m["active_for"] = []string{}
 	}
@@ -61,12 +57,8 @@ token, non-extractable (ES256 only; needs an issuer built with -tags pkcs11).`)
 	purposes := fs.String("purpose", "", "comma-separated: license, revocation, lease (one per key in production)")
 	backend := fs.String("backend", "file", "file or pkcs11")
 	activate := fs.Bool("activate", false, "make it the active signer of its slots now")
-	as := fs.String("as", "", "admin email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -100,12 +92,8 @@ you retire it. Fails when the slot has no standby: generate one first, and relea
 verifier that trusts it before rotating.`)
 	product := fs.String("product", "", "product (required)")
 	purpose := fs.String("purpose", "", "license, revocation or lease (required)")
-	as := fs.String("as", "", "admin email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -124,12 +112,8 @@ func keysActivate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("keys activate", "keys activate --kid KID [--as ADMIN] [--json]",
 		"Makes a key the active signer of its product's slot for each of its purposes.")
 	kid := fs.String("kid", "", "key ID (required)")
-	as := fs.String("as", "", "admin email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -146,12 +130,8 @@ trust it, so everything it signed must have been replaced first. The active sign
 a slot can't be retired: rotate first.`)
 	kid := fs.String("kid", "", "key ID (required)")
 	reason := fs.String("reason", "", "why (required; goes to the audit trail)")
-	as := fs.String("as", "", "admin email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -169,8 +149,7 @@ documents it signed later while accepting older ones. Use the suspected compromi
 time after a key leak. It can only move earlier.`)
 	kid := fs.String("kid", "", "key ID (required)")
 	at := fs.String("at", "", "RFC 3339 time (required)")
-	as := fs.String("as", "", "admin email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -211,42 +190,30 @@ func orNone(s string) string {
 func keysList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("keys list", "keys list [--json]", "Lists signing keys (public metadata only).")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	keys, err := a.store.ListKeys(ctx)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		out := []map[string]any{}
-		for _, k := range keys {
-			out = append(out, keyJSON(k))
-		}
-		return a.printJSON(out)
-	}
-	if len(keys) == 0 {
-		fmt.Fprintln(a.stdout, "no keys: make one with `issuer keys generate --activate`")
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tPRODUCT\tALG\tPURPOSES\tBACKEND\tSTATUS\tCREATED\tNOT AFTER\tSIGNS FOR")
-	for _, k := range keys {
-		na := "-"
-		if k.NotAfter != nil {
-			na = verify.FormatTime(*k.NotAfter)
-		}
-		role := strings.Join(k.Active, " ")
-		if role == "" && k.Status == storage.KeyPublished {
-			role = "(standby)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Product, k.Alg, strings.Join(k.Purposes, ","), k.Backend,
-			k.Status, k.CreatedAt.Format("2006-01-02"), na, role)
-	}
-	return tw.Flush()
+	return printListing(a, *asJSON, keys, listing[*storage.KeyRecord]{
+		empty:  "no keys: make one with `issuer keys generate --activate`",
+		header: "KID\tPRODUCT\tALG\tPURPOSES\tBACKEND\tSTATUS\tCREATED\tNOT AFTER\tSIGNS FOR",
+		row: func(k *storage.KeyRecord) string {
+			na := "-"
+			if k.NotAfter != nil {
+				na = verify.FormatTime(*k.NotAfter)
+			}
+			role := strings.Join(k.Active, " ")
+			if role == "" && k.Status == storage.KeyPublished {
+				role = "(standby)"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.KID, k.Product, k.Alg, strings.Join(k.Purposes, ","), k.Backend,
+				k.Status, k.CreatedAt.Format("2006-01-02"), na, role)
+		},
+		json: keyJSON,
+	})
 }
 
 func keysExport(ctx context.Context, a *app, args []string) error {

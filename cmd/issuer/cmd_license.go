@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -65,8 +64,7 @@ customer now, it is not stored in clear and can't be shown again (only rotated).
 	id := fs.String("entitlement", "", "approved entitlement ID")
 	all := fs.Bool("all-approved", false, "issue every approved entitlement")
 	out := fs.String("out", "", "also write the license file here")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -165,10 +163,7 @@ time, soonest first.`)
 	after := fs.String("after", "", "page cursor from the previous page")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	f := entitlements.LicenseFilter{CustomerID: *cust, Product: *product, Status: *status, Limit: *limit}
@@ -188,34 +183,21 @@ time, soonest first.`)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		out := []map[string]any{}
-		for _, l := range list {
-			out = append(out, licJSON(l))
-		}
-		return a.printJSON(out)
+	empty := "no licenses match: issue one with `issuer license issue --entitlement ent_…`"
+	if *expiring > 0 {
+		empty = fmt.Sprintf("no active license expires within %s", *expiring)
 	}
-	if len(list) == 0 {
-		if *expiring > 0 {
-			fmt.Fprintf(a.stdout, "no active license expires within %s\n", *expiring)
-		} else {
-			fmt.Fprintln(a.stdout, "no licenses match: issue one with `issuer license issue --entitlement ent_…`")
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCUSTOMER\tSKU\tSTATUS\tEXPIRES")
-	for _, l := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, l.CustomerName, l.SKU, l.Status, l.ExpiresAt.Format("2006-01-02"))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(list) == *limit && *expiring == 0 {
-		last := list[len(list)-1]
-		fmt.Fprintf(a.stdout, "more: --after %s~%s\n", last.IssuedAt.UTC().Format(time.RFC3339Nano), last.ID)
-	}
-	return nil
+	return printListing(a, *asJSON, list, listing[*entitlements.License]{
+		empty:  empty,
+		header: "ID\tCUSTOMER\tSKU\tSTATUS\tEXPIRES",
+		row: func(l *entitlements.License) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", l.ID, l.CustomerName, l.SKU, l.Status, l.ExpiresAt.Format("2006-01-02"))
+		},
+		json: licJSON, full: len(list) == *limit && *expiring == 0,
+		more: func(l *entitlements.License) string {
+			return "--after " + l.IssuedAt.UTC().Format(time.RFC3339Nano) + "~" + l.ID
+		},
+	})
 }
 
 func licDownload(ctx context.Context, a *app, args []string) error {
@@ -269,10 +251,7 @@ func licShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("license show", "license show --id lic_…", "Prints a license's metadata and safe summary as JSON.")
 	id := fs.String("id", "", "license ID (required)")
 	fs.Bool("json", true, "print JSON (always)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	l, err := a.store.GetLicense(ctx, *id)
@@ -460,8 +439,7 @@ func licStatus(ctx context.Context, a *app, args []string, action, help string) 
 	reason := fs.String("reason", "", "why, shown in revocation bundles (required)")
 	eff := fs.String("effective-at", "", "when it takes effect (default now)")
 	yes := fs.Bool("yes", false, "don't ask for confirmation")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -504,12 +482,8 @@ func licRotateToken(ctx context.Context, a *app, args []string) error {
 		`Gives a lease-required license a new lease token and prints it once. The old token
 stops working at once: every router host of the license needs the new one.`)
 	id := fs.String("id", "", "license ID (required)")
-	as := fs.String("as", "", "staff email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	svc, by, err := a.openAs(ctx, *as)
+	as, asJSON := actorFlags(fs)
+	svc, by, err := a.parseAs(ctx, fs, args, as)
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,7 @@ import (
 func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("migrate", "migrate [--json]", "Applies pending database migrations (embedded goose SQL files).")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	applied, err := a.store.Migrate(ctx)
@@ -43,10 +40,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("serve", "serve [--addr HOST:PORT]",
 		"Runs the HTTP service (staff UI, portal, lease API) until interrupted. Production\nuse: set DATABASE_URL and METRUM_KEK, run `issuer migrate` first.")
 	addr := fs.String("addr", "", "listen address (default server.addr)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := a.open(ctx); err != nil {
+	if err := a.parseOpen(ctx, fs, args); err != nil {
 		return err
 	}
 	if *addr != "" {

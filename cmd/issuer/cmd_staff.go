@@ -27,8 +27,7 @@ must be created by an admin.`)
 	email := fs.String("email", "", "email (required)")
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", "viewer", "viewer, issuer, approver or admin")
-	as := fs.String("as", "", "admin email to act as (default $ISSUER_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

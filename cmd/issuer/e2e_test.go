@@ -33,6 +33,21 @@ func newCLI(t *testing.T) *cli {
 	}}
 }
 
+// bootstrap migrates, creates root@m.test (admin, the acting staff member),
+// maker@m.test (issuer) and checker@m.test (approver), and an active router key for
+// each purpose given.
+func (c *cli) bootstrap(purposes ...string) {
+	c.t.Helper()
+	c.run("migrate")
+	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
+	c.env["ISSUER_AS"] = "root@m.test"
+	c.run("staff", "create", "--email", "maker@m.test", "--role", "issuer")
+	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	for _, p := range purposes {
+		c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", p, "--activate")
+	}
+}
+
 // run runs one issuer command in-process and returns stdout; it fails the test on error.
 func (c *cli) run(args ...string) string {
 	c.t.Helper()
@@ -70,12 +85,7 @@ func buildVerifier(t *testing.T) string {
 func TestCLIRecordToVerifiedFile(t *testing.T) {
 	c := newCLI(t)
 	dir := c.env["ISSUER_DATA_DIR"]
-	c.run("migrate")
-	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
-	c.env["ISSUER_AS"] = "root@m.test"
-	c.run("staff", "create", "--email", "maker@m.test", "--role", "issuer")
-	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
-	c.run("keys", "generate", "--product", "genai-smart-router", "--alg", "EdDSA", "--purpose", "license", "--activate")
+	c.bootstrap("license")
 
 	var cust struct {
 		ID string `json:"id"`
@@ -197,10 +207,7 @@ func TestCLIErrorsAreClearAndChangeNothing(t *testing.T) {
 func TestCLIKeyRotation(t *testing.T) {
 	c := newCLI(t)
 	dir := c.env["ISSUER_DATA_DIR"]
-	c.run("migrate")
-	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
-	c.env["ISSUER_AS"] = "root@m.test"
-	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	c.bootstrap()
 	var first, standby struct {
 		KID       string   `json:"kid"`
 		ActiveFor []string `json:"active_for"`
@@ -272,13 +279,7 @@ func TestCLIKeyRotation(t *testing.T) {
 func TestCLILifecycle(t *testing.T) {
 	c := newCLI(t)
 	dir := c.env["ISSUER_DATA_DIR"]
-	c.run("migrate")
-	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
-	c.env["ISSUER_AS"] = "root@m.test"
-	c.run("staff", "create", "--email", "maker@m.test", "--role", "issuer")
-	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
-	c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", "license", "--activate")
-	c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", "revocation", "--activate")
+	c.bootstrap("license", "revocation")
 	c.env["ISSUER_AS"] = "maker@m.test"
 	var cust, ent, lic, up struct {
 		ID string `json:"id"`
@@ -369,11 +370,7 @@ func TestCLILifecycle(t *testing.T) {
 // another; the lease commands answer for a license no host has used yet.
 func TestCLILeaseToken(t *testing.T) {
 	c := newCLI(t)
-	c.run("migrate")
-	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
-	c.env["ISSUER_AS"] = "root@m.test"
-	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
-	c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", "license", "--activate")
+	c.bootstrap("license")
 	var cust, ent struct {
 		ID string `json:"id"`
 	}
