@@ -66,7 +66,12 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	lc := a.cfg.Leases
 	leaseSvc := leases.New(a.store, a.svc, leases.Options{MaxBatch: lc.MaxBatch, Workers: lc.Workers,
 		Products: []string{templates.ProductRouter, templates.ProductCoreSDK}, ObserveBatch: metrics.ObserveBatch})
-	go leaseSvc.Run(sctx)
+	// The lease workers outlive the HTTP drain below: requests still in flight at
+	// shutdown get their decisions, not a 503 at their deadline.
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	workersDone := make(chan struct{})
+	go func() { leaseSvc.Run(wctx); close(workersDone) }()
+	defer func() { stopWorkers(); <-workersDone }()
 	srv := &server.Server{Svc: a.svc, Store: a.store, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
 		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), LeaseRate: lc.RatePerToken, LeaseBurst: lc.BurstPerToken}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -79,9 +84,9 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	case <-ctx.Done():
 	}
 	a.logger().Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := hs.Shutdown(dctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -201,8 +201,9 @@ const (
 )
 
 // CheckStatusChange applies the license status rules: an active license may be
-// revoked or suspended; a suspended one revoked or reinstated; revoked and superseded
-// are final. Revoking and suspending need the approver role; all need a reason.
+// revoked or suspended; a suspended one revoked or reinstated; a superseded one (still
+// working through its changeover) revoked; revoked is final. Revoking and suspending
+// need the approver role; all need a reason.
 func CheckStatusChange(current, action string, by *Staff, reason string) (next string, err error) {
 	if by == nil || !by.Role.AtLeast(RoleApprover) {
 		return "", Errorf(EFORBIDDEN, "changing a license's status needs the approver role")
@@ -211,7 +212,7 @@ func CheckStatusChange(current, action string, by *Staff, reason string) (next s
 		return "", Invalid(map[string]string{"reason": "a reason of 1 to 200 characters is required (it is shown in revocation bundles)"})
 	}
 	switch {
-	case action == ActionRevoke && (current == LicenseActive || current == LicenseSuspended):
+	case action == ActionRevoke && (current == LicenseActive || current == LicenseSuspended || current == LicenseSuperseded):
 		return LicenseRevoked, nil
 	case action == ActionSuspend && current == LicenseActive:
 		return LicenseSuspended, nil

@@ -56,6 +56,15 @@ func TestRenewalSupersedesAfterTheChangeover(t *testing.T) {
 	// …and after it, it is superseded; the renewal is valid throughout.
 	wantReason(t, e.check(t, old.File, wantEff.Add(time.Second), bundle), verify.StatusBlocked, verify.ReasonSuperseded)
 	wantReason(t, e.check(t, renewed.File, now, bundle), verify.StatusValid, "")
+	// Revocation wins over a supersession still in its changeover: it ends at once.
+	if _, err := e.svc.ChangeStatus(ctx, old.ID, entitlements.ActionRevoke, "fraud", time.Time{}, approver); err != nil {
+		t.Fatal(err)
+	}
+	r = e.check(t, old.File, now, publish(t, e, "genai-smart-router"))
+	wantReason(t, r, verify.StatusBlocked, verify.ReasonRevoked)
+	if _, err := e.svc.ChangeStatus(ctx, old.ID, entitlements.ActionSuspend, "x", time.Time{}, approver); entitlements.ErrorCode(err) != entitlements.ECONFLICT {
+		t.Fatalf("suspending a revoked license: %v", err)
+	}
 	// A second successor of the superseded license is refused.
 	if _, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID}, maker); entitlements.ErrorCode(err) != entitlements.ECONFLICT {
 		t.Fatalf("renewing a superseded license: %v", err)

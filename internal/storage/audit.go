@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,7 +46,7 @@ func appendAudit(ctx context.Context, tx pgx.Tx, e *AuditEvent) error {
 	}
 	prev := genesis
 	err := tx.QueryRow(ctx, `SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1`).Scan(&prev)
-	if err != nil && err != pgx.ErrNoRows {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("storage: audit head: %w", err)
 	}
 	if e.Details == nil {

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/metrum/licensing/internal/entitlements"
 )
 
 // Bundle is a published revocation bundle.
@@ -197,7 +195,3 @@ func (s *Store) ListBundles(ctx context.Context, product string, before int64, l
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Bundle, error) { return scanBundle(r) })
 }
-
-// ErrNoRevocationKey is returned when a product has no active revocation key; the
-// scheduler skips such products.
-var ErrNoRevocationKey = entitlements.Errorf(entitlements.ECONFLICT, "no active revocation key")

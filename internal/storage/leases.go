@@ -3,6 +3,7 @@ package storage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -358,7 +359,7 @@ func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID stri
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var licenseID string
 		err := tx.QueryRow(ctx, `SELECT license_id FROM lease_tokens WHERE token_hash = $1`, tokenHash).Scan(&licenseID)
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
@@ -368,7 +369,7 @@ func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID stri
 		var fp string
 		err = tx.QueryRow(ctx, `UPDATE leases SET released_at = now(), expires_at = least(expires_at, now())
 			WHERE lease_id = $1 AND license_id = $2 AND released_at IS NULL RETURNING instance_fingerprint`, leaseID, licenseID).Scan(&fp)
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
