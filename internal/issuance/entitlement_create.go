@@ -46,6 +46,13 @@ func (s *Service) CreateEntitlement(ctx context.Context, in EntitlementInput, by
 		InstanceFingerprint: in.InstanceFingerprint, ContractRef: in.ContractRef, Source: in.Source,
 		Kind: entitlements.KindNew, CreatedBy: by.Email,
 	}
+	return s.openEntitlement(ctx, t, e)
+}
+
+// openEntitlement stores a draft once it is valid on its own and within what its
+// template allows: the one path by which every entitlement (new, renewal,
+// replacement, top-up) is opened.
+func (s *Service) openEntitlement(ctx context.Context, t *templates.Template, e *entitlements.Entitlement) (*entitlements.Entitlement, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}

@@ -125,16 +125,7 @@ func (s *Service) CreateSuccessor(ctx context.Context, in SuccessorInput, by *en
 	if !in.EndsAt.IsZero() {
 		e.EndsAt = in.EndsAt.UTC().Truncate(time.Second)
 	}
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	if err := t.CheckEntitlement(e); err != nil {
-		return nil, err
-	}
-	if err := s.Store.CreateEntitlement(ctx, e); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return s.openEntitlement(ctx, t, e)
 }
 
 func later(a, b time.Time) time.Time {
