@@ -72,6 +72,10 @@ customer now, it is not stored in clear and can't be shown again (only rotated).
 		fmt.Fprintln(a.stderr, "give --entitlement or --all-approved")
 		return errUsage
 	}
+	if *all && *out != "" {
+		fmt.Fprintln(a.stderr, "--out writes one file: use it with --entitlement, then `license download` per license")
+		return errUsage
+	}
 	svc, by, err := a.openAs(ctx, *as)
 	if err != nil {
 		return err

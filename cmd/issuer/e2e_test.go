@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -194,6 +195,9 @@ func TestCLIErrorsAreClearAndChangeNothing(t *testing.T) {
 	}
 	if _, _, err := c.try("customer", "create"); err == nil {
 		t.Fatal("customer without a name accepted")
+	}
+	if _, _, err := c.try("license", "issue", "--all-approved", "--out", "x.json"); !errors.Is(err, errUsage) {
+		t.Fatalf("--all-approved with --out: %v", err)
 	}
 	out := c.run("license", "--help")
 	if !strings.Contains(out, "issue") {
