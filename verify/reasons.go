@@ -30,3 +30,7 @@ const (
 
 // graceable are the reasons grace may cover; nothing else ever is.
 var graceable = map[string]bool{ReasonMissing: true, ReasonInvalid: true, ReasonRevocationCheckFailed: true}
+
+// endsObservation are the results that are recorded in the state file and end its last
+// valid observation (formats.md section 6, v1.1).
+var endsObservation = map[string]bool{ReasonExpired: true, ReasonRevoked: true, ReasonSuspended: true, ReasonSuperseded: true}

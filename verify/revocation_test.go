@@ -102,13 +102,13 @@ func TestRevocation(t *testing.T) {
 		{"expired bundle not required: entries still apply", func(f *fixture) verify.Options {
 			return f.bundled(f.bundle(1, past, revoked(licID, "revoked")), false, true)
 		}, B, verify.ReasonRevoked},
-		{"rolled back bundle, fail closed, within grace", func(f *fixture) verify.Options {
+		{"rolled back bundle, fail closed, within grace: never graced (v1.1)", func(f *fixture) verify.Options {
 			o := f.bundled(f.bundle(5, future), false, true)
 			o.StatePath = filepath.Join(f.dir, "state.json")
 			verify.Verify(o)
 			o.BundlePath = f.write("bundle.json", f.bundle(4, future))
 			return o
-		}, G, verify.ReasonRevocationCheckFailed},
+		}, B, verify.ReasonRevocationCheckFailed},
 		{"rolled back bundle, fail closed", func(f *fixture) verify.Options {
 			o := f.bundled(f.bundle(5, future), false, true)
 			o.LicensePath = f.license(with(payload(), "grace_period_seconds", 0))

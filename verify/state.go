@@ -31,21 +31,41 @@ type State struct {
 	LastValidLicense string
 	LastValidAt      time.Time
 	LastValidGrace   time.Duration
+	// LastValidExpiresAt is the expires_at of the license last observed valid (v1.1):
+	// grace never runs past it. Zero in a state file written by a v1 verifier.
+	LastValidExpiresAt time.Time
+	// The last result that ended the valid observation (v1.1): license-expired,
+	// -revoked, -suspended or -superseded, for which license and when. Kept for the
+	// operator; grace is already ruled out by the cleared observation.
+	EndedLicense string
+	EndedReason  string
+	EndedAt      time.Time
 	// The highest revocation bundle sequence seen and its payload hash.
 	BundleSequence int64
 	BundleSHA256   string
 }
 
+// stateWire is the file. Schema 1 (v1) has no expires_at in its observation and no
+// ended result; schema 2 (v1.1) adds them. Both load; writes are always schema 2, so a
+// v1 file is upgraded at its next write. The new members are omitempty, so the MAC of
+// a v1 file is computed over exactly the members it has.
 type stateWire struct {
-	Schema           int64  `json:"schema"`
-	LatestSeen       string `json:"latest_seen"`
-	LastValidLicense string `json:"last_valid_license_id,omitempty"`
-	LastValidAt      string `json:"last_valid_at,omitempty"`
-	LastValidGrace   int64  `json:"last_valid_grace_period_seconds"`
-	BundleSequence   int64  `json:"bundle_sequence"`
-	BundleSHA256     string `json:"bundle_sha256,omitempty"`
-	MAC              string `json:"mac,omitempty"`
+	Schema             int64  `json:"schema"`
+	LatestSeen         string `json:"latest_seen"`
+	LastValidLicense   string `json:"last_valid_license_id,omitempty"`
+	LastValidAt        string `json:"last_valid_at,omitempty"`
+	LastValidGrace     int64  `json:"last_valid_grace_period_seconds"`
+	LastValidExpiresAt string `json:"last_valid_expires_at,omitempty"`
+	EndedLicense       string `json:"ended_license_id,omitempty"`
+	EndedReason        string `json:"ended_reason,omitempty"`
+	EndedAt            string `json:"ended_at,omitempty"`
+	BundleSequence     int64  `json:"bundle_sequence"`
+	BundleSHA256       string `json:"bundle_sha256,omitempty"`
+	MAC                string `json:"mac,omitempty"`
 }
+
+// stateSchema is the schema this verifier writes.
+const stateSchema = 2
 
 // ErrStateIntegrity is returned when a state file exists but can't be trusted.
 var ErrStateIntegrity = errors.New("state file failed its integrity check")
@@ -72,16 +92,27 @@ func ReadState(path string) (*State, bool, error) {
 	if err := decodeStrict(data, &w); err != nil {
 		return nil, true, fmt.Errorf("%w: %v", ErrStateIntegrity, err)
 	}
-	if w.Schema != 1 || !hmac.Equal([]byte(w.MAC), []byte(w.mac())) {
+	if w.Schema < 1 || w.Schema > stateSchema || !hmac.Equal([]byte(w.MAC), []byte(w.mac())) {
 		return nil, true, ErrStateIntegrity
 	}
+	if w.Schema == 1 && (w.LastValidExpiresAt != "" || w.EndedLicense != "" || w.EndedReason != "" || w.EndedAt != "") {
+		return nil, true, fmt.Errorf("%w: schema 1 with schema 2 members", ErrStateIntegrity)
+	}
 	s := &State{LastValidLicense: w.LastValidLicense, LastValidGrace: time.Duration(w.LastValidGrace) * time.Second,
+		EndedLicense: w.EndedLicense, EndedReason: w.EndedReason,
 		BundleSequence: w.BundleSequence, BundleSHA256: w.BundleSHA256}
 	if s.LatestSeen, err = parseTime("latest_seen", w.LatestSeen); err != nil {
 		return nil, true, fmt.Errorf("%w: %v", ErrStateIntegrity, err)
 	}
-	if w.LastValidAt != "" {
-		if s.LastValidAt, err = parseTime("last_valid_at", w.LastValidAt); err != nil {
+	for _, f := range []struct {
+		name string
+		in   string
+		out  *time.Time
+	}{{"last_valid_at", w.LastValidAt, &s.LastValidAt}, {"last_valid_expires_at", w.LastValidExpiresAt, &s.LastValidExpiresAt}, {"ended_at", w.EndedAt, &s.EndedAt}} {
+		if f.in == "" {
+			continue
+		}
+		if *f.out, err = parseTime(f.name, f.in); err != nil {
 			return nil, true, fmt.Errorf("%w: %v", ErrStateIntegrity, err)
 		}
 	}
@@ -91,17 +122,25 @@ func ReadState(path string) (*State, bool, error) {
 // WriteState writes s atomically: a 0600 temp file in the same folder, fsync, rename,
 // fsync of the folder. A crash leaves the old file or the new one, never a torn one.
 func WriteState(path string, s *State) error {
-	w := stateWire{Schema: 1, LatestSeen: FormatTime(s.LatestSeen), LastValidLicense: s.LastValidLicense,
-		LastValidGrace: int64(s.LastValidGrace / time.Second), BundleSequence: s.BundleSequence, BundleSHA256: s.BundleSHA256}
-	if !s.LastValidAt.IsZero() {
-		w.LastValidAt = FormatTime(s.LastValidAt)
-	}
+	w := stateWire{Schema: stateSchema, LatestSeen: FormatTime(s.LatestSeen), LastValidLicense: s.LastValidLicense,
+		LastValidGrace: int64(s.LastValidGrace / time.Second), EndedLicense: s.EndedLicense, EndedReason: s.EndedReason,
+		BundleSequence: s.BundleSequence, BundleSHA256: s.BundleSHA256}
+	w.LastValidAt = formatOptionalTime(s.LastValidAt)
+	w.LastValidExpiresAt = formatOptionalTime(s.LastValidExpiresAt)
+	w.EndedAt = formatOptionalTime(s.EndedAt)
 	w.MAC = w.mac()
 	data, err := json.Marshal(w, json.Deterministic(true))
 	if err != nil {
 		return err
 	}
 	return WriteFileAtomic(path, append(data, '\n'), 0o600)
+}
+
+func formatOptionalTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return FormatTime(t)
 }
 
 // WriteFileAtomic writes data to path through a temp file, fsync and rename.

@@ -1,5 +1,5 @@
 // Package verify checks Metrum licenses, revocation bundles and leases offline, exactly
-// as ../shared/spec/formats.md (v1) says. It has no dependency on the issuer, a database
+// as ../shared/spec/formats.md (v1.1) says. It has no dependency on the issuer, a database
 // or the network, so a router can embed the very same checks the `verifier` runs.
 package verify
 
@@ -73,6 +73,9 @@ type run struct {
 	r        *Result
 	st       *State // nil: no state file in use
 	stateBad bool   // present but failed its integrity check
+	// noGrace: the failure is evidence of tampering (a rolled-back or equivocating
+	// bundle, v1.1), which grace never covers.
+	noGrace bool
 	// forward-moving updates to write when the run ends
 	bundle *Bundle
 }
@@ -203,6 +206,15 @@ func (v *run) checkRevocation(lic *License) (string, string) {
 		v.warn("revocation bundle not used (" + why + "): revocation was not checked")
 		return "", ""
 	}
+	// tampered: a bundle older than one already seen, or a second bundle under a
+	// sequence already seen. Fail-closed, it blocks whatever the state file's last
+	// valid observation says (formats.md v1.1).
+	tampered := func(why string) (string, string) {
+		if o.FailClosed {
+			v.noGrace = true
+		}
+		return fail(why)
+	}
 	data, err := readCapped(o.BundlePath, MaxBundleSize)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && o.BundlePath == "") {
 		if o.RequireCurrent {
@@ -226,10 +238,10 @@ func (v *run) checkRevocation(lic *License) (string, string) {
 	}
 	if v.st != nil {
 		if b.Sequence < v.st.BundleSequence {
-			return fail(fmt.Sprintf("bundle rolled back: sequence %d is below %d already seen", b.Sequence, v.st.BundleSequence))
+			return tampered(fmt.Sprintf("bundle rolled back: sequence %d is below %d already seen", b.Sequence, v.st.BundleSequence))
 		}
 		if b.Sequence == v.st.BundleSequence && v.st.BundleSHA256 != "" && hex.EncodeToString(b.PayloadSHA256[:]) != v.st.BundleSHA256 {
-			return fail(fmt.Sprintf("bundle equivocation: another bundle with sequence %d was seen", b.Sequence))
+			return tampered(fmt.Sprintf("bundle equivocation: another bundle with sequence %d was seen", b.Sequence))
 		}
 	}
 	v.bundle = b
@@ -287,12 +299,17 @@ func (v *run) checkLease(lic *License) (string, string) {
 	return "", ""
 }
 
-// graceApplies: formats.md section 6, Grace. Only a trusted state file's last valid
-// observation, of this license when it could be read, younger than its grace period.
+// graceApplies: formats.md section 6, Grace (v1.1). Only a trusted state file's last
+// valid observation, of this license when it could be read, younger than its grace
+// period and never past that license's expires_at; never for a rolled-back or
+// equivocating bundle.
 func (v *run) graceApplies(reason string) bool {
 	st := v.st
-	if !graceable[reason] || st == nil || st.LastValidAt.IsZero() || st.LastValidGrace <= 0 {
+	if !graceable[reason] || v.noGrace || st == nil || st.LastValidAt.IsZero() || st.LastValidGrace <= 0 {
 		return false
+	}
+	if !st.LastValidExpiresAt.IsZero() && !v.now.Before(st.LastValidExpiresAt) {
+		return false // v1.1: grace never outlives the license it remembers
 	}
 	if v.now.Before(st.LatestSeen.Add(-ClockSkew)) || v.now.Before(st.LastValidAt) {
 		return false // the clock went back: no grace on a rolled-back clock
@@ -313,8 +330,18 @@ func (v *run) saveState(reason string) {
 	if v.now.After(st.LatestSeen) {
 		st.LatestSeen = v.now
 	}
-	if v.r.Status == StatusValid {
+	switch {
+	case v.r.Status == StatusValid:
 		st.LastValidLicense, st.LastValidAt, st.LastValidGrace = v.r.LicenseID, v.now, v.r.License.GracePeriod
+		st.LastValidExpiresAt = v.r.License.ExpiresAt
+	case endsObservation[reason]:
+		// v1.1: an expired, revoked, suspended or superseded result is recorded and ends
+		// the last valid observation, so deleting or corrupting the file afterwards
+		// can't fall back on grace.
+		st.LastValidLicense, st.LastValidAt, st.LastValidGrace, st.LastValidExpiresAt = "", time.Time{}, 0, time.Time{}
+		if st.EndedLicense != v.r.LicenseID || st.EndedReason != reason {
+			st.EndedLicense, st.EndedReason, st.EndedAt = v.r.LicenseID, reason, v.now
+		}
 	}
 	if b := v.bundle; b != nil && b.Sequence > st.BundleSequence {
 		st.BundleSequence, st.BundleSHA256 = b.Sequence, hex.EncodeToString(b.PayloadSHA256[:])

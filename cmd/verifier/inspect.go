@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/metrum/licensing/verify"
@@ -22,6 +23,40 @@ func limitText(m map[string]int64, k, suffix string) string {
 		return fmt.Sprintf("%d%s", v, suffix)
 	}
 	return "unlimited"
+}
+
+// humanValue renders a summary value the way a person reads it: lists joined by
+// commas, limits as name=value, booleans as yes/no, an empty list as "none".
+func humanValue(v any) string {
+	switch x := v.(type) {
+	case []string:
+		if len(x) == 0 {
+			return "none"
+		}
+		return strings.Join(x, ", ")
+	case []verify.Purpose:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = string(p)
+		}
+		return humanValue(parts)
+	case map[string]int64:
+		if len(x) == 0 {
+			return "none (unlimited)"
+		}
+		parts := make([]string, 0, len(x))
+		for _, k := range sortedNames(x) {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, x[k]))
+		}
+		return strings.Join(parts, ", ")
+	case bool:
+		if x {
+			return "yes"
+		}
+		return "no"
+	default:
+		return fmt.Sprint(x)
+	}
 }
 
 // cmdInspect prints the safe summary of a license, bundle or lease: scalar fields only,
@@ -104,7 +139,7 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		printJSON(stdout, out)
 	} else {
 		for _, k := range slices.Sorted(maps.Keys(out)) {
-			fmt.Fprintf(stdout, "%-22s %v\n", k+":", out[k])
+			fmt.Fprintf(stdout, "%-22s %s\n", k+":", humanValue(out[k]))
 		}
 	}
 	if perr != nil {
@@ -150,7 +185,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		if !k.NotAfter.IsZero() {
 			na = "  not_after " + verify.FormatTime(k.NotAfter)
 		}
-		fmt.Fprintf(stdout, "%s  %-6s %v%s\n", k.KID, k.Alg, k.Purposes, na)
+		fmt.Fprintf(stdout, "%s  %-6s %s%s\n", k.KID, k.Alg, humanValue(k.Purposes), na)
 	}
 	for _, d := range ks.Dropped {
 		fmt.Fprintln(stdout, "untrusted:", d)

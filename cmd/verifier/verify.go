@@ -67,8 +67,9 @@ func cmdVerify(args []string, stdout, stderr io.Writer, mode string) int {
 		fmt.Fprintln(stderr, "verifier: warning: key set entry not trusted:", d)
 	}
 	var r *verify.Result
+	installed := false
 	if mode == "install" {
-		r, err = install(o, *dest)
+		r, installed, err = install(o, *dest)
 		if err != nil {
 			return fail(stderr, err)
 		}
@@ -83,8 +84,15 @@ func cmdVerify(args []string, stdout, stderr io.Writer, mode string) int {
 	} else {
 		printHuman(stdout, r)
 	}
-	if mode == "install" && r.Status == verify.StatusValid {
+	if mode == "install" {
+		// install succeeds only when it wrote the file: a grace result means the new
+		// file itself did not verify, so it is exit 1 here although verify says 0.
+		if !installed {
+			fmt.Fprintf(stderr, "verifier: not installed: %s is unchanged\n", *dest)
+			return exitBlocked
+		}
 		fmt.Fprintf(stderr, "verifier: installed %s at %s\n", r.LicenseID, *dest)
+		return exitOK
 	}
 	if r.OK() {
 		return exitOK
@@ -95,32 +103,36 @@ func cmdVerify(args []string, stdout, stderr io.Writer, mode string) int {
 // install reads the license once into a temp file beside dest, verifies that very
 // copy, and renames it into place only when valid: what is checked is what lands.
 // Grace is not enough to install: grace means the new file itself did not verify.
-func install(o verify.Options, dest string) (*verify.Result, error) {
+// installed is true only when dest was written.
+func install(o verify.Options, dest string) (r *verify.Result, installed bool, err error) {
 	data, err := readLimited(o.LicensePath, verify.MaxLicenseSize)
 	if err != nil {
-		o.LicensePath = filepath.Join(os.TempDir(), "nonexistent-license")
-		return verify.Verify(o), nil // reports license-missing / license-invalid
+		// Verify the same unreadable path, so the result names why (license-missing).
+		// Nothing is written whatever it says: there are no bytes to install.
+		r := verify.Verify(o)
+		r.Warnings = append(r.Warnings, "not installed: the license file could not be read")
+		return r, false, nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".verify-*")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	tmpPath := tmp.Name()
 	defer os.Remove(tmpPath)
 	_, werr := tmp.Write(data)
 	if cerr := tmp.Close(); werr != nil || cerr != nil {
-		return nil, errors.Join(werr, cerr)
+		return nil, false, errors.Join(werr, cerr)
 	}
 	o.LicensePath = tmpPath
-	r := verify.Verify(o)
+	r = verify.Verify(o)
 	if r.Status != verify.StatusValid {
 		r.Warnings = append(r.Warnings, "not installed: the license is not valid")
-		return r, nil
+		return r, false, nil
 	}
 	if err := verify.WriteFileAtomic(dest, data, 0o644); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return r, nil
+	return r, true, nil
 }
 
 func readLimited(path string, max int64) ([]byte, error) {
