@@ -1,8 +1,10 @@
 -- +goose Up
 -- A lease-required license's bearer token, as a SHA-256 hash only (the token is 32
 -- random bytes, shown once). One per license; rotating replaces it. Every lease batch
--- locks the rows of its licenses (in license order) until it commits: that is what
--- serialises seat decisions across replicas (internal/storage/leases.go).
+-- takes a transaction-scoped advisory lock per license (pg_advisory_xact_lock, in key
+-- order; shared for renewals, exclusive when a host may take a new slot, and for a
+-- release) until it commits: that is what serialises seat decisions across replicas
+-- (internal/storage/leases.go).
 CREATE TABLE lease_tokens (
     license_id text PRIMARY KEY REFERENCES licenses (id),
     token_hash bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),

@@ -59,13 +59,17 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	if err := a.svc.CheckTemplates(ctx); err != nil {
 		return err
 	}
+	// The bundle scheduler is awaited at shutdown: a publish in progress finishes (or
+	// rolls back) before the process, and its database pool, goes away.
 	sctx, stopScheduler := context.WithCancel(ctx)
-	defer stopScheduler()
-	go a.svc.RunBundleScheduler(sctx, a.cfg.Issuer.BundleCheckInterval)
+	schedulerDone := make(chan struct{})
+	go func() { a.svc.RunBundleScheduler(sctx, a.cfg.Issuer.BundleCheckInterval); close(schedulerDone) }()
+	defer func() { stopScheduler(); <-schedulerDone }()
 	metrics := server.NewMetrics()
 	lc := a.cfg.Leases
 	leaseSvc := leases.New(a.store, a.svc, leases.Options{MaxBatch: lc.MaxBatch, Workers: lc.Workers,
-		Products: []string{templates.ProductRouter, templates.ProductCoreSDK}, ObserveBatch: metrics.ObserveBatch})
+		Products: []string{templates.ProductRouter, templates.ProductCoreSDK}, ObserveBatch: metrics.ObserveBatch,
+		Limiter: leases.NewLimiter(lc.RatePerLicense, lc.BurstPerLicense, 0)})
 	// The lease workers outlive the HTTP drain below: requests still in flight at
 	// shutdown get their decisions, not a 503 at their deadline.
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
@@ -73,7 +77,7 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	go func() { leaseSvc.Run(wctx); close(workersDone) }()
 	defer func() { stopWorkers(); <-workersDone }()
 	srv := &server.Server{Svc: a.svc, Store: a.store, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
-		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), LeaseRate: lc.RatePerToken, LeaseBurst: lc.BurstPerToken}
+		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), TrustedProxies: a.cfg.Server.TrustedProxyNets()}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)

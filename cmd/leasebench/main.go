@@ -183,7 +183,9 @@ type presignedGranter struct{ lease *leases.Lease }
 func (p presignedGranter) Grant(context.Context, []byte, string, string) (*leases.Lease, error) {
 	return p.lease, nil
 }
-func (p presignedGranter) Release(context.Context, []byte, string) error { return nil }
+func (p presignedGranter) Release(context.Context, []byte, string) (*storage.ReleaseResult, error) {
+	return &storage.ReleaseResult{Known: true}, nil
+}
 
 func presign(ctx context.Context, svc *issuance.Service, licenseID string) (presignedGranter, error) {
 	k, err := svc.LeaseSigner(ctx, templates.ProductRouter)

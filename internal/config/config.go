@@ -28,11 +28,12 @@ type Config struct {
 
 // Leases tunes the online lease API.
 type Leases struct {
-	// RatePerToken and BurstPerToken bound requests per lease token per replica. All
-	// hosts of a license share its token: size the rate for the largest fleet's
-	// renewals (hosts × renewals per second). 0 turns the limit off.
-	RatePerToken  float64 `yaml:"rate_per_token"`
-	BurstPerToken int     `yaml:"burst_per_token"`
+	// RatePerLicense and BurstPerLicense bound requests per authenticated license per
+	// replica (lease-api.md v1.1: never keyed on an unverified token). All hosts of a
+	// license share it: size the rate for the largest fleet's renewals (hosts ×
+	// renewals per second). 0 turns the limit off.
+	RatePerLicense  float64 `yaml:"rate_per_license"`
+	BurstPerLicense int     `yaml:"burst_per_license"`
 	// MaxBatch caps lease requests decided per transaction; Workers is how many
 	// batches may be in flight.
 	MaxBatch int `yaml:"max_batch"`
@@ -45,7 +46,8 @@ type Server struct {
 	Addr string `yaml:"addr"`
 	// BaseURL is how users reach the issuer (links, cookie Secure flag when https).
 	BaseURL string `yaml:"base_url"`
-	// TrustedProxies are CIDRs whose X-Forwarded-For is believed (rate limits, logs).
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed for the client
+	// address (sign-in throttling, download records, logs). Empty: the TCP peer.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
@@ -104,7 +106,7 @@ func Default() *Config {
 	return &Config{
 		Server:   Server{Addr: "127.0.0.1:8080"},
 		Database: Database{DataDir: ".data"},
-		Leases:   Leases{RatePerToken: 50, BurstPerToken: 500, MaxBatch: 256, Workers: 2},
+		Leases:   Leases{RatePerLicense: 50, BurstPerLicense: 500, MaxBatch: 256, Workers: 2},
 		Issuer: Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour, BundleRetention: 90 * 24 * time.Hour,
 			BundleCheckInterval: time.Minute, Changeover: 72 * time.Hour, CoreSDKIssuer: "https://licensing.coresdk.io"},
 	}
@@ -190,8 +192,8 @@ func (c *Config) Validate() error {
 	if c.Issuer.BundleTTL < time.Hour {
 		errs = append(errs, errors.New("issuer.bundle_ttl must be at least 1h"))
 	}
-	if c.Leases.RatePerToken < 0 || c.Leases.BurstPerToken < 0 || c.Leases.MaxBatch < 1 || c.Leases.Workers < 1 {
-		errs = append(errs, errors.New("leases: rate_per_token and burst_per_token must be ≥ 0, max_batch and workers ≥ 1"))
+	if c.Leases.RatePerLicense < 0 || c.Leases.BurstPerLicense < 0 || c.Leases.MaxBatch < 1 || c.Leases.Workers < 1 {
+		errs = append(errs, errors.New("leases: rate_per_license and burst_per_license must be ≥ 0, max_batch and workers ≥ 1"))
 	}
 	if c.Issuer.BundleRetention < 0 || c.Issuer.Changeover < 0 {
 		errs = append(errs, errors.New("issuer.bundle_retention and issuer.changeover must not be negative"))
@@ -206,4 +208,15 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("signing.pkcs11.token_label must be set when signing.pkcs11.module is"))
 	}
 	return errors.Join(errs...)
+}
+
+// TrustedProxyNets parses TrustedProxies (Validate has checked them).
+func (s Server) TrustedProxyNets() []*net.IPNet {
+	var out []*net.IPNet
+	for _, p := range s.TrustedProxies {
+		if _, n, err := net.ParseCIDR(p); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }

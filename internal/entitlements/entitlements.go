@@ -201,10 +201,13 @@ const (
 )
 
 // CheckStatusChange applies the license status rules: an active license may be
-// revoked or suspended; a suspended one revoked or reinstated; a superseded one (still
-// working through its changeover) revoked; revoked is final. Revoking and suspending
-// need the approver role; all need a reason.
-func CheckStatusChange(current, action string, by *Staff, reason string) (next string, err error) {
+// revoked or suspended; a suspended one revoked or reinstated; a superseded one
+// revoked, and suspended while still inside its changeover (inChangeover: its
+// supersession is not yet in effect), both taking effect at once; revoked is final.
+// Reinstating a license that has a successor returns it to superseded (its
+// changeover ended by the suspension), never to active. Revoking and suspending need
+// the approver role; all need a reason.
+func CheckStatusChange(current string, hasSuccessor, inChangeover bool, action string, by *Staff, reason string) (next string, err error) {
 	if by == nil || !by.Role.AtLeast(RoleApprover) {
 		return "", Errorf(EFORBIDDEN, "changing a license's status needs the approver role")
 	}
@@ -214,8 +217,10 @@ func CheckStatusChange(current, action string, by *Staff, reason string) (next s
 	switch {
 	case action == ActionRevoke && (current == LicenseActive || current == LicenseSuspended || current == LicenseSuperseded):
 		return LicenseRevoked, nil
-	case action == ActionSuspend && current == LicenseActive:
+	case action == ActionSuspend && (current == LicenseActive || (current == LicenseSuperseded && inChangeover)):
 		return LicenseSuspended, nil
+	case action == ActionReinstate && current == LicenseSuspended && hasSuccessor:
+		return LicenseSuperseded, nil
 	case action == ActionReinstate && current == LicenseSuspended:
 		return LicenseActive, nil
 	}

@@ -3,6 +3,7 @@ package entitlements
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are mapped to HTTP statuses in exactly one place (the web error
@@ -25,6 +26,8 @@ type Error struct {
 	Message string
 	Fields  map[string]string
 	Err     error
+	// RetryAfter, when set, tells the caller when to try again (HTTP Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -291,3 +291,84 @@ func TestRenewExpiringOpensEachRenewalOnce(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestSuspendedLicenseHasNoSuccessor: a suspended license can't be renewed, replaced or
+// topped up (issuing its successor would mark it superseded with a changeover and so
+// lift the suspension for 72 hours); the refusal says to reinstate first. A successor
+// drafted before the suspension can't be issued while it lasts.
+func TestSuspendedLicenseHasNoSuccessor(t *testing.T) {
+	e := mustService(t)
+	ctx := context.Background()
+	l := e.mustIssued(t, "enterprise-annual")
+	draft, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, maker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Approve(ctx, draft.ID, approver); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ChangeStatus(ctx, l.ID, entitlements.ActionSuspend, "invoice overdue", time.Time{}, approver); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.Issue(ctx, draft.ID, maker)
+	if entitlements.ErrorCode(err) != entitlements.ECONFLICT || !strings.Contains(entitlements.ErrorMessage(err), "reinstate it first") {
+		t.Fatalf("issuing the successor of a suspended license: %v", err)
+	}
+	for _, in := range []issuance.SuccessorInput{
+		{Kind: entitlements.KindRenewal, LicenseID: l.ID},
+		{Kind: entitlements.KindReplacement, LicenseID: l.ID},
+		{Kind: entitlements.KindTopUp, LicenseID: l.ID, Template: "credit-pack-5m"},
+	} {
+		_, err := e.svc.CreateSuccessor(ctx, in, maker)
+		if entitlements.ErrorCode(err) != entitlements.ECONFLICT || !strings.Contains(entitlements.ErrorMessage(err), "reinstate it first") {
+			t.Fatalf("%s of a suspended license: %v", in.Kind, err)
+		}
+	}
+	got, _ := e.svc.Store.GetLicense(ctx, l.ID)
+	if got.Status != entitlements.LicenseSuspended || got.SupersededBy != "" {
+		t.Fatalf("after the refusals: %s superseded by %q", got.Status, got.SupersededBy)
+	}
+	wantReason(t, e.check(t, l.File, l.IssuedAt.Add(time.Hour), publish(t, e, "genai-smart-router")), verify.StatusBlocked, verify.ReasonSuspended)
+	// Reinstated, the drafted renewal issues.
+	if _, err := e.svc.ChangeStatus(ctx, l.ID, entitlements.ActionReinstate, "paid", time.Time{}, approver); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Issue(ctx, draft.ID, maker); err != nil {
+		t.Fatalf("after reinstating: %v", err)
+	}
+}
+
+// TestSuspendInsideChangeoverTakesEffectAtOnce: a superseded license still inside its
+// changeover can be suspended, at once; reinstating it returns it to superseded (never
+// active), effective at once.
+func TestSuspendInsideChangeoverTakesEffectAtOnce(t *testing.T) {
+	e := mustService(t)
+	ctx := context.Background()
+	old := e.mustIssued(t, "enterprise-annual")
+	renewed := e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID})
+	now := renewed.IssuedAt.Add(time.Hour) // inside the 72 h changeover
+	wantReason(t, e.check(t, old.File, now, publish(t, e, "genai-smart-router")), verify.StatusValid, "")
+	sus, err := e.svc.ChangeStatus(ctx, old.ID, entitlements.ActionSuspend, "chargeback", time.Time{}, approver)
+	if err != nil {
+		t.Fatalf("suspending inside the changeover: %v", err)
+	}
+	if sus.Status != entitlements.LicenseSuspended || sus.StatusEffectiveAt.After(time.Now()) {
+		t.Fatalf("suspension %s from %s", sus.Status, sus.StatusEffectiveAt)
+	}
+	wantReason(t, e.check(t, old.File, now, publish(t, e, "genai-smart-router")), verify.StatusBlocked, verify.ReasonSuspended)
+	back, err := e.svc.ChangeStatus(ctx, old.ID, entitlements.ActionReinstate, "resolved", time.Time{}, approver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Status != entitlements.LicenseSuperseded {
+		t.Fatalf("reinstated to %s, want superseded", back.Status)
+	}
+	wantReason(t, e.check(t, old.File, now, publish(t, e, "genai-smart-router")), verify.StatusBlocked, verify.ReasonSuperseded)
+	// After the changeover a superseded license can't be suspended (it already stops).
+	older := e.mustIssued(t, "enterprise-annual")
+	zero := time.Duration(0)
+	e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: older.ID, Changeover: &zero})
+	if _, err := e.svc.ChangeStatus(ctx, older.ID, entitlements.ActionSuspend, "x", time.Time{}, approver); entitlements.ErrorCode(err) != entitlements.ECONFLICT {
+		t.Fatalf("suspending a license whose supersession is in effect: %v", err)
+	}
+}

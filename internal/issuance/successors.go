@@ -40,7 +40,12 @@ func (s *Service) CreateSuccessor(ctx context.Context, in SuccessorInput, by *en
 	if err != nil {
 		return nil, err
 	}
-	if l.SupersededBy != "" || (l.Status != entitlements.LicenseActive && l.Status != entitlements.LicenseSuspended) {
+	if l.Status == entitlements.LicenseSuspended {
+		// Issuing a successor would mark it superseded with a changeover, which would
+		// quietly lift the suspension for that long.
+		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is suspended (%s): reinstate it first, then renew, replace or top it up", l.ID, l.StatusReason)
+	}
+	if l.SupersededBy != "" || l.Status != entitlements.LicenseActive {
 		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is %s and can't be renewed, replaced or topped up", l.ID, l.Status)
 	}
 	prev, err := s.Store.GetEntitlement(ctx, l.EntitlementID)

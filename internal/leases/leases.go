@@ -32,7 +32,7 @@ import (
 // Store is the storage the lease path needs.
 type Store interface {
 	GrantLeases(ctx context.Context, reqs []storage.LeaseRequest, rules storage.LeaseRules, precommit func([]storage.LeaseDecision) error) ([]storage.LeaseDecision, error)
-	ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string) (bool, error)
+	ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string, admit func(licenseID string) time.Duration) (*storage.ReleaseResult, error)
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -63,6 +63,8 @@ type Options struct {
 	Products []string
 	// ObserveBatch, when set, is told each batch's size (a metrics histogram).
 	ObserveBatch func(n int)
+	// Limiter is the rate limit per authenticated license (nil: none).
+	Limiter *Limiter
 }
 
 // Service grants and releases leases.
@@ -82,6 +84,8 @@ type Service struct {
 	mu     sync.Mutex
 	keys   map[string]signing.Signer
 	keysAt time.Time
+
+	rules Rules
 }
 
 type slotKey struct{ license, fingerprint string }
@@ -135,7 +139,8 @@ func New(store Store, signers Signers, o Options) *Service {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
-	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch), hints: map[slotKey]time.Time{}}
+	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch), hints: map[slotKey]time.Time{},
+		rules: Rules{Admit: o.Limiter.Wait}}
 }
 
 // Run decides queued requests in batches until ctx ends.
@@ -174,15 +179,22 @@ func (s *Service) work(ctx context.Context, queue chan *pending) {
 }
 
 // keyRefresh is how long lease signers are kept before the active keys are looked
-// up again (so a rotated lease key is picked up within this time).
+// up again. It is only a cache: every batch reads the product's usable active lease
+// key from the database under its own clock, and a cached signer that is not that
+// key (rotated, retired, past its not_after) is never used: the batch rolls back and
+// the keys are looked up again at once.
 const keyRefresh = 10 * time.Second
+
+// errStaleKey: the cached signer of a product is not the key the database says may
+// sign now.
+var errStaleKey = errors.New("leases: cached lease key is no longer the usable active key")
 
 // signers returns the lease keys of every product, looked up outside any
 // transaction (a lookup inside one could wait on a pool connection it is holding).
-func (s *Service) signerSet(ctx context.Context) (map[string]signing.Signer, error) {
+func (s *Service) signerSet(ctx context.Context, fresh bool) (map[string]signing.Signer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.keys != nil && time.Since(s.keysAt) < keyRefresh {
+	if s.keys != nil && !fresh && time.Since(s.keysAt) < keyRefresh {
 		return s.keys, nil
 	}
 	keys := map[string]signing.Signer{}
@@ -192,8 +204,8 @@ func (s *Service) signerSet(ctx context.Context) (map[string]signing.Signer, err
 			continue // this product issues no lease licenses
 		}
 		if err != nil {
-			if s.keys != nil {
-				return s.keys, nil // keep serving with the keys we have
+			if s.keys != nil && !fresh {
+				return s.keys, nil // keep serving with the keys we have; each batch checks them
 			}
 			return nil, err
 		}
@@ -212,34 +224,28 @@ func (s *Service) decide(ctx context.Context, batch []*pending) {
 			p.done <- result{err: err}
 		}
 	}
-	keys, err := s.signerSet(ctx)
-	if err != nil {
-		fail(err)
-		return
-	}
 	reqs := make([]storage.LeaseRequest, len(batch))
 	for i, p := range batch {
 		reqs[i] = p.req
 	}
-	canary, canaryFile := -1, []byte(nil)
-	decisions, err := s.store.GrantLeases(ctx, reqs, Rules{}, func(ds []storage.LeaseDecision) error {
-		for i := range ds {
-			if !ds[i].Granted() {
-				continue
-			}
-			if _, ok := keys[ds[i].Product]; !ok {
-				return fmt.Errorf("leases: no active lease key for %s", ds[i].Product)
-			}
-			if canary < 0 {
-				f, err := signLease(keys[ds[i].Product], &reqs[i], &ds[i])
-				if err != nil {
-					return fmt.Errorf("leases: lease key can't sign: %w", err)
-				}
-				canary, canaryFile = i, f
-			}
+	var keys map[string]signing.Signer
+	var decisions []storage.LeaseDecision
+	var canary int
+	var canaryFile []byte
+	var err error
+	// At most two tries: the second after a cached key turned out stale, with the
+	// keys looked up again.
+	for attempt := range 2 {
+		if keys, err = s.signerSet(ctx, attempt > 0); err != nil {
+			fail(err)
+			return
 		}
-		return nil
-	})
+		canary, canaryFile = -1, nil
+		decisions, err = s.store.GrantLeases(ctx, reqs, s.rules, s.precommit(keys, reqs, &canary, &canaryFile))
+		if !errors.Is(err, errStaleKey) {
+			break
+		}
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -250,6 +256,29 @@ func (s *Service) decide(ctx context.Context, batch []*pending) {
 			r.file = canaryFile
 		}
 		p.done <- r
+	}
+}
+
+// precommit is the batch's last check before its commit: every granted lease has the
+// key the database says may sign it now, and that key can sign (the canary).
+func (s *Service) precommit(keys map[string]signing.Signer, reqs []storage.LeaseRequest, canary *int, canaryFile *[]byte) func([]storage.LeaseDecision) error {
+	return func(ds []storage.LeaseDecision) error {
+		for i := range ds {
+			if !ds[i].Granted() {
+				continue
+			}
+			if k, ok := keys[ds[i].Product]; !ok || k.KeyID() != ds[i].KeyID {
+				return errStaleKey
+			}
+			if *canary < 0 {
+				f, err := signLease(keys[ds[i].Product], &reqs[i], &ds[i])
+				if err != nil {
+					return fmt.Errorf("leases: lease key can't sign: %w", err)
+				}
+				*canary, *canaryFile = i, f
+			}
+		}
+		return nil
 	}
 }
 
@@ -298,6 +327,11 @@ func (s *Service) Grant(ctx context.Context, tokenHash []byte, licenseID, finger
 	switch {
 	case d.Reason == reasonUnauthorized:
 		return nil, ErrUnauthorized
+	case d.Outcome == OutcomeLimited:
+		return nil, rateLimited(d.RetryAfter)
+	case d.Outcome == OutcomeNoKey:
+		return nil, &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "no lease signing key may sign now: retry later",
+			Err: fmt.Errorf("leases: no usable active lease key for %s", d.Product)}
 	case d.Reason != "":
 		return nil, entitlements.Errorf(d.Reason, "%s", refusal[d.Reason])
 	}
@@ -339,20 +373,42 @@ var refusal = map[string]string{
 	verify.ReasonLimitExceeded:    "every instance slot of the license is taken: release one or wait for a lease to expire",
 }
 
-// Release frees a lease's slot at once. Idempotent: an unknown or already released
-// lease is not an error; only a bad token is.
-func (s *Service) Release(ctx context.Context, tokenHash []byte, leaseID string) error {
+// ERateLimited is the code of a request over its license's rate limit (HTTP 429).
+const ERateLimited = "rate-limited"
+
+func rateLimited(wait time.Duration) error {
+	return &entitlements.Error{Code: ERateLimited, RetryAfter: wait,
+		Message: "too many lease requests for this license: retry after the Retry-After delay"}
+}
+
+// Release releases a lease (lease-api.md v1.1): it is never renewed again, and its
+// slot is freed at once only within the license's release budget. Idempotent: an
+// unknown or already released lease is not an error; only a bad token is. A bad
+// token is checked before the lease ID's shape, so an unauthenticated caller learns
+// nothing, and leaves no row.
+func (s *Service) Release(ctx context.Context, tokenHash []byte, leaseID string) (*storage.ReleaseResult, error) {
 	if !entitlements.ValidID(entitlements.PrefixLease, leaseID) {
-		return entitlements.Invalid(map[string]string{"lease_id": "not a lease ID (lea_…)"})
+		leaseID = "" // matches no lease; the token is still checked
 	}
-	ok, err := s.store.ReleaseLease(ctx, tokenHash, leaseID)
+	var admit func(string) time.Duration
+	if s.opts.Limiter != nil {
+		admit = func(lic string) time.Duration { return s.opts.Limiter.Wait(lic, time.Time{}) }
+	}
+	res, err := s.store.ReleaseLease(ctx, tokenHash, leaseID, admit)
+	var rl *storage.RateLimited
+	if errors.As(err, &rl) {
+		return nil, rateLimited(rl.RetryAfter)
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !ok {
-		return ErrUnauthorized
+	if !res.Known {
+		return nil, ErrUnauthorized
 	}
-	return nil
+	if leaseID == "" {
+		return nil, entitlements.Invalid(map[string]string{"lease_id": "not a lease ID (lea_…)"})
+	}
+	return res, nil
 }
 
 func unavailable(err error) error {

@@ -16,32 +16,42 @@ const (
 	// OutcomeRetry: the request needs a new slot but its batch held the license's
 	// shared lock; it is decided again under the exclusive one. Never recorded.
 	OutcomeRetry = "retry"
+	// OutcomeLimited: authenticated, but over its license's rate limit: 429, never
+	// recorded (lease-api.md v1.1: counters only).
+	OutcomeLimited = "limited"
+	// OutcomeNoKey: the product has no lease key that may sign now (none active, or
+	// past its not_after): 503, never recorded, nothing written.
+	OutcomeNoKey = "no-key"
 )
 
 // reasonUnauthorized is the refusal for a bad token or a license without leases.
 const reasonUnauthorized = "unauthorized"
 
 // Rules are the lease decisions of lease-api.md, applied to a batch read under the
-// licenses' locks. They are pure: storage reads and writes, Rules decide.
-type Rules struct{}
+// licenses' locks. storage reads and writes, Rules decide; the only state they consult
+// is Admit, the rate limit of the authenticated license (nil: no limit).
+type Rules struct {
+	Admit func(licenseID string, now time.Time) time.Duration
+}
 
 var _ storage.LeaseRules = Rules{}
 
-// refusal returns why a request can't have a lease at all, or "": a bad token first
-// (one answer for every credential problem), then the license's status in effect, its
-// window, and its instance binding.
+// refusalOf returns why a request can't have a lease at all, or "": a bad token first
+// (one answer for every credential problem), then in the order of formats.md section
+// 6 (lease-api.md v1.1): not yet valid, instance mismatch, revoked / suspended /
+// superseded, expired.
 func refusalOf(now time.Time, r *storage.LeaseRequest, st *storage.LeaseState) string {
 	switch {
 	case !st.Known || !st.TokenOK:
 		return reasonUnauthorized
-	case st.Status != "active" && !st.StatusEffectiveAt.After(now):
-		return "license-" + st.Status
 	case now.Before(st.NotBefore):
 		return verify.ReasonNotYetValid
-	case !now.Before(st.ExpiresAt):
-		return verify.ReasonExpired
 	case st.BoundFingerprint != "" && st.BoundFingerprint != r.Fingerprint:
 		return verify.ReasonInstanceMismatch
+	case st.Status != "active" && !st.StatusEffectiveAt.After(now):
+		return "license-" + st.Status
+	case !now.Before(st.ExpiresAt):
+		return verify.ReasonExpired
 	}
 	return ""
 }
@@ -64,16 +74,33 @@ func (Rules) NeedsCount(now time.Time, r *storage.LeaseRequest, st *storage.Leas
 // but only under the license's exclusive lock (under the shared one it must retry);
 // a host that asks twice in one batch renews what its first request got. A lease
 // never outlives its license.
-func (Rules) Decide(now time.Time, reqs []storage.LeaseRequest, states []storage.LeaseState) []storage.LeaseDecision {
+func (rules Rules) Decide(now time.Time, reqs []storage.LeaseRequest, states []storage.LeaseState) []storage.LeaseDecision {
 	type slot struct{ lic, fp string }
 	out := make([]storage.LeaseDecision, len(reqs))
 	live := map[string]int64{}
 	held := map[slot]string{}
 	for i := range reqs {
 		r, st, d := &reqs[i], &states[i], &out[i]
-		d.Product, d.IssuedAt = st.Product, now
-		if why := refusalOf(now, r, st); why != "" {
+		d.Product, d.IssuedAt, d.KeyID = st.Product, now, st.LeaseKeyID
+		why := refusalOf(now, r, st)
+		if why == reasonUnauthorized {
 			d.Outcome, d.Reason = OutcomeRefused, why
+			continue
+		}
+		// Authenticated: the license's rate limit, before any other answer, so a host
+		// over its rate leaves no row whatever it asked.
+		if rules.Admit != nil {
+			if wait := rules.Admit(r.LicenseID, now); wait > 0 {
+				d.Outcome, d.RetryAfter = OutcomeLimited, wait
+				continue
+			}
+		}
+		if why != "" {
+			d.Outcome, d.Reason = OutcomeRefused, why
+			continue
+		}
+		if st.LeaseKeyID == "" {
+			d.Outcome = OutcomeNoKey
 			continue
 		}
 		d.ExpiresAt = now.Add(time.Duration(st.TTLSeconds) * time.Second)

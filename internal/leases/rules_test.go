@@ -16,7 +16,8 @@ func i64(v int64) *int64 { return &v }
 // for 2 hosts, none of which holds a slot.
 func base() storage.LeaseState {
 	return storage.LeaseState{Exclusive: true, Known: true, TokenOK: true, Product: "genai-smart-router", Status: "active",
-		NotBefore: now.Add(-time.Hour), ExpiresAt: now.Add(30 * 24 * time.Hour), MaxInstances: i64(2), TTLSeconds: 3600}
+		NotBefore: now.Add(-time.Hour), ExpiresAt: now.Add(30 * 24 * time.Hour), MaxInstances: i64(2), TTLSeconds: 3600,
+		LeaseKeyID: "kid-lease"}
 }
 
 func req(fp string) storage.LeaseRequest {
@@ -36,7 +37,22 @@ func TestRefusalsInSpecOrder(t *testing.T) {
 		{"suspended", func(s *storage.LeaseState) { s.Status = "suspended"; s.StatusEffectiveAt = now.Add(-time.Hour) }, "h", verify.ReasonSuspended},
 		{"superseded", func(s *storage.LeaseState) { s.Status = "superseded"; s.StatusEffectiveAt = now }, "h", verify.ReasonSuperseded},
 		{"superseded later still serves", func(s *storage.LeaseState) { s.Status = "superseded"; s.StatusEffectiveAt = now.Add(time.Second) }, "h", ""},
-		{"status beats window", func(s *storage.LeaseState) { s.Status = "revoked"; s.StatusEffectiveAt = now; s.ExpiresAt = now }, "h", verify.ReasonRevoked},
+		{"status beats expiry", func(s *storage.LeaseState) { s.Status = "revoked"; s.StatusEffectiveAt = now; s.ExpiresAt = now }, "h", verify.ReasonRevoked},
+		// v1.1: the order of formats.md section 6.
+		{"not yet valid beats revoked", func(s *storage.LeaseState) {
+			s.NotBefore = now.Add(time.Second)
+			s.Status, s.StatusEffectiveAt = "revoked", now
+		}, "h", verify.ReasonNotYetValid},
+		{"instance mismatch beats revoked", func(s *storage.LeaseState) {
+			s.BoundFingerprint = "node-1"
+			s.Status, s.StatusEffectiveAt = "revoked", now
+		}, "node-2", verify.ReasonInstanceMismatch},
+		{"not yet valid beats instance mismatch", func(s *storage.LeaseState) {
+			s.NotBefore = now.Add(time.Second)
+			s.BoundFingerprint = "node-1"
+		}, "node-2", verify.ReasonNotYetValid},
+		{"instance mismatch beats expired", func(s *storage.LeaseState) { s.BoundFingerprint = "node-1"; s.ExpiresAt = now }, "node-2", verify.ReasonInstanceMismatch},
+		{"expired beats the slot limit", func(s *storage.LeaseState) { s.ExpiresAt = now; s.LiveSlots = 2 }, "h", verify.ReasonExpired},
 		{"not yet valid", func(s *storage.LeaseState) { s.NotBefore = now.Add(time.Second) }, "h", verify.ReasonNotYetValid},
 		{"expired at the second", func(s *storage.LeaseState) { s.ExpiresAt = now }, "h", verify.ReasonExpired},
 		{"bound elsewhere", func(s *storage.LeaseState) { s.BoundFingerprint = "node-1" }, "node-2", verify.ReasonInstanceMismatch},
@@ -124,5 +140,43 @@ func TestSharedLockOnlyRenews(t *testing.T) {
 	excl := base()
 	if !(Rules{}).NeedsCount(now, &storage.LeaseRequest{}, &excl) {
 		t.Fatal("an exclusive new-slot request did not ask for a slot count")
+	}
+}
+
+// TestRateLimitAfterAuthentication: the rate limit is asked only for authenticated
+// requests, keyed by their license, and comes before any other answer.
+func TestRateLimitAfterAuthentication(t *testing.T) {
+	var asked []string
+	rules := Rules{Admit: func(lic string, _ time.Time) time.Duration {
+		asked = append(asked, lic)
+		return 3 * time.Second
+	}}
+	bad := base()
+	bad.TokenOK = false
+	revoked := base()
+	revoked.Status, revoked.StatusEffectiveAt = "revoked", now
+	ds := rules.Decide(now, []storage.LeaseRequest{req("a"), req("b"), req("c")}, []storage.LeaseState{bad, revoked, base()})
+	if ds[0].Reason != reasonUnauthorized || len(asked) != 2 {
+		t.Fatalf("an unauthenticated request was rate limited or counted: %+v, asked %v", ds[0], asked)
+	}
+	for _, d := range ds[1:] {
+		if d.Outcome != OutcomeLimited || d.RetryAfter != 3*time.Second || d.Granted() {
+			t.Fatalf("not limited: %+v", d)
+		}
+	}
+}
+
+// TestNoUsableKeyGrantsNothing: without a lease key that may sign now (none active,
+// or past its not_after by the batch's clock), nothing is granted.
+func TestNoUsableKeyGrantsNothing(t *testing.T) {
+	st := base()
+	st.LeaseKeyID = ""
+	d := Rules{}.Decide(now, []storage.LeaseRequest{req("h")}, []storage.LeaseState{st})[0]
+	if d.Outcome != OutcomeNoKey || d.Granted() {
+		t.Fatalf("%+v", d)
+	}
+	st = base()
+	if d := (Rules{}).Decide(now, []storage.LeaseRequest{req("h")}, []storage.LeaseState{st})[0]; d.KeyID != "kid-lease" {
+		t.Fatalf("the decision does not name the key that must sign it: %+v", d)
 	}
 }

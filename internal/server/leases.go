@@ -4,27 +4,24 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
-	"math"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/leases"
+	"github.com/metrum/licensing/internal/storage"
 )
 
 // LeaseGranter is the lease API's service (the real one batches into Postgres; the
 // load benchmark's ceiling answers with a pre-signed lease).
 type LeaseGranter interface {
 	Grant(ctx context.Context, tokenHash []byte, licenseID, fingerprint string) (*leases.Lease, error)
-	Release(ctx context.Context, tokenHash []byte, leaseID string) error
+	Release(ctx context.Context, tokenHash []byte, leaseID string) (*storage.ReleaseResult, error)
 }
 
 var _ LeaseGranter = (*leases.Service)(nil)
@@ -56,16 +53,6 @@ func bearer(c echo.Context) ([]byte, error) {
 	return sum[:], nil
 }
 
-// leaseCaller authenticates nothing yet (the token is checked against the license in
-// the database) but takes the hash of the request's bearer token and one unit of its
-// rate limit: 401 without a token, 429 over the limit.
-func (s *Server) leaseCaller(c echo.Context) ([]byte, error) {
-	hash, err := bearer(c)
-	if err != nil {
-		return nil, err
-	}
-	return hash, s.limiter.allow(c, hash)
-}
 
 type leaseRequest struct {
 	LicenseID           string `json:"license_id"`
@@ -77,7 +64,9 @@ func (s *Server) grantLease(c echo.Context) error {
 	outcome, reason := "error", ""
 	defer func() { s.Metrics.observeLease(outcome, reason, time.Since(start)) }()
 	err := func() error {
-		hash, err := s.leaseCaller(c)
+		// The token is checked against the license in the database, with the rate
+		// limit of the license it authenticates (lease-api.md v1.1), in the batch.
+		hash, err := bearer(c)
 		if err != nil {
 			return err
 		}
@@ -137,14 +126,18 @@ func (s *Server) releaseLease(c echo.Context) error {
 	outcome, reason := "released", ""
 	defer func() { s.Metrics.observeLease(outcome, reason, 0) }()
 	err := func() error {
-		hash, err := s.leaseCaller(c)
+		hash, err := bearer(c)
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), leaseDeadline)
 		defer cancel()
-		if err := s.Leases.Release(ctx, hash, c.Param("lease_id")); err != nil {
+		res, err := s.Leases.Release(ctx, hash, c.Param("lease_id"))
+		if err != nil {
 			return err
+		}
+		if res.Released && !res.Freed {
+			reason = "held"
 		}
 		return c.NoContent(http.StatusNoContent)
 	}()
@@ -157,67 +150,8 @@ func (s *Server) releaseLease(c echo.Context) error {
 // Error codes of the HTTP layer that the domain does not have.
 const (
 	ETooLarge    = "too-large"
-	ERateLimited = "rate-limited"
+	ERateLimited = leases.ERateLimited
 )
-
-// tokenLimiter is a token bucket per lease token (all hosts of one license share a
-// token, so the rate must cover a fleet's renewals). Buckets idle for ten minutes are
-// dropped. Per replica: N replicas allow N times the rate.
-type tokenLimiter struct {
-	rate  rate.Limit
-	burst int
-	mu    sync.Mutex
-	m     map[[32]byte]*bucket
-	sweep time.Time
-}
-
-type bucket struct {
-	l    *rate.Limiter
-	seen time.Time
-}
-
-func newTokenLimiter(perSecond float64, burst int) *tokenLimiter {
-	if perSecond <= 0 {
-		return nil
-	}
-	return &tokenLimiter{rate: rate.Limit(perSecond), burst: burst, m: map[[32]byte]*bucket{}}
-}
-
-// allow takes one token from the request's bucket or answers 429 with Retry-After.
-func (t *tokenLimiter) allow(c echo.Context, hash []byte) error {
-	if t == nil {
-		return nil
-	}
-	now := time.Now()
-	var key [32]byte
-	copy(key[:], hash)
-	t.mu.Lock()
-	b, ok := t.m[key]
-	if !ok {
-		b = &bucket{l: rate.NewLimiter(t.rate, t.burst)}
-		t.m[key] = b
-	}
-	b.seen = now
-	if now.Sub(t.sweep) > time.Minute {
-		for k, v := range t.m {
-			if now.Sub(v.seen) > 10*time.Minute {
-				delete(t.m, k)
-			}
-		}
-		t.sweep = now
-	}
-	res := b.l.ReserveN(now, 1)
-	delay := res.DelayFrom(now)
-	if delay > 0 {
-		res.CancelAt(now)
-	}
-	t.mu.Unlock()
-	if delay == 0 {
-		return nil
-	}
-	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
-	return entitlements.Errorf(ERateLimited, "too many lease requests for this license: retry after the Retry-After delay")
-}
 
 // statusOfCode maps the lease API's refusals (lease-api.md, Errors).
 func statusOfCode(code string) (int, bool) {

@@ -32,6 +32,7 @@ type leaseEnv struct {
 	ts      *httptest.Server
 	metrics *server.Metrics
 	keyset  *verify.KeySet
+	limiter *leases.Limiter
 }
 
 var (
@@ -60,9 +61,11 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 		}
 	}
 	metrics := server.NewMetrics()
-	ls := leases.New(store, svc, leases.Options{Products: []string{"genai-smart-router"}, ObserveBatch: metrics.ObserveBatch})
+	limiter := leases.NewLimiter(rate, burst, 0)
+	ls := leases.New(store, svc, leases.Options{Products: []string{"genai-smart-router"}, ObserveBatch: metrics.ObserveBatch,
+		Limiter: limiter})
 	go ls.Run(ctx)
-	srv := &server.Server{Svc: svc, Store: store, Leases: ls, Metrics: metrics, LeaseRate: rate, LeaseBurst: burst,
+	srv := &server.Server{Svc: svc, Store: store, Leases: ls, Metrics: metrics,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
@@ -74,7 +77,7 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &leaseEnv{svc: svc, ts: ts, metrics: metrics, keyset: ks}
+	return &leaseEnv{svc: svc, ts: ts, metrics: metrics, keyset: ks, limiter: limiter}
 }
 
 // mustLeaseLicense issues a lease-required pilot license and returns it with its token.

@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,11 +33,9 @@ type Server struct {
 	Log     *slog.Logger
 	// SecureCookies sets the Secure flag (when served over https).
 	SecureCookies bool
-	// LeaseRate and LeaseBurst bound lease requests per token (per replica); 0 = no limit.
-	LeaseRate  float64
-	LeaseBurst int
-
-	limiter *tokenLimiter
+	// TrustedProxies: peers whose X-Forwarded-For gives the client address; none =
+	// the TCP peer is the client.
+	TrustedProxies []*net.IPNet
 }
 
 // Handler builds the echo instance with every route.
@@ -42,6 +43,7 @@ func (s *Server) Handler() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = clientIP(s.TrustedProxies)
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
@@ -50,7 +52,6 @@ func (s *Server) Handler() *echo.Echo {
 		ReferrerPolicy:        "same-origin",
 		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
 	}))
-	s.limiter = newTokenLimiter(s.LeaseRate, max(s.LeaseBurst, 1))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	if s.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
@@ -65,6 +66,19 @@ func (s *Server) Handler() *echo.Echo {
 		s.leaseRoutes(v1)
 	}
 	return e
+}
+
+// clientIP believes X-Forwarded-For only from the configured proxies; c.RealIP() is
+// then the client address for throttling, download records and logs.
+func clientIP(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 func cacheForever(h http.Handler) http.Handler {
@@ -124,6 +138,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		if st, ok := statusOfCode(code); ok {
 			status = st
 		}
+		if de.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+		}
 	case errors.As(err, &he):
 		status, code = he.Code, strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_")
 		if m, ok := he.Message.(string); ok {
@@ -163,7 +180,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if c.Response().Status < 400 && strings.HasPrefix(c.Request().URL.Path, "/v1/leases") {
 			level = slog.LevelDebug
 		}
-		s.Log.Log(c.Request().Context(), level, "http", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "method", c.Request().Method,
+		s.Log.Log(c.Request().Context(), level, "http", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "client", c.RealIP(), "method", c.Request().Method,
 			"path", c.Request().URL.Path, "status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	}

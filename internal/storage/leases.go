@@ -41,13 +41,20 @@ type LeaseState struct {
 	BoundFingerprint  string
 	MaxInstances      *int64
 	TTLSeconds        int64
+	// LeaseKeyID is the product's active lease key when it may sign now (published,
+	// before its not_after, by the database clock of this batch); "" when none may.
+	LeaseKeyID string
 	// The host's slot: SlotLeaseID "" when it never had one.
 	SlotLeaseID   string
 	SlotExpiresAt time.Time
 	SlotReleased  bool
-	// LiveSlots counts the license's unexpired, unreleased slots (any host). It is
+	// LiveSlots counts the license's occupied slots (lease-api.md v1.1): unexpired and
+	// not released, or released beyond the release budget and still unexpired. It is
 	// filled only for licenses of requests that NeedsCount says need it.
 	LiveSlots int64
+	// RetryAfter is set by the rules' rate limit when an authenticated request is
+	// over its license's rate: it is then refused with 429 and leaves no row.
+	RetryAfter time.Duration
 }
 
 // LeaseDecision is the outcome of one request: granted (a new slot), renewed (the
@@ -55,12 +62,15 @@ type LeaseState struct {
 // of formats.md section 6), or retry (it needs a new slot but the batch only holds the
 // license's shared lock: decide it again under the exclusive one; nothing is written).
 type LeaseDecision struct {
-	Outcome   string
-	Reason    string
-	Product   string
-	LeaseID   string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
+	Outcome string
+	Reason  string
+	Product string
+	// KeyID is the lease key that must sign a granted lease (LeaseState.LeaseKeyID).
+	KeyID      string
+	LeaseID    string
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+	RetryAfter time.Duration // rate limited: when to come back
 }
 
 // Granted reports whether the decision hands out a lease.
@@ -128,12 +138,19 @@ func (s *Store) grantLeases(ctx context.Context, reqs []LeaseRequest, lics []str
 			b.Queue(`SELECT pg_advisory_xact_lock_shared($1, $2)`, leaseLockClass, l.key)
 		}
 	}
-	b.Queue(`SELECT (SELECT date_trunc('second', clock_timestamp())), r.idx::int, t.license_id IS NOT NULL,
+	// One clock for the whole batch, read after the locks; the product's active lease
+	// key is read with it, so a key past its not_after (or replaced) is refused by the
+	// very batch that would have signed with it.
+	b.Queue(`WITH c AS (SELECT date_trunc('second', clock_timestamp()) AS now)
+		SELECT c.now, r.idx::int, t.license_id IS NOT NULL,
 			coalesce(t.token_hash = r.th, false), coalesce(l.product, ''), coalesce(l.status, ''),
 			coalesce(l.status_effective_at, 'epoch'), coalesce(l.not_before, 'epoch'), coalesce(l.expires_at, 'epoch'),
 			coalesce(l.instance_fingerprint, ''), l.max_instances, coalesce(l.lease_ttl_seconds, 0),
-			coalesce(s.lease_id, ''), coalesce(s.expires_at, 'epoch'), s.released_at IS NOT NULL
-		FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS r(lic, th, fp, idx)
+			coalesce(s.lease_id, ''), coalesce(s.expires_at, 'epoch'), s.released_at IS NOT NULL,
+			coalesce((SELECT k.kid FROM active_keys a JOIN signing_keys k ON k.kid = a.kid
+				WHERE a.product = l.product AND a.purpose = 'lease' AND k.status = 'published'
+					AND (k.not_after IS NULL OR k.not_after > c.now)), '')
+		FROM c, unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS r(lic, th, fp, idx)
 		LEFT JOIN lease_tokens t ON t.license_id = r.lic
 		LEFT JOIN licenses l ON l.id = t.license_id
 		LEFT JOIN leases s ON s.license_id = r.lic AND s.instance_fingerprint = r.fp
@@ -163,13 +180,20 @@ func (s *Store) grantLeases(ctx context.Context, reqs []LeaseRequest, lics []str
 		return nil, err
 	}
 	w := &pgx.Batch{}
-	queueLeaseWrites(w, now, reqs, states, out)
+	renewals := queueLeaseWrites(w, now, reqs, states, out)
 	w.Queue(`COMMIT`)
 	res := tx.SendBatch(ctx, w)
-	for range w.Len() - 1 {
-		if _, err := res.Exec(); err != nil {
+	for i := range w.Len() - 1 {
+		tag, err := res.Exec()
+		if err != nil {
 			res.Close()
 			return nil, fmt.Errorf("storage: write leases: %w", err)
+		}
+		if i == 0 && renewals > 0 && tag.RowsAffected() != int64(renewals) {
+			// A slot read live was released or replaced under us: never sign a lease
+			// for it. The batch rolls back and its hosts retry.
+			res.Close()
+			return nil, fmt.Errorf("storage: %d of %d renewed leases changed during the batch", int64(renewals)-tag.RowsAffected(), renewals)
 		}
 	}
 	tag, err := res.Exec()
@@ -248,7 +272,7 @@ func readLeaseStates(res pgx.BatchResults, execs int, states []LeaseState, now *
 		var st LeaseState
 		if err := rows.Scan(now, &idx, &st.Known, &st.TokenOK, &st.Product, &st.Status, &st.StatusEffectiveAt,
 			&st.NotBefore, &st.ExpiresAt, &st.BoundFingerprint, &st.MaxInstances, &st.TTLSeconds,
-			&st.SlotLeaseID, &st.SlotExpiresAt, &st.SlotReleased); err != nil {
+			&st.SlotLeaseID, &st.SlotExpiresAt, &st.SlotReleased, &st.LeaseKeyID); err != nil {
 			return err
 		}
 		states[idx-1] = st
@@ -273,7 +297,8 @@ func countLiveSlots(ctx context.Context, tx *pgx.Conn, now time.Time, reqs []Lea
 		return nil
 	}
 	rows, err := tx.Query(ctx, `SELECT license_id, count(*) FROM leases
-		WHERE license_id = ANY($1) AND expires_at > $2 AND released_at IS NULL GROUP BY license_id`, need, now)
+		WHERE license_id = ANY($1) AND expires_at > $2 AND (released_at IS NULL OR NOT freed_early)
+		GROUP BY license_id`, need, now)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -296,8 +321,9 @@ func countLiveSlots(ctx context.Context, tx *pgx.Conn, now time.Time, reqs []Lea
 
 // queueLeaseWrites queues the batch's outcome: the final state of every slot that was
 // granted or renewed (one upsert; a host asking twice in one batch is written once),
-// and one event per request of a license that uses leases (one insert).
-func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []LeaseRequest, states []LeaseState, ds []LeaseDecision) {
+// and one event per authenticated request (one insert). It returns how many rows the
+// renewal update, queued first when there is one, must change.
+func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []LeaseRequest, states []LeaseState, ds []LeaseDecision) int {
 	type slot struct{ lic, fp string }
 	last := map[slot]int{}
 	for i := range ds {
@@ -307,34 +333,43 @@ func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []LeaseRequest, states [
 	}
 	// Renewals of slots read live are plain updates (HOT: no indexed column changes);
 	// new tenures are upserts (the row may exist, expired or released).
-	var rLic, rFP []string
+	var rLic, rFP, rID []string
 	var rExp []time.Time
 	var gLic, gFP, gID []string
 	var gExp []time.Time
 	for k, i := range last {
 		if states[i].SlotLeaseID == ds[i].LeaseID {
-			rLic, rFP, rExp = append(rLic, k.lic), append(rFP, k.fp), append(rExp, ds[i].ExpiresAt)
+			rLic, rFP, rID, rExp = append(rLic, k.lic), append(rFP, k.fp), append(rID, ds[i].LeaseID), append(rExp, ds[i].ExpiresAt)
 		} else {
 			gLic, gFP, gID, gExp = append(gLic, k.lic), append(gFP, k.fp), append(gID, ds[i].LeaseID), append(gExp, ds[i].ExpiresAt)
 		}
 	}
 	if len(rLic) > 0 {
-		b.Queue(`UPDATE leases SET renewed_at = $4, expires_at = u.exp
-			FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(lic, fp, exp)
-			WHERE leases.license_id = u.lic AND leases.instance_fingerprint = u.fp`, rLic, rFP, rExp, now)
+		// A renewal extends only the unreleased lease it read (the release takes the
+		// license's exclusive lock, so it can't slip in between; the guard makes a
+		// released row impossible to extend whatever the locking). renewalGuard checks
+		// that every row was updated.
+		b.Queue(`UPDATE leases SET renewed_at = $5, expires_at = u.exp
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(lic, fp, id, exp)
+			WHERE leases.license_id = u.lic AND leases.instance_fingerprint = u.fp
+				AND leases.lease_id = u.id AND leases.released_at IS NULL`, rLic, rFP, rID, rExp, now)
 	}
 	if len(gLic) > 0 {
 		b.Queue(`INSERT INTO leases (license_id, instance_fingerprint, lease_id, granted_at, renewed_at, expires_at)
 			SELECT u.lic, u.fp, u.id, $5, $5, u.exp FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(lic, fp, id, exp)
 			ON CONFLICT (license_id, instance_fingerprint) DO UPDATE SET lease_id = excluded.lease_id,
-				granted_at = excluded.granted_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at, released_at = NULL`,
+				granted_at = excluded.granted_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at,
+				released_at = NULL, freed_early = false`,
 			gLic, gFP, gID, gExp, now)
 	}
 	var eLic, eFP, eID, eOut, eWhy []string
 	var eExp []*time.Time
 	for i := range ds {
-		if !states[i].Known || ds[i].Outcome == "retry" {
-			continue // no such lease license: nothing to record against; or decided later
+		// Only authenticated requests leave a row (lease-api.md v1.1): someone who
+		// merely knows a license_id can't grow its history. Retries are decided later;
+		// rate-limited requests and those no key could sign leave counters only.
+		if !states[i].Known || !states[i].TokenOK || (!ds[i].Granted() && ds[i].Outcome != "refused") {
+			continue
 		}
 		var exp *time.Time
 		if ds[i].Granted() {
@@ -349,40 +384,105 @@ func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []LeaseRequest, states [
 				AS u(lic, fp, id, outcome, reason, exp)`,
 			now, eLic, eFP, eID, eOut, eWhy, eExp)
 	}
+	return len(rLic)
 }
 
-// ReleaseLease frees the slot a lease holds, at once, when the token is the lease's
-// license's. It reports false for an unknown token; an unknown, foreign or already
-// released lease is a no-op (DELETE is idempotent and reveals nothing).
-func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string) (bool, error) {
-	known := false
+// Release outcomes of ReleaseLease (lease_events.reason of a 'released' row).
+const (
+	ReleaseFreed = "slot-freed"             // within the release budget: the slot is free at once
+	ReleaseHeld  = "slot-held-until-expiry" // beyond it: the slot stays occupied until expires_at
+)
+
+// ReleaseResult says what a release did.
+type ReleaseResult struct {
+	// Known: the token is a lease token (of LicenseID). False: 401, nothing changed.
+	Known     bool
+	LicenseID string
+	// Released: a live lease of this license was released now (false: unknown,
+	// foreign or already released lease, a no-op). Freed: its slot was freed at once.
+	Released  bool
+	Freed     bool
+	ExpiresAt time.Time
+}
+
+// ReleaseLease releases a lease when the token is its license's (lease-api.md v1.1):
+// the release is always accepted, but frees the slot at once only while fewer than
+// the license's release budget of released-but-unexpired leases freed theirs early;
+// beyond that the slot stays occupied until the signed lease expires (expires_at is
+// never shortened: the host keeps a lease that verifies offline until then). admit,
+// when set, is the caller's rate limit on the authenticated license: a non-zero delay
+// refuses the request before anything is written. The license's exclusive lease lock
+// serialises the release with every lease batch of the license.
+func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string, admit func(licenseID string) time.Duration) (*ReleaseResult, error) {
+	res := &ReleaseResult{}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var licenseID string
-		err := tx.QueryRow(ctx, `SELECT license_id FROM lease_tokens WHERE token_hash = $1`, tokenHash).Scan(&licenseID)
+		*res = ReleaseResult{}
+		err := tx.QueryRow(ctx, `SELECT license_id FROM lease_tokens WHERE token_hash = $1`, tokenHash).Scan(&res.LicenseID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		known = true
+		res.Known = true
+		if admit != nil {
+			if d := admit(res.LicenseID); d > 0 {
+				return &RateLimited{RetryAfter: d}
+			}
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, leaseLockClass, leaseLockKey(res.LicenseID)); err != nil {
+			return err
+		}
 		var fp string
-		err = tx.QueryRow(ctx, `UPDATE leases SET released_at = now(), expires_at = least(expires_at, now())
-			WHERE lease_id = $1 AND license_id = $2 AND released_at IS NULL RETURNING instance_fingerprint`, leaseID, licenseID).Scan(&fp)
+		var budget *int64
+		var now time.Time
+		err = tx.QueryRow(ctx, `SELECT s.instance_fingerprint, s.expires_at, l.release_budget, date_trunc('second', clock_timestamp())
+			FROM leases s JOIN licenses l ON l.id = s.license_id
+			WHERE s.lease_id = $1 AND s.license_id = $2 AND s.released_at IS NULL`, leaseID, res.LicenseID).Scan(&fp, &res.ExpiresAt, &budget, &now)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+			return nil // unknown, foreign or already released: idempotent, reveals nothing
 		}
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO lease_events (at, license_id, instance_fingerprint, lease_id, outcome)
-			VALUES (now(), $1, $2, $3, 'released')`, licenseID, fp, leaseID)
+		res.Released = true
+		res.Freed = budget == nil || !res.ExpiresAt.After(now)
+		if !res.Freed {
+			var early int64
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND released_at IS NOT NULL
+				AND freed_early AND expires_at > $2`, res.LicenseID, now).Scan(&early); err != nil {
+				return err
+			}
+			res.Freed = early < *budget
+		}
+		if _, err := tx.Exec(ctx, `UPDATE leases SET released_at = $3, freed_early = $4 WHERE lease_id = $1 AND license_id = $2`,
+			leaseID, res.LicenseID, now, res.Freed); err != nil {
+			return err
+		}
+		why := ReleaseHeld
+		if res.Freed {
+			why = ReleaseFreed
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO lease_events (at, license_id, instance_fingerprint, lease_id, outcome, reason, expires_at)
+			VALUES ($1, $2, $3, $4, 'released', $5, $6)`, now, res.LicenseID, fp, leaseID, why, res.ExpiresAt)
 		return err
 	})
-	if err != nil {
-		return false, unavailable(err)
+	var rl *RateLimited
+	if errors.As(err, &rl) {
+		return res, err
 	}
-	return known, nil
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return res, nil
+}
+
+// RateLimited is returned when the caller's rate limit refused an authenticated
+// request before anything was written.
+type RateLimited struct{ RetryAfter time.Duration }
+
+func (e *RateLimited) Error() string {
+	return fmt.Sprintf("rate limited: retry after %s", e.RetryAfter)
 }
 
 // Lease is a host's slot on a license.
@@ -394,18 +494,25 @@ type Lease struct {
 	RenewedAt   time.Time
 	ExpiresAt   time.Time
 	ReleasedAt  *time.Time
+	// FreedEarly: the release freed the slot at once (within the release budget).
+	FreedEarly bool
+}
+
+// Occupied reports whether the slot counts against max_instances at now (v1.1).
+func (l *Lease) Occupied(now time.Time) bool {
+	return l.ExpiresAt.After(now) && (l.ReleasedAt == nil || !l.FreedEarly)
 }
 
 // ListLeases returns a license's slots, live ones first.
 func (s *Store) ListLeases(ctx context.Context, licenseID string) ([]*Lease, error) {
-	rows, err := s.pool.Query(ctx, `SELECT license_id, instance_fingerprint, lease_id, granted_at, renewed_at, expires_at, released_at
+	rows, err := s.pool.Query(ctx, `SELECT license_id, instance_fingerprint, lease_id, granted_at, renewed_at, expires_at, released_at, freed_early
 		FROM leases WHERE license_id = $1 ORDER BY (released_at IS NULL AND expires_at > now()) DESC, expires_at DESC`, licenseID)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Lease, error) {
 		l := &Lease{}
-		return l, r.Scan(&l.LicenseID, &l.Fingerprint, &l.LeaseID, &l.GrantedAt, &l.RenewedAt, &l.ExpiresAt, &l.ReleasedAt)
+		return l, r.Scan(&l.LicenseID, &l.Fingerprint, &l.LeaseID, &l.GrantedAt, &l.RenewedAt, &l.ExpiresAt, &l.ReleasedAt, &l.FreedEarly)
 	})
 }
 

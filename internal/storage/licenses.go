@@ -175,7 +175,10 @@ func lockPredecessor(ctx context.Context, tx pgx.Tx, id string) (*entitlements.L
 	if l.SupersededBy != "" {
 		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s was already superseded by %s", id, l.SupersededBy)
 	}
-	if l.Status != entitlements.LicenseActive && l.Status != entitlements.LicenseSuspended {
+	if l.Status == entitlements.LicenseSuspended {
+		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is suspended (%s): reinstate it first, then issue its renewal, replacement or top-up", id, l.StatusReason)
+	}
+	if l.Status != entitlements.LicenseActive {
 		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is %s and can't be replaced", id, l.Status)
 	}
 	return l, nil
@@ -253,13 +256,19 @@ func (s *Store) ChangeLicenseStatus(ctx context.Context, id, action, reason stri
 		if err != nil {
 			return notFound(err, "license", id)
 		}
-		next, err := entitlements.CheckStatusChange(l.Status, action, by, reason)
+		inChangeover := l.Status == entitlements.LicenseSuperseded && l.StatusEffectiveAt.After(effectiveAt)
+		next, err := entitlements.CheckStatusChange(l.Status, l.SupersededBy != "", inChangeover, action, by, reason)
 		if err != nil {
 			return err
 		}
 		var eff *time.Time
 		if next != entitlements.LicenseActive {
 			eff = &effectiveAt
+		}
+		if next == entitlements.LicenseSuperseded {
+			// Reinstated with a successor: superseded from now (the suspension ended its
+			// changeover); the bundle reason says what it was replaced by.
+			reason = "superseded"
 		}
 		err = tx.QueryRow(ctx, `UPDATE licenses SET status = $2, status_reason = $3, status_changed_at = now(),
 			status_changed_by = $4, status_effective_at = $5 WHERE id = $1 RETURNING coalesce(status_effective_at, 'epoch')`,
