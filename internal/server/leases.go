@@ -53,7 +53,6 @@ func bearer(c echo.Context) ([]byte, error) {
 	return sum[:], nil
 }
 
-
 type leaseRequest struct {
 	LicenseID           string `json:"license_id"`
 	InstanceFingerprint string `json:"instance_fingerprint"`
