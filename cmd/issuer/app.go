@@ -126,9 +126,9 @@ func (a *app) keyBackends() (*signing.Keys, error) {
 	if p := a.cfg.Signing.PKCS11; p.Enabled() {
 		pin := a.getenv("METRUM_PKCS11_PIN")
 		if pin == "" && p.PinFile != "" {
-			b, err := os.ReadFile(p.PinFile)
+			b, err := signing.ReadSecretFile("PKCS#11 PIN", p.PinFile) // 0600, like the KEK file
 			if err != nil {
-				return nil, fmt.Errorf("pkcs11 PIN file: %w", err)
+				return nil, err
 			}
 			pin = strings.TrimSpace(string(b))
 		}

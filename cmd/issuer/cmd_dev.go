@@ -151,7 +151,7 @@ func (a *app) devStaff(ctx context.Context) (string, error) {
 			_, _ = rand.Read(raw)
 			pw := base64.RawURLEncoding.EncodeToString(raw)
 			st := &entitlements.Staff{Email: s.email, Name: strings.Split(s.email, "@")[0], Role: s.role}
-			if err := a.store.CreateStaff(ctx, st, pw, "bootstrap"); err != nil {
+			if err := a.store.CreateStaff(ctx, st, pw, "dev"); err != nil {
 				return "", err
 			}
 			lines = append(lines, fmt.Sprintf("%s %s %s", s.email, pw, s.role))

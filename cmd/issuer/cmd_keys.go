@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -266,7 +268,7 @@ point METRUM_KEK / signing.kek_file at the new KEK and destroy the old one.`)
 	if err != nil {
 		return err
 	}
-	if _, err := a.keyBackends(); err != nil {
+	if _, err := a.open(ctx); err != nil { // the audit trail records the rewrap
 		return err
 	}
 	done, err := a.fileKeys.Rewrap(next, func(kid string) {
@@ -274,6 +276,13 @@ point METRUM_KEK / signing.kek_file at the new KEK and destroy the old one.`)
 			fmt.Fprintf(a.stderr, "re-sealed %s\n", kid)
 		}
 	})
+	details := map[string]string{"rewrapped": strconv.Itoa(len(done)), "key_ids": strings.Join(done, " "), "key_dir": a.cfg.Signing.KeyDir}
+	if err != nil {
+		details["stopped"] = err.Error()
+	}
+	if aerr := a.store.Audit(ctx, &storage.AuditEvent{Actor: operatorActor(a), Action: "keys.rewrap", Subject: "kek", Details: details}); aerr != nil {
+		return errors.Join(err, fmt.Errorf("the rewrap is not in the audit trail: %w", aerr))
+	}
 	if err != nil {
 		return fmt.Errorf("rewrap stopped after %d key(s): %w", len(done), err)
 	}
@@ -285,4 +294,14 @@ point METRUM_KEK / signing.kek_file at the new KEK and destroy the old one.`)
 	}
 	fmt.Fprintf(a.stdout, "re-sealed %d key(s) under the new KEK; switch METRUM_KEK / signing.kek_file to it now\n", len(done))
 	return nil
+}
+
+// operatorActor names who ran an operator command (which opens the database and keys
+// directly, with no staff session): the system user, as the audit trail's actor.
+func operatorActor(a *app) string {
+	u := a.getenv("USER")
+	if u == "" {
+		u = "unknown"
+	}
+	return "operator:" + u
 }

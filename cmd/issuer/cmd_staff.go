@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/storage"
 )
 
 const staffHelp = `Usage: issuer staff <create> [flags]
@@ -39,10 +40,10 @@ must be created by an admin.`)
 	if _, err := a.open(ctx); err != nil {
 		return err
 	}
-	actor := "bootstrap"
-	if n, err := a.store.CountStaff(ctx); err != nil {
-		return err
-	} else if n > 0 {
+	// Without --as this is the bootstrap of the first admin, which the database
+	// allows only while no account exists (two racing bootstraps: one wins).
+	actor := storage.BootstrapActor
+	if *as != "" || a.getenv("ISSUER_AS") != "" {
 		by, err := a.actor(ctx, *as)
 		if err != nil {
 			return err

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +18,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/metrum/licensing/internal/pgtest"
+	"github.com/metrum/licensing/internal/storage"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -137,17 +141,43 @@ func TestCLIRecordToVerifiedFile(t *testing.T) {
 		t.Fatalf("verdict: %s", out)
 	}
 
-	// A tampered copy: exit 1, license-invalid.
+	// Tampered copies that still decode: a byte of the signed payload changed (a limit
+	// raised), and a byte of the signature changed. Each is exit 1, license-invalid,
+	// and it is the signature check that says so (not base64 or JSON).
 	b, _ := os.ReadFile(file)
-	tampered := filepath.Join(dir, "tampered.json")
-	os.WriteFile(tampered, bytes.Replace(b, []byte(`"signature":"`), []byte(`"signature":"A`), 1), 0o644)
-	cmd := exec.Command(verifier, "verify", "--license", tampered, "--keyset", keyset, "--json")
-	out, err = cmd.Output()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !bytes.Contains(out, []byte(`"license-invalid"`)) {
-		t.Fatalf("tampered license: %v %s", err, out)
+	var env map[string]string
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(env["payload"])
+	if err != nil || !bytes.Contains(payload, []byte(`"max_instances":3`)) {
+		t.Fatalf("payload: %v %s", err, payload)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(env["signature"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[10] ^= 0x01
+	for name, edit := range map[string]map[string]string{
+		"payload":   {"payload": base64.RawURLEncoding.EncodeToString(bytes.Replace(payload, []byte(`"max_instances":3`), []byte(`"max_instances":9`), 1))},
+		"signature": {"signature": base64.RawURLEncoding.EncodeToString(sig)},
+	} {
+		copied := maps.Clone(env)
+		maps.Copy(copied, edit)
+		tb, _ := json.Marshal(copied)
+		tampered := filepath.Join(dir, "tampered-"+name+".json")
+		os.WriteFile(tampered, tb, 0o644)
+		cmd := exec.Command(verifier, "verify", "--license", tampered, "--keyset", keyset, "--json")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err = cmd.Output()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !bytes.Contains(out, []byte(`"license-invalid"`)) ||
+			!strings.Contains(stderr.String(), "bad signature") {
+			t.Fatalf("tampered %s: %v %s %s", name, err, out, stderr.String())
+		}
 	}
 	// Over the licensed limit: exit 1.
-	cmd = exec.Command(verifier, "verify", "--license", file, "--keyset", keyset, "--instance-fingerprint", "node-7", "--limit", "max_instances=4", "--json")
+	cmd := exec.Command(verifier, "verify", "--license", file, "--keyset", keyset, "--instance-fingerprint", "node-7", "--limit", "max_instances=4", "--json")
 	out, _ = cmd.Output()
 	if cmd.ProcessState.ExitCode() != 1 || !bytes.Contains(out, []byte(`"license-limit-exceeded"`)) {
 		t.Fatalf("limit: %s", out)
@@ -431,5 +461,66 @@ func TestHealthcheck(t *testing.T) {
 	ts.Close()
 	if _, _, err := c.try("healthcheck", "--url", ts.URL+"/readyz"); err == nil {
 		t.Fatal("a stopped issuer reported healthy")
+	}
+}
+
+// TestConcurrentBootstrapsMakeOneAdmin: two first `staff create` without --as at once:
+// exactly one succeeds; the other is refused and leaves no account.
+func TestConcurrentBootstrapsMakeOneAdmin(t *testing.T) {
+	c := newCLI(t)
+	c.run("migrate")
+	errs := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, _, err := c.try("staff", "create", "--email", fmt.Sprintf("admin%d@m.test", i), "--role", "admin")
+			errs <- err
+		}()
+	}
+	var failed []error
+	for range 2 {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) != 1 || !strings.Contains(describe(failed[0]), "exist already") {
+		t.Fatalf("want exactly one bootstrap refused, got %v", failed)
+	}
+	var n int
+	st := openTestStore(t, c.env["DATABASE_URL"])
+	st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM staff_users`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d staff accounts after two racing bootstraps", n)
+	}
+	// A later account without --as is refused as well.
+	if _, _, err := c.try("staff", "create", "--email", "late@m.test", "--role", "admin"); err == nil {
+		t.Fatal("a second bootstrap was allowed")
+	}
+}
+
+func openTestStore(t *testing.T, url string) *storage.Store {
+	t.Helper()
+	st, err := storage.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+// TestRewrapIsAudited: a KEK rewrap leaves an audit event naming the keys it re-sealed.
+func TestRewrapIsAudited(t *testing.T) {
+	c := newCLI(t)
+	c.bootstrap("license")
+	next := filepath.Join(t.TempDir(), "next.kek")
+	if err := os.WriteFile(next, []byte("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.env["USER"] = "ops"
+	c.run("keys", "rewrap", "--new-kek-file", next)
+	var n int
+	openTestStore(t, c.env["DATABASE_URL"]).Pool().QueryRow(context.Background(),
+		`SELECT count(*) FROM audit_events WHERE action = 'keys.rewrap' AND actor = 'operator:ops' AND details->>'rewrapped' = '1'`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d rewrap audit events", n)
 	}
 }

@@ -2,6 +2,8 @@ package issuance
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -73,7 +75,17 @@ func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, b
 	if err != nil {
 		return nil, entitlements.Errorf(entitlements.EINVALID, "%v", err)
 	}
-	return s.RegisterKey(ctx, in.Product, k, in.Backend, ref, activate, by)
+	rec, err := s.RegisterKey(ctx, in.Product, k, in.Backend, ref, activate, by)
+	if err != nil {
+		// The record did not commit: the key must not outlive it, in a file or on a
+		// token, where nothing would ever find or retire it.
+		if derr := s.Keys.Destroy(signing.KeyRef{KID: k.KeyID(), Backend: in.Backend, Ref: ref}); derr != nil {
+			s.logf("key not destroyed after its record failed", "key_id", k.KeyID(), "backend", in.Backend, "err", derr)
+			return nil, errors.Join(err, fmt.Errorf("and the new key %s could not be removed from its backend: %w", k.KeyID(), derr))
+		}
+		return nil, err
+	}
+	return rec, nil
 }
 
 // RegisterKey records the public part of a key its backend already holds (made by

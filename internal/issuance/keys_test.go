@@ -2,6 +2,7 @@ package issuance_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,49 @@ func TestReplacementCarriesCorrectedCustomerData(t *testing.T) {
 	}
 	if o := e.check(t, old.File, repl.IssuedAt, nil); o.License.CustomerName != "Acme Corp" {
 		t.Fatalf("the old file changed: %q", o.License.CustomerName)
+	}
+}
+
+// TestFailedKeyRecordLeavesNoKeyFile: when the key's record can't be inserted, the key
+// file generation made is removed: no orphaned private key that nothing records.
+func TestFailedKeyRecordLeavesNoKeyFile(t *testing.T) {
+	e := mustService(t)
+	ctx := context.Background()
+	before, _ := os.ReadDir(e.keyDir)
+	if _, err := e.svc.Store.Pool().Exec(ctx, `CREATE FUNCTION refuse_key() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+		CREATE TRIGGER refuse_key BEFORE INSERT ON signing_keys FOR EACH ROW EXECUTE FUNCTION refuse_key()`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA,
+		Purposes: []verify.Purpose{verify.PurposeLicense}}, false, admin)
+	if err == nil {
+		t.Fatal("the key was recorded despite the trigger")
+	}
+	after, _ := os.ReadDir(e.keyDir)
+	if len(after) != len(before) {
+		t.Fatalf("key files: %d before, %d after a failed record", len(before), len(after))
+	}
+}
+
+// TestNoActorIsRefusedNotAPanic: every decision without an actor is a 403.
+func TestNoActorIsRefusedNotAPanic(t *testing.T) {
+	e := mustService(t)
+	ctx := context.Background()
+	ent := e.mustApproved(t, "enterprise-annual")
+	if _, err := e.svc.Approve(ctx, ent.ID, nil); entitlements.ErrorCode(err) != entitlements.EFORBIDDEN {
+		t.Fatalf("approve with no actor: %v", err)
+	}
+	if _, err := e.svc.Reject(ctx, ent.ID, "no", nil); entitlements.ErrorCode(err) != entitlements.EFORBIDDEN {
+		t.Fatalf("reject with no actor: %v", err)
+	}
+}
+
+// TestStatementsAreBounded: the issuer's connections carry a statement timeout.
+func TestStatementsAreBounded(t *testing.T) {
+	e := mustService(t)
+	var v string
+	if err := e.svc.Store.Pool().QueryRow(context.Background(), `SHOW statement_timeout`).Scan(&v); err != nil || v != "30s" {
+		t.Fatalf("statement_timeout %q %v", v, err)
 	}
 }

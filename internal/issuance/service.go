@@ -20,6 +20,7 @@ import (
 type KeyStore interface {
 	Generate(backend, alg string, purposes []verify.Purpose) (signing.Signer, string, error)
 	Open(ref signing.KeyRef) (signing.Signer, error)
+	Destroy(ref signing.KeyRef) error
 }
 
 var _ KeyStore = (*signing.Keys)(nil)
@@ -69,6 +70,9 @@ func (s *Service) CreateCustomer(ctx context.Context, c *entitlements.Customer, 
 
 // Approve approves a draft entitlement (maker-checker applies).
 func (s *Service) Approve(ctx context.Context, id string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
+	if err := require(by, entitlements.RoleApprover, "approving an entitlement"); err != nil {
+		return nil, err
+	}
 	return s.Store.DecideEntitlement(ctx, id, by, true, s.MakerChecker, "")
 }
 
@@ -93,6 +97,9 @@ func (s *Service) UpdateCustomer(ctx context.Context, c *entitlements.Customer, 
 
 // Reject rejects a draft entitlement, with a reason.
 func (s *Service) Reject(ctx context.Context, id, reason string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
+	if err := require(by, entitlements.RoleApprover, "rejecting an entitlement"); err != nil {
+		return nil, err
+	}
 	if reason == "" {
 		return nil, entitlements.Invalid(map[string]string{"reason": "a reason is required"})
 	}

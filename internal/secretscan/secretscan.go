@@ -24,6 +24,10 @@ func Find(haystack []byte, secret []byte) string {
 	if bytes.Contains(low, []byte(hex.EncodeToString(secret))) {
 		return "hex"
 	}
+	// PEM breaks its base64 every 64 characters, and a PEM block inside a JSON string
+	// or a log line carries its breaks escaped: search the base64 forms with every
+	// line break (raw or escaped) taken out as well.
+	unwrapped := unwrap(haystack)
 	// A base64 encoding of a larger buffer that contains the secret only shows the
 	// secret's encoding at one of three alignments: search each, trimmed at both ends
 	// to the characters that do not depend on neighbouring bytes.
@@ -40,7 +44,27 @@ func Find(haystack []byte, secret []byte) string {
 			if bytes.Contains(haystack, []byte(core)) {
 				return "base64"
 			}
+			if bytes.Contains(unwrapped, []byte(core)) {
+				return "base64 (line-wrapped, e.g. PEM)"
+			}
 		}
 	}
 	return ""
+}
+
+// unwrap removes line breaks, raw (CR, LF) and JSON/Go-escaped (\n, \r), so that
+// wrapped base64 reads as one run.
+func unwrap(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '\n' || b[i] == '\r':
+			continue
+		case b[i] == '\\' && i+1 < len(b) && (b[i+1] == 'n' || b[i+1] == 'r'):
+			i++
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return out
 }

@@ -3,6 +3,8 @@ package signing
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"sync"
 
@@ -32,6 +34,9 @@ type Backend interface {
 	// Open returns the signer of an existing key. It fails unless the key the backend
 	// holds is the one the reference describes: same thumbprint, algorithm and purposes.
 	Open(ref KeyRef) (Signer, error)
+	// Destroy removes a key that Generate made and that was never recorded (its
+	// record failed to insert): no orphaned key file or token object is left.
+	Destroy(ref KeyRef) error
 }
 
 // ErrNoBackend is returned for a key whose backend is not configured here.
@@ -77,6 +82,18 @@ func (k *Keys) Generate(backend, alg string, purposes []verify.Purpose) (Signer,
 	k.open[s.KeyID()] = s
 	k.mu.Unlock()
 	return s, ref, nil
+}
+
+// Destroy removes a never-recorded key from its backend and from memory.
+func (k *Keys) Destroy(ref KeyRef) error {
+	b, err := k.Backend(ref.Backend)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	delete(k.open, ref.KID)
+	k.mu.Unlock()
+	return b.Destroy(ref)
 }
 
 // Open returns the signer for ref, from memory when it was opened before.
@@ -163,6 +180,14 @@ func (b *FileBackend) Save(k *FileKey) error { return SaveFileKey(b.dir, k, b.ke
 // Open implements Backend.
 func (b *FileBackend) Open(ref KeyRef) (Signer, error) {
 	return LoadFileKey(KeyPath(b.dir, ref.KID), b.kek, ref.KID)
+}
+
+// Destroy implements Backend: the sealed file goes.
+func (b *FileBackend) Destroy(ref KeyRef) error {
+	if err := os.Remove(KeyPath(b.dir, ref.KID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // Rewrap re-seals every key in the folder under a new KEK, one file at a time and

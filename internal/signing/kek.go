@@ -39,18 +39,28 @@ func ParseKEK(s string) (*KEK, error) {
 
 // LoadKEKFile reads a KEK from a file that only its owner can read.
 func LoadKEKFile(path string) (*KEK, error) {
+	b, err := ReadSecretFile("KEK", path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseKEK(string(b))
+}
+
+// ReadSecretFile reads a secret (the KEK, a PKCS#11 PIN) from a file that only its
+// owner can read: a file group or others can read is refused, not read.
+func ReadSecretFile(what, path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("signing: KEK file: %w", err)
+		return nil, fmt.Errorf("signing: %s file: %w", what, err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is %v", ErrKeyFileMode, path, fi.Mode().Perm())
+		return nil, fmt.Errorf("%w: %s file %s is %v", ErrKeyFileMode, what, path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("signing: KEK file: %w", err)
+		return nil, fmt.Errorf("signing: %s file: %w", what, err)
 	}
-	return ParseKEK(string(b))
+	return b, nil
 }
 
 // NewKEKFile creates a random KEK in a new 0600 file (dev and first setup only).

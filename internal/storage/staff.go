@@ -39,6 +39,23 @@ func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, passwor
 		return err
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if actor == BootstrapActor {
+			// The first account: only while there is none. The table lock makes two
+			// concurrent bootstraps take turns, so the second sees the first's row.
+			if _, err := tx.Exec(ctx, `LOCK TABLE staff_users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM staff_users`).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return entitlements.Errorf(entitlements.EFORBIDDEN, "staff accounts exist already: an admin creates further ones (--as)")
+			}
+			if st.Role != entitlements.RoleAdmin {
+				return entitlements.Invalid(map[string]string{"role": "the first account must be an admin"})
+			}
+		}
 		err := tx.QueryRow(ctx, `INSERT INTO staff_users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
 			st.Email, st.Name, st.Role, hash).Scan(&st.ID, &st.CreatedAt)
 		if isUniqueViolation(err, "") {
@@ -50,6 +67,10 @@ func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, passwor
 		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff.create", Subject: st.Email, Details: map[string]string{"role": string(st.Role)}})
 	})
 }
+
+// BootstrapActor creates the first staff account: CreateStaff with it succeeds only
+// while there is no account at all.
+const BootstrapActor = "bootstrap"
 
 // dummyHash is compared against when the email is unknown, so a login takes as long
 // for an unknown account as for a wrong password.

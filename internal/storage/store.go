@@ -38,6 +38,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	// Every statement of the issuer (staff, portal, bundles, leases) is bounded, so a
+	// stuck query can't hold a connection and its locks for ever; statement_timeout in
+	// the URL (?statement_timeout=60s) wins. Migrations run without it (Migrate).
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = DefaultStatementTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
@@ -58,9 +64,22 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 // Pool exposes the pool to code that needs raw access (tests, benchmarks).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Migrate applies every pending goose migration and returns what it applied.
+// DefaultStatementTimeout bounds each statement on the issuer's pool.
+const DefaultStatementTimeout = "30s"
+
+// Migrate applies every pending goose migration and returns what it applied. It runs
+// on a connection of its own without the statement timeout: a migration that
+// rewrites a large table may take longer than any request should.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
-	db := stdlib.OpenDBFromPool(s.pool)
+	cfg := s.pool.Config()
+	cfg.MaxConns, cfg.MinConns = 1, 0
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage: migrations: %w", err)
+	}
+	defer pool.Close()
+	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
 	if err != nil {

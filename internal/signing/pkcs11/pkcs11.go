@@ -75,6 +75,26 @@ func (b *Backend) Generate(alg string, purposes []verify.Purpose) (signing.Signe
 	return s, hex.EncodeToString(id), nil
 }
 
+// Destroy implements signing.Backend: the key pair with the token object ID ref.Ref is
+// deleted from the token.
+func (b *Backend) Destroy(ref signing.KeyRef) error {
+	id, err := hex.DecodeString(ref.Ref)
+	if err != nil || len(id) == 0 {
+		return fmt.Errorf("pkcs11: key %s has no valid token object ID", ref.KID)
+	}
+	k, err := b.ctx.FindKeyPair(id, nil)
+	if err != nil {
+		return fmt.Errorf("pkcs11: find key %s: %w", ref.KID, err)
+	}
+	if k == nil {
+		return nil
+	}
+	if err := k.Delete(); err != nil {
+		return fmt.Errorf("pkcs11: delete key %s: %w", ref.KID, err)
+	}
+	return nil
+}
+
 // Open implements signing.Backend: the key pair with the token object ID ref.Ref,
 // whose label must carry exactly the purposes of the record.
 func (b *Backend) Open(ref signing.KeyRef) (signing.Signer, error) {
