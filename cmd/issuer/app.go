@@ -19,6 +19,9 @@ import (
 	"github.com/metrum/licensing/internal/config"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/mail"
+	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/signing/pkcs11"
 	"github.com/metrum/licensing/internal/storage"
@@ -39,6 +42,8 @@ type app struct {
 	log            *slog.Logger
 	fileKeys       *signing.FileBackend
 	cleanup        []func()
+	// devDB: the private dev database under data_dir is in use (no DATABASE_URL).
+	devDB bool
 }
 
 func (a *app) close() {
@@ -85,6 +90,7 @@ func (a *app) open(ctx context.Context) (*issuance.Service, error) {
 				c.Issuer.LeaseRenewURL = strings.TrimSpace(string(b))
 			}
 		}
+		a.devDB = true
 		url, cl, err := devDatabaseURL(c)
 		if cl != nil && !cl.Shared {
 			a.cleanup = append(a.cleanup, func() { _ = cl.Stop() })
@@ -113,6 +119,20 @@ func (a *app) service(store *storage.Store) (*issuance.Service, error) {
 		RenewURL: ic.LeaseRenewURL, MakerChecker: ic.MakerChecker, Changeover: ic.Changeover,
 		BundleTTL: ic.BundleTTL, BundleRetention: ic.BundleRetention, Log: a.logger()}
 	return a.svc, nil
+}
+
+// portalService is the customer portal and API over the open store. Mail goes through
+// SMTP when configured; dev prints sign-in links to its console instead.
+func (a *app) portalService(dev bool) *portal.Service {
+	var m mail.Mailer = mail.Unconfigured{}
+	switch {
+	case a.cfg.Mail.SMTPAddr != "":
+		m = &mail.SMTP{Addr: a.cfg.Mail.SMTPAddr, From: a.cfg.Mail.From, Username: a.cfg.Mail.Username, Password: a.getenv("ISSUER_SMTP_PASSWORD")}
+	case dev:
+		m = &mail.Console{Out: a.stdout}
+	}
+	return &portal.Service{Store: a.store, Mailer: m, BaseURL: a.cfg.Server.BaseURL, Log: a.logger(),
+		SignInLimit: ratelimit.New(5.0/900, 5, 0)}
 }
 
 // keyBackends opens the file backend and, when configured, the PKCS#11 token.

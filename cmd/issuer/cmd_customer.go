@@ -8,15 +8,16 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
-const customerHelp = `Usage: issuer customer <create|update|list> [flags]
+const customerHelp = `Usage: issuer customer <create|update|list|token> [flags]
 
   create   add a customer (a licensee)
   update   correct a customer's name or email (then 'issuer license replace' to re-issue)
   list     list customers by name
+  token    create, list or revoke a customer's API tokens (issuer customer token --help)
 `
 
 func cmdCustomer(ctx context.Context, a *app, args []string) error {
-	return sub(ctx, a, "customer", args, map[string]cmdFunc{"create": customerCreate, "update": customerUpdate, "list": customerList}, customerHelp)
+	return sub(ctx, a, "customer", args, map[string]cmdFunc{"create": customerCreate, "update": customerUpdate, "list": customerList, "token": cmdCustomerToken}, customerHelp)
 }
 
 func customerCreate(ctx context.Context, a *app, args []string) error {

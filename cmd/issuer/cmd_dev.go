@@ -13,6 +13,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/verify"
 )
@@ -124,17 +125,53 @@ loopback and prints the URL and a staff login. A second start reuses the same da
 		return err
 	}
 	url := "http://" + l.Addr().String()
+	ps := a.portalService(true)
+	ps.BaseURL = url
+	portalLine := "(no demo portal user: run without --no-demo)"
+	if !*noDemo {
+		if portalLine, err = a.devPortal(ctx, ps); err != nil {
+			return fmt.Errorf("demo portal user: %w", err)
+		}
+	}
 	fmt.Fprintf(a.stdout, `
 Metrum license issuer (dev) is running.
 
   URL:          %s/staff/login
   staff login:  %s
+  portal:       %s
   key set:      %s   (verifier ... --keyset %s)
   CLI as admin: ISSUER_AS=%s go run ./cmd/issuer license list%s
 
+Sign-in links of the portal are printed here (dev has no SMTP server).
 Press Ctrl-C to stop (the database under %s stops with it).
-`, url, logins, keyset, keyset, devStaff[0].email, renewNote, c.Database.DataDir)
-	return a.serve(ctx, l)
+`, url, logins, portalLine, keyset, keyset, devStaff[0].email, renewNote, c.Database.DataDir)
+	return a.serve(ctx, l, ps)
+}
+
+// devPortalEmail is the demo customer's portal user.
+const devPortalEmail = "ops@acme.example"
+
+// devPortal makes the demo portal user once and returns a fresh one-time sign-in link
+// for it (15 minutes; ask for another on the sign-in page, printed here too).
+func (a *app) devPortal(ctx context.Context, ps *portal.Service) (string, error) {
+	list, err := a.store.ListCustomers(ctx, 0, 1)
+	if err != nil || len(list) == 0 {
+		return "(no demo customer)", err
+	}
+	users, err := a.store.ListPortalUsers(ctx, list[0].ID)
+	if err != nil {
+		return "", err
+	}
+	if len(users) == 0 {
+		if _, err := a.store.CreatePortalUser(ctx, list[0].ID, devPortalEmail, "Acme operator", "dev"); err != nil {
+			return "", err
+		}
+	}
+	tok, _, err := a.store.CreateSignInLink(ctx, devPortalEmail)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s/portal/sign-in/link?token=%s   (%s; one use, 15 minutes)", ps.BaseURL, tok, devPortalEmail), nil
 }
 
 // devStaff creates the dev accounts once and returns the admin login line.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/leases"
+	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/templates"
 )
@@ -50,12 +52,12 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, l)
+	return a.serve(ctx, l, a.portalService(false))
 }
 
 // serve runs the HTTP server on l until ctx ends, then drains for up to 10 s. The
 // revocation bundle scheduler runs beside it.
-func (a *app) serve(ctx context.Context, l net.Listener) error {
+func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) error {
 	if err := a.svc.CheckTemplates(ctx); err != nil {
 		return err
 	}
@@ -69,7 +71,7 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	lc := a.cfg.Leases
 	leaseSvc := leases.New(a.store, a.svc, leases.Options{MaxBatch: lc.MaxBatch, Workers: lc.Workers,
 		Products: []string{templates.ProductRouter, templates.ProductCoreSDK}, ObserveBatch: metrics.ObserveBatch,
-		Limiter: leases.NewLimiter(lc.RatePerLicense, lc.BurstPerLicense, 0)})
+		Limiter: ratelimit.New(lc.RatePerLicense, lc.BurstPerLicense, 0)})
 	// The lease workers outlive the HTTP drain below: requests still in flight at
 	// shutdown get their decisions, not a 503 at their deadline.
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
@@ -77,7 +79,8 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	go func() { leaseSvc.Run(wctx); close(workersDone) }()
 	defer func() { stopWorkers(); <-workersDone }()
 	srv := &server.Server{Svc: a.svc, Store: a.store, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
-		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), TrustedProxies: a.cfg.Server.TrustedProxyNets()}
+		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), TrustedProxies: a.cfg.Server.TrustedProxyNets(),
+		Portal: ps, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0)}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)

@@ -57,7 +57,8 @@ Run:
   healthcheck   exit 0 when a running issuer answers /readyz (container health checks)
 
 Records:
-  customer      create | update | list
+  customer      create | update | list | token create|list|revoke (customer API tokens)
+  portal        invite | users | disable | enable   (customer portal users)
   entitlement   create | approve | reject | cancel | list | show
   license       issue | list | show | download | renew | replace | top-up |
                 revoke | suspend | reinstate | rotate-lease-token
@@ -82,6 +83,7 @@ var commands = map[string]cmdFunc{
 	"serve":       cmdServe,
 	"migrate":     cmdMigrate,
 	"customer":    cmdCustomer,
+	"portal":      cmdPortal,
 	"entitlement": cmdEntitlement,
 	"license":     cmdLicense,
 	"staff":       cmdStaff,

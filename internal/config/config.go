@@ -24,6 +24,25 @@ type Config struct {
 	Signing  Signing  `yaml:"signing"`
 	Issuer   Issuer   `yaml:"issuer"`
 	Leases   Leases   `yaml:"leases"`
+	Mail     Mail     `yaml:"mail"`
+	Customer Customer `yaml:"customer_api"`
+}
+
+// Mail is the SMTP server the portal's sign-in links go through. Empty SMTPAddr:
+// `issuer dev` prints links to its console; `issuer serve` can't send them (inviting a
+// portal user then fails with a clear error).
+type Mail struct {
+	SMTPAddr string `yaml:"smtp_addr"` // host:port
+	From     string `yaml:"from"`
+	Username string `yaml:"username"`
+	// The password is never in the file: ISSUER_SMTP_PASSWORD.
+}
+
+// Customer tunes the customer download API.
+type Customer struct {
+	// RatePerToken and BurstPerToken bound requests per customer API token per replica.
+	RatePerToken  float64 `yaml:"rate_per_token"`
+	BurstPerToken int     `yaml:"burst_per_token"`
 }
 
 // Leases tunes the online lease API.
@@ -107,6 +126,8 @@ func Default() *Config {
 		Server:   Server{Addr: "127.0.0.1:8080"},
 		Database: Database{DataDir: ".data"},
 		Leases:   Leases{RatePerLicense: 50, BurstPerLicense: 500, MaxBatch: 256, Workers: 2},
+		Mail:     Mail{From: "Metrum licensing <licensing@metrum.local>"},
+		Customer: Customer{RatePerToken: 10, BurstPerToken: 100},
 		Issuer: Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour, BundleRetention: 90 * 24 * time.Hour,
 			BundleCheckInterval: time.Minute, Changeover: 72 * time.Hour, CoreSDKIssuer: "https://licensing.coresdk.io"},
 	}
@@ -114,7 +135,8 @@ func Default() *Config {
 
 // Load reads path (if not empty) over the defaults, then the environment:
 // ISSUER_ADDR, ISSUER_BASE_URL, DATABASE_URL, ISSUER_DATA_DIR, ISSUER_KEY_DIR,
-// ISSUER_KEK_FILE, ISSUER_NAME, ISSUER_LEASE_RENEW_URL, ISSUER_MAKER_CHECKER.
+// ISSUER_KEK_FILE, ISSUER_NAME, ISSUER_LEASE_RENEW_URL, ISSUER_MAKER_CHECKER, ISSUER_SMTP_ADDR,
+// ISSUER_SMTP_FROM, ISSUER_SMTP_USERNAME (and ISSUER_SMTP_PASSWORD, read where used).
 // Unknown YAML keys are an error, so a typo can't silently fall back to a default.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	c := Default()
@@ -145,6 +167,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	set(&c.Signing.PKCS11.PinFile, "ISSUER_PKCS11_PIN_FILE")
 	set(&c.Issuer.Name, "ISSUER_NAME")
 	set(&c.Issuer.LeaseRenewURL, "ISSUER_LEASE_RENEW_URL")
+	set(&c.Mail.SMTPAddr, "ISSUER_SMTP_ADDR")
+	set(&c.Mail.From, "ISSUER_SMTP_FROM")
+	set(&c.Mail.Username, "ISSUER_SMTP_USERNAME")
 	if v := getenv("ISSUER_MAKER_CHECKER"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -194,6 +219,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Leases.RatePerLicense < 0 || c.Leases.BurstPerLicense < 0 || c.Leases.MaxBatch < 1 || c.Leases.Workers < 1 {
 		errs = append(errs, errors.New("leases: rate_per_license and burst_per_license must be ≥ 0, max_batch and workers ≥ 1"))
+	}
+	if c.Mail.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Mail.SMTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("mail.smtp_addr %q: want host:port", c.Mail.SMTPAddr))
+		}
+	}
+	if !strings.Contains(c.Mail.From, "@") || strings.ContainsAny(c.Mail.From, "\r\n") {
+		errs = append(errs, fmt.Errorf("mail.from %q: want an address", c.Mail.From))
+	}
+	if c.Customer.RatePerToken < 0 || c.Customer.BurstPerToken < 0 {
+		errs = append(errs, errors.New("customer_api: rate_per_token and burst_per_token must be ≥ 0"))
 	}
 	if c.Issuer.BundleRetention < 0 || c.Issuer.Changeover < 0 {
 		errs = append(errs, errors.New("issuer.bundle_retention and issuer.changeover must not be negative"))

@@ -24,6 +24,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
@@ -64,7 +65,7 @@ type Options struct {
 	// ObserveBatch, when set, is told each batch's size (a metrics histogram).
 	ObserveBatch func(n int)
 	// Limiter is the rate limit per authenticated license (nil: none).
-	Limiter *Limiter
+	Limiter *ratelimit.Limiter
 }
 
 // Service grants and releases leases.
@@ -140,7 +141,7 @@ func New(store Store, signers Signers, o Options) *Service {
 		o.Workers = 4
 	}
 	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch), hints: map[slotKey]time.Time{},
-		rules: Rules{Admit: o.Limiter.Wait}}
+		rules: Rules{Admit: func(lic string, _ time.Time) time.Duration { return o.Limiter.Wait(lic) }}}
 }
 
 // Run decides queued requests in batches until ctx ends.
@@ -392,7 +393,7 @@ func (s *Service) Release(ctx context.Context, tokenHash []byte, leaseID string)
 	}
 	var admit func(string) time.Duration
 	if s.opts.Limiter != nil {
-		admit = func(lic string) time.Duration { return s.opts.Limiter.Wait(lic, time.Time{}) }
+		admit = s.opts.Limiter.Wait
 	}
 	res, err := s.store.ReleaseLease(ctx, tokenHash, leaseID, admit)
 	var rl *storage.RateLimited

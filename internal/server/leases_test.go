@@ -21,6 +21,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/leases"
+	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/pgtest"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/signing"
@@ -32,7 +33,7 @@ type leaseEnv struct {
 	ts      *httptest.Server
 	metrics *server.Metrics
 	keyset  *verify.KeySet
-	limiter *leases.Limiter
+	limiter *ratelimit.Limiter
 }
 
 var (
@@ -61,7 +62,7 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 		}
 	}
 	metrics := server.NewMetrics()
-	limiter := leases.NewLimiter(rate, burst, 0)
+	limiter := ratelimit.New(rate, burst, 0)
 	ls := leases.New(store, svc, leases.Options{Products: []string{"genai-smart-router"}, ObserveBatch: metrics.ObserveBatch,
 		Limiter: limiter})
 	go ls.Run(ctx)

@@ -15,6 +15,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/leases"
+	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
@@ -233,9 +234,9 @@ func TestLeaseRateLimitKeysOnLicense(t *testing.T) {
 
 // TestLimiterBounded: the limiter never holds more buckets than its cap.
 func TestLimiterBounded(t *testing.T) {
-	l := leases.NewLimiter(1, 1, 50)
+	l := ratelimit.New(1, 1, 50)
 	for i := range 1000 {
-		l.Wait(fmt.Sprintf("lic_%d", i), time.Time{})
+		l.Wait(fmt.Sprintf("lic_%d", i))
 	}
 	if l.Len() > 50 {
 		t.Fatalf("%d buckets, cap 50", l.Len())

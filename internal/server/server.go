@@ -20,6 +20,8 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
@@ -36,6 +38,21 @@ type Server struct {
 	// TrustedProxies: peers whose X-Forwarded-For gives the client address; none =
 	// the TCP peer is the client.
 	TrustedProxies []*net.IPNet
+	// Portal serves the customer portal and the customer API (nil: neither).
+	Portal *portal.Service
+	// CustomerLimit is the rate limit per customer API token (nil: none).
+	CustomerLimit *ratelimit.Limiter
+	// SelfService is on when purchase is configured (renewal and top-up buttons).
+	SelfService bool
+	// Now is the clock (tests); nil: time.Now.
+	Now func() time.Time
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // Handler builds the echo instance with every route.
@@ -62,6 +79,10 @@ func (s *Server) Handler() *echo.Echo {
 	s.staffRoutes(e.Group("/staff"))
 	v1 := e.Group("/v1")
 	s.publicRoutes(v1)
+	if s.Portal != nil {
+		s.portalRoutes(e.Group("/portal"))
+		s.customerRoutes(v1)
+	}
 	if s.Leases != nil {
 		s.leaseRoutes(v1)
 	}
@@ -154,6 +175,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		s.Log.Error("request failed", "request_id", rid, "path", c.Path(), "err", err)
 	}
 	if wantsHTML(c) {
+		if strings.HasPrefix(c.Request().URL.Path, "/portal") {
+			_ = Render(c, status, web.PortalError(s.portalPage(c, "Error"), status, msg))
+			return
+		}
 		_ = Render(c, status, web.ErrorPage(s.page(c, "Error"), status, msg))
 		return
 	}
@@ -163,7 +188,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 }
 
 func wantsHTML(c echo.Context) bool {
-	return strings.HasPrefix(c.Request().URL.Path, "/staff") && strings.Contains(c.Request().Header.Get("Accept"), "text/html")
+	p := c.Request().URL.Path
+	return (strings.HasPrefix(p, "/staff") || strings.HasPrefix(p, "/portal")) && strings.Contains(c.Request().Header.Get("Accept"), "text/html")
 }
 
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {

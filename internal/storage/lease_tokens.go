@@ -18,9 +18,16 @@ func setLeaseToken(ctx context.Context, tx pgx.Tx, licenseID string, hash []byte
 // RotateLeaseToken replaces a lease-required license's token hash: the old token
 // stops working at once, because every lease request checks the hash in the database.
 func (s *Store) RotateLeaseToken(ctx context.Context, licenseID string, hash []byte, actor string) error {
+	return s.rotateLeaseToken(ctx, "", licenseID, hash, actor)
+}
+
+// rotateLeaseToken is RotateLeaseToken, limited to one customer's licenses when
+// customerID is set (RotateCustomerLeaseToken always sets it).
+func (s *Store) rotateLeaseToken(ctx context.Context, customerID, licenseID string, hash []byte, actor string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var ttl int64
-		err := tx.QueryRow(ctx, `SELECT lease_ttl_seconds FROM licenses WHERE id = $1 FOR UPDATE`, licenseID).Scan(&ttl)
+		err := tx.QueryRow(ctx, `SELECT lease_ttl_seconds FROM licenses WHERE id = $1 AND ($2 = '' OR customer_id = $2) FOR UPDATE`,
+			licenseID, customerID).Scan(&ttl)
 		if err != nil {
 			return notFound(err, "license", licenseID)
 		}

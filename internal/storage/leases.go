@@ -430,42 +430,7 @@ func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID stri
 				return &RateLimited{RetryAfter: d}
 			}
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, leaseLockClass, leaseLockKey(res.LicenseID)); err != nil {
-			return err
-		}
-		var fp string
-		var budget *int64
-		var now time.Time
-		err = tx.QueryRow(ctx, `SELECT s.instance_fingerprint, s.expires_at, l.release_budget, date_trunc('second', clock_timestamp())
-			FROM leases s JOIN licenses l ON l.id = s.license_id
-			WHERE s.lease_id = $1 AND s.license_id = $2 AND s.released_at IS NULL`, leaseID, res.LicenseID).Scan(&fp, &res.ExpiresAt, &budget, &now)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // unknown, foreign or already released: idempotent, reveals nothing
-		}
-		if err != nil {
-			return err
-		}
-		res.Released = true
-		res.Freed = budget == nil || !res.ExpiresAt.After(now)
-		if !res.Freed {
-			var early int64
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND released_at IS NOT NULL
-				AND freed_early AND expires_at > $2`, res.LicenseID, now).Scan(&early); err != nil {
-				return err
-			}
-			res.Freed = early < *budget
-		}
-		if _, err := tx.Exec(ctx, `UPDATE leases SET released_at = $3, freed_early = $4 WHERE lease_id = $1 AND license_id = $2`,
-			leaseID, res.LicenseID, now, res.Freed); err != nil {
-			return err
-		}
-		why := ReleaseHeld
-		if res.Freed {
-			why = ReleaseFreed
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO lease_events (at, license_id, instance_fingerprint, lease_id, outcome, reason, expires_at)
-			VALUES ($1, $2, $3, $4, 'released', $5, $6)`, now, res.LicenseID, fp, leaseID, why, res.ExpiresAt)
-		return err
+		return releaseLocked(ctx, tx, res, leaseID)
 	})
 	var rl *RateLimited
 	if errors.As(err, &rl) {
@@ -475,6 +440,48 @@ func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID stri
 		return nil, unavailable(err)
 	}
 	return res, nil
+}
+
+// releaseLocked releases leaseID of res.LicenseID under the license's exclusive lease
+// lock, within the release budget, and records it; res says what happened. An
+// unknown or already released lease is a no-op.
+func releaseLocked(ctx context.Context, tx pgx.Tx, res *ReleaseResult, leaseID string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, leaseLockClass, leaseLockKey(res.LicenseID)); err != nil {
+		return err
+	}
+	var fp string
+	var budget *int64
+	var now time.Time
+	err := tx.QueryRow(ctx, `SELECT s.instance_fingerprint, s.expires_at, l.release_budget, date_trunc('second', clock_timestamp())
+		FROM leases s JOIN licenses l ON l.id = s.license_id
+		WHERE s.lease_id = $1 AND s.license_id = $2 AND s.released_at IS NULL`, leaseID, res.LicenseID).Scan(&fp, &res.ExpiresAt, &budget, &now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // unknown, foreign or already released: idempotent, reveals nothing
+	}
+	if err != nil {
+		return err
+	}
+	res.Released = true
+	res.Freed = budget == nil || !res.ExpiresAt.After(now)
+	if !res.Freed {
+		var early int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND released_at IS NOT NULL
+			AND freed_early AND expires_at > $2`, res.LicenseID, now).Scan(&early); err != nil {
+			return err
+		}
+		res.Freed = early < *budget
+	}
+	if _, err := tx.Exec(ctx, `UPDATE leases SET released_at = $3, freed_early = $4 WHERE lease_id = $1 AND license_id = $2`,
+		leaseID, res.LicenseID, now, res.Freed); err != nil {
+		return err
+	}
+	why := ReleaseHeld
+	if res.Freed {
+		why = ReleaseFreed
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO lease_events (at, license_id, instance_fingerprint, lease_id, outcome, reason, expires_at)
+		VALUES ($1, $2, $3, $4, 'released', $5, $6)`, now, res.LicenseID, fp, leaseID, why, res.ExpiresAt)
+	return err
 }
 
 // RateLimited is returned when the caller's rate limit refused an authenticated

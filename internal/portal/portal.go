@@ -1,0 +1,340 @@
+// Package portal is the customer side of the issuer: portal users who sign in by
+// emailed one-time link, and the customer download API (customer-api.md). The portal
+// pages and the API call the same methods, each with the Principal of the session or
+// token, and every read goes through a storage call scoped by that principal's
+// customer: one customer can never see another's anything, and a foreign ID answers
+// exactly like a missing one.
+package portal
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/mail"
+	"github.com/metrum/licensing/internal/ratelimit"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
+)
+
+// Service is the portal's and the customer API's business logic.
+type Service struct {
+	Store  *storage.Store
+	Mailer mail.Mailer
+	// BaseURL is how customers reach the issuer (sign-in links).
+	BaseURL string
+	Log     *slog.Logger
+	// SignInLimit throttles sign-in link requests per address and per client (nil:
+	// none). Over it, the answer is the same and no mail goes out.
+	SignInLimit *ratelimit.Limiter
+
+	now func() time.Time
+}
+
+func (s *Service) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+func (s *Service) logf(msg string, args ...any) {
+	if s.Log != nil {
+		s.Log.Info(msg, args...)
+	}
+}
+
+// PageSize is the customer API's page (customer-api.md: 100 a page).
+const PageSize = 100
+
+// Summary is the safe summary of customer-api.md: exactly these members, never
+// payload bytes beyond them, signatures or key material.
+type Summary struct {
+	LicenseID     string           `json:"license_id"`
+	Product       string           `json:"product"`
+	SKU           string           `json:"sku"`
+	Status        string           `json:"status"`
+	CustomerID    string           `json:"customer_id"`
+	KeyID         string           `json:"key_id"`
+	IssuedAt      string           `json:"issued_at"`
+	NotBefore     string           `json:"not_before"`
+	ExpiresAt     string           `json:"expires_at"`
+	Features      []string         `json:"features"`
+	Limits        map[string]int64 `json:"limits"`
+	Supersedes    *string          `json:"supersedes"`
+	SupersededBy  *string          `json:"superseded_by"`
+	LeaseRequired bool             `json:"lease_required"`
+	FileSHA256    string           `json:"file_sha256"`
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// SummaryOf builds the safe summary of a license at now.
+func SummaryOf(l *entitlements.License, now time.Time) Summary {
+	features := l.Terms.Features
+	if features == nil {
+		features = []string{}
+	}
+	limits := l.Terms.Limits
+	if limits == nil {
+		limits = map[string]int64{}
+	}
+	return Summary{LicenseID: l.ID, Product: l.Product, SKU: l.SKU, Status: entitlements.CustomerStatus(l, now),
+		CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: verify.FormatTime(l.IssuedAt), NotBefore: verify.FormatTime(l.NotBefore),
+		ExpiresAt: verify.FormatTime(l.ExpiresAt), Features: features, Limits: limits, Supersedes: optional(l.Supersedes),
+		SupersededBy: optional(l.SupersededBy), LeaseRequired: l.Terms.LeaseTTLSeconds > 0, FileSHA256: hex.EncodeToString(l.FileSHA256)}
+}
+
+// encodeCursor and decodeCursor make the opaque page cursor: the (issued_at, id) of
+// the last row of a page.
+func encodeCursor(l *entitlements.License) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(l.IssuedAt.UnixNano(), 10) + "~" + l.ID))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	bad := entitlements.Invalid(map[string]string{"after": "not a cursor this API returned"})
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	ts, id, ok := strings.Cut(string(raw), "~")
+	nanos, err := strconv.ParseInt(ts, 10, 64)
+	if !ok || err != nil || !entitlements.ValidID(entitlements.PrefixLicense, id) {
+		return time.Time{}, "", bad
+	}
+	return time.Unix(0, nanos), id, nil
+}
+
+// Licenses returns a page of the principal's customer's licenses, newest first, and
+// the cursor of the next page ("" on the last).
+func (s *Service) Licenses(ctx context.Context, p *entitlements.Principal, after string, limit int) ([]*entitlements.License, string, error) {
+	var at time.Time
+	var id string
+	if after != "" {
+		var err error
+		if at, id, err = decodeCursor(after); err != nil {
+			return nil, "", err
+		}
+	}
+	if limit <= 0 || limit > PageSize {
+		limit = PageSize
+	}
+	list, err := s.Store.CustomerLicenses(ctx, p.CustomerID, at, id, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		next = encodeCursor(list[limit-1])
+	}
+	return list, next, nil
+}
+
+// License returns one of the principal's customer's licenses.
+func (s *Service) License(ctx context.Context, p *entitlements.Principal, id string) (*entitlements.License, error) {
+	if !entitlements.ValidID(entitlements.PrefixLicense, id) {
+		return nil, entitlements.NotFound("license", id)
+	}
+	return s.Store.CustomerLicense(ctx, p.CustomerID, id)
+}
+
+// File is a delivered file: its exact bytes and how to serve them.
+type File struct {
+	Bytes       []byte
+	ContentType string
+	Name        string
+}
+
+// Download kinds.
+const (
+	WhatFile      = "file"
+	WhatSummary   = "summary"
+	WhatChecklist = "checklist"
+	WhatBundle    = "bundle"
+)
+
+// Download returns one of a license's files (the exact stored signed bytes, the safe
+// summary or the operator checklist) and records the delivery first: no file leaves
+// without its record.
+func (s *Service) Download(ctx context.Context, p *entitlements.Principal, licenseID, what string) (*File, error) {
+	l, err := s.License(ctx, p, licenseID)
+	if err != nil {
+		return nil, err
+	}
+	var f *File
+	switch what {
+	case WhatFile:
+		f = &File{Bytes: l.File, ContentType: l.ContentType, Name: l.FileName}
+	case WhatSummary:
+		f = &File{Bytes: issuance.SummaryFile(l), ContentType: "application/json", Name: "license-summary.json"}
+	case WhatChecklist:
+		f = &File{Bytes: []byte(issuance.Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}
+	default:
+		return nil, entitlements.NotFound("download", what)
+	}
+	if err := s.record(ctx, p, l.ID, l.Product, what); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Bundle returns the current revocation bundle of a product the principal's customer
+// holds a license of, and records the delivery.
+func (s *Service) Bundle(ctx context.Context, p *entitlements.Principal, licenseID string) (*storage.Bundle, error) {
+	l, err := s.License(ctx, p, licenseID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.Store.GetBundle(ctx, l.Product, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, p, l.ID, l.Product, WhatBundle); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (s *Service) record(ctx context.Context, p *entitlements.Principal, licenseID, product, what string) error {
+	return s.Store.RecordDownload(ctx, &entitlements.Download{CustomerID: p.CustomerID, LicenseID: licenseID, Product: product,
+		What: what, ActorKind: p.Kind, Actor: p.Actor, ClientAddr: p.Addr})
+}
+
+// Leases returns a license's lease slots.
+func (s *Service) Leases(ctx context.Context, p *entitlements.Principal, licenseID string) ([]*storage.Lease, error) {
+	if _, err := s.License(ctx, p, licenseID); err != nil {
+		return nil, err
+	}
+	return s.Store.CustomerLeases(ctx, p.CustomerID, licenseID)
+}
+
+// ReleaseLease releases one of a license's leases (lease-api.md v1.1 budget).
+func (s *Service) ReleaseLease(ctx context.Context, p *entitlements.Principal, licenseID, leaseID string) (*storage.ReleaseResult, error) {
+	if p.Kind == entitlements.PrincipalCustomerToken {
+		return nil, errReadOnly
+	}
+	if !entitlements.ValidID(entitlements.PrefixLicense, licenseID) || !entitlements.ValidID(entitlements.PrefixLease, leaseID) {
+		return nil, entitlements.NotFound("lease", leaseID)
+	}
+	res, err := s.Store.ReleaseCustomerLease(ctx, p.CustomerID, licenseID, leaseID, actorOf(p))
+	if err == nil && res.Released {
+		s.logf("lease released from the portal", "license_id", licenseID, "lease_id", leaseID, "freed", res.Freed)
+	}
+	return res, err
+}
+
+// RotateLeaseToken gives one of the customer's lease-required licenses a new lease
+// token (returned once); the old one stops at once.
+func (s *Service) RotateLeaseToken(ctx context.Context, p *entitlements.Principal, licenseID string) (string, error) {
+	if p.Kind == entitlements.PrincipalCustomerToken {
+		return "", errReadOnly
+	}
+	if !entitlements.ValidID(entitlements.PrefixLicense, licenseID) {
+		return "", entitlements.NotFound("license", licenseID)
+	}
+	tok, hash, err := issuance.NewLeaseToken()
+	if err != nil {
+		return "", err
+	}
+	if err := s.Store.RotateCustomerLeaseToken(ctx, p.CustomerID, licenseID, hash, actorOf(p)); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// errReadOnly: a customer API token reads; it never changes anything.
+var errReadOnly = entitlements.Errorf(entitlements.EFORBIDDEN, "a customer API token can only read")
+
+func actorOf(p *entitlements.Principal) string {
+	switch p.Kind {
+	case entitlements.PrincipalPortalUser:
+		return "portal:" + p.Actor
+	case entitlements.PrincipalCustomerToken:
+		return "token:" + p.Actor
+	}
+	return p.Actor
+}
+
+// Tokens lists the customer's API tokens.
+func (s *Service) Tokens(ctx context.Context, p *entitlements.Principal) ([]*entitlements.CustomerToken, error) {
+	return s.Store.ListCustomerTokens(ctx, p.CustomerID)
+}
+
+// CreateToken makes a customer API token (returned once). validFor 0: no expiry.
+func (s *Service) CreateToken(ctx context.Context, p *entitlements.Principal, name string, validFor time.Duration) (string, *entitlements.CustomerToken, error) {
+	if p.Kind == entitlements.PrincipalCustomerToken {
+		return "", nil, errReadOnly
+	}
+	var exp *time.Time
+	if validFor > 0 {
+		t := s.clock().Add(validFor).UTC().Truncate(time.Second)
+		exp = &t
+	}
+	return s.Store.CreateCustomerToken(ctx, p.CustomerID, strings.TrimSpace(name), exp, actorOf(p))
+}
+
+// RevokeToken revokes one of the customer's tokens.
+func (s *Service) RevokeToken(ctx context.Context, p *entitlements.Principal, id string) error {
+	if p.Kind == entitlements.PrincipalCustomerToken {
+		return errReadOnly
+	}
+	if !entitlements.ValidID(entitlements.PrefixCustomerToken, id) {
+		return entitlements.NotFound("token", id)
+	}
+	return s.Store.RevokeCustomerToken(ctx, p.CustomerID, id, actorOf(p))
+}
+
+// Authenticate turns a customer API token into its principal.
+func (s *Service) Authenticate(ctx context.Context, token, addr string) (*entitlements.Principal, error) {
+	if !strings.HasPrefix(token, storage.CustomerTokenPrefix) || len(token) > 128 {
+		return nil, storage.ErrBadCustomerToken
+	}
+	t, err := s.Store.AuthenticateCustomerToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return &entitlements.Principal{CustomerID: t.CustomerID, Kind: entitlements.PrincipalCustomerToken, Actor: t.ID, Addr: addr}, nil
+}
+
+// StaffCreateToken makes a customer API token on a customer's behalf (issuers and
+// above), returned once.
+func (s *Service) StaffCreateToken(ctx context.Context, customerID, name string, validFor time.Duration, by *entitlements.Staff) (string, *entitlements.CustomerToken, error) {
+	if by == nil || !by.Role.AtLeast(entitlements.RoleIssuer) {
+		return "", nil, entitlements.Errorf(entitlements.EFORBIDDEN, "creating a customer API token needs the issuer role")
+	}
+	p := &entitlements.Principal{CustomerID: customerID, Kind: entitlements.PrincipalStaff, Actor: by.Email}
+	return s.CreateToken(ctx, p, name, validFor)
+}
+
+// StaffRevokeToken revokes a customer's token on its behalf.
+func (s *Service) StaffRevokeToken(ctx context.Context, customerID, id string, by *entitlements.Staff) error {
+	if by == nil || !by.Role.AtLeast(entitlements.RoleIssuer) {
+		return entitlements.Errorf(entitlements.EFORBIDDEN, "revoking a customer API token needs the issuer role")
+	}
+	return s.RevokeToken(ctx, &entitlements.Principal{CustomerID: customerID, Kind: entitlements.PrincipalStaff, Actor: by.Email}, id)
+}
+
+// DaysLeft is what the portal shows beside an expiry.
+func DaysLeft(l *entitlements.License, now time.Time) string {
+	d := l.ExpiresAt.Sub(now)
+	switch {
+	case d <= 0:
+		return "expired"
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours())+1)
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}

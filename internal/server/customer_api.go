@@ -1,0 +1,135 @@
+package server
+
+import (
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/storage"
+)
+
+// customerRoutes lists the customer download API (customer-api.md). Bearer customer
+// API tokens, no cookies, so no CSRF; read-only.
+func (s *Server) customerRoutes(g *echo.Group) {
+	api := g.Group("", s.requireCustomerToken)
+	api.GET("/licenses", s.apiLicenses)
+	api.GET("/licenses/:id", s.apiLicense)
+	api.GET("/licenses/:id/file", s.apiLicenseFile)
+	api.GET("/licenses/:id/checklist", s.apiLicenseChecklist)
+}
+
+// credentialParams are query parameters that would carry a credential in a URL, where
+// it ends up in logs, proxies and browser history: refused, never read.
+var credentialParams = []string{"access_token", "token", "api_key", "apikey", "key", "bearer"}
+
+// refuseTokenInURL answers 400 when a request carries a credential in its query string.
+func refuseTokenInURL(c echo.Context) error {
+	q := c.Request().URL.Query()
+	for _, p := range credentialParams {
+		if q.Has(p) {
+			return entitlements.Errorf(entitlements.EINVALID, "credentials go in the Authorization header, never in the URL")
+		}
+	}
+	return nil
+}
+
+// requireCustomerToken authenticates the bearer customer API token (one 401 for a
+// missing, unknown, expired or revoked token) and applies the token's rate limit.
+func (s *Server) requireCustomerToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := refuseTokenInURL(c); err != nil {
+			return err
+		}
+		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok || tok == "" {
+			return storage.ErrBadCustomerToken
+		}
+		p, err := s.Portal.Authenticate(c.Request().Context(), tok, c.RealIP())
+		if err != nil {
+			return err
+		}
+		if wait := s.CustomerLimit.Wait(p.Actor); wait > 0 {
+			return &entitlements.Error{Code: ERateLimited, RetryAfter: wait,
+				Message: "too many requests for this token: retry after the Retry-After delay"}
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Set("principal", p)
+		return next(c)
+	}
+}
+
+func principal(c echo.Context) *entitlements.Principal {
+	p, _ := c.Get("principal").(*entitlements.Principal)
+	return p
+}
+
+type licensePage struct {
+	Licenses []portal.Summary `json:"licenses"`
+	Next     *string          `json:"next"`
+}
+
+func (s *Server) apiLicenses(c echo.Context) error {
+	list, next, err := s.Portal.Licenses(c.Request().Context(), principal(c), c.QueryParam("after"), portal.PageSize)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	out := licensePage{Licenses: make([]portal.Summary, len(list))}
+	for i, l := range list {
+		out.Licenses[i] = portal.SummaryOf(l, now)
+	}
+	if next != "" {
+		out.Next = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) apiLicense(c echo.Context) error {
+	l, err := s.Portal.License(c.Request().Context(), principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, portal.SummaryOf(l, s.now()))
+}
+
+// apiLicenseFile serves the exact stored signed bytes with the ETag of the spec (the
+// SHA-256 of the bytes); a matching If-None-Match is a 304 and, delivering nothing,
+// records nothing.
+func (s *Server) apiLicenseFile(c echo.Context) error {
+	ctx, p := c.Request().Context(), principal(c)
+	l, err := s.Portal.License(ctx, p, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	etag := `"` + hex.EncodeToString(l.FileSHA256) + `"`
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	if c.Request().Header.Get("If-None-Match") == etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	f, err := s.Portal.Download(ctx, p, l.ID, portal.WhatFile)
+	if err != nil {
+		return err
+	}
+	return sendFile(c, f, f.ContentType)
+}
+
+func (s *Server) apiLicenseChecklist(c echo.Context) error {
+	f, err := s.Portal.Download(c.Request().Context(), principal(c), c.Param("id"), portal.WhatChecklist)
+	if err != nil {
+		return err
+	}
+	return sendFile(c, f, "text/markdown")
+}
+
+// sendFile sends a delivered file as an attachment with its name.
+func sendFile(c echo.Context, f *portal.File, contentType string) error {
+	h := c.Response().Header()
+	h.Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	return c.Blob(http.StatusOK, contentType, f.Bytes)
+}

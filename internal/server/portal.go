@@ -1,0 +1,161 @@
+package server
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/web"
+)
+
+const (
+	portalCookie = "portal_session"
+	portalFlash  = "portal_flash"
+)
+
+// portalRoutes lists every customer portal route. The group has its own CSRF cookie
+// and session cookie (path /portal), separate from the staff console's.
+func (s *Server) portalRoutes(g *echo.Group) {
+	g.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup: "form:_csrf", CookieName: "portal_csrf", CookiePath: "/portal",
+		CookieHTTPOnly: true, CookieSameSite: http.SameSiteLaxMode, CookieSecure: s.SecureCookies,
+	}))
+	g.Use(noStore)
+	g.GET("/sign-in", s.portalSignInForm)
+	g.POST("/sign-in", s.portalRequestLink)
+	g.GET("/sign-in/link", s.portalConfirmLink)
+	g.POST("/sign-in/link", s.portalUseLink)
+	g.POST("/sign-out", s.portalSignOut)
+	a := g.Group("", s.requirePortal)
+	a.GET("", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/portal/") })
+	a.GET("/", s.portalLicenses)
+	a.GET("/licenses/:id", s.portalLicense)
+	a.GET("/licenses/:id/download/:what", s.portalDownload)
+	a.GET("/licenses/:id/leases/:lease_id/release", s.portalReleaseConfirm)
+	a.POST("/licenses/:id/leases/:lease_id/release", s.portalRelease)
+	a.GET("/licenses/:id/lease-token", s.portalRotateConfirm)
+	a.POST("/licenses/:id/lease-token", s.portalRotate)
+	a.GET("/tokens", s.portalTokens)
+	a.POST("/tokens", s.portalCreateToken)
+	a.GET("/tokens/:id/revoke", s.portalRevokeConfirm)
+	a.POST("/tokens/:id/revoke", s.portalRevoke)
+}
+
+// noStore keeps portal pages (licenses, secrets shown once) out of shared caches and
+// the browser's back-forward cache.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// requirePortal lets a request through only with a live portal session (idle and
+// absolute lifetimes are checked in the database); a browser without one is sent to
+// the sign-in page.
+func (s *Server) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ck, err := c.Cookie(portalCookie)
+		if err != nil || ck.Value == "" {
+			return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
+		}
+		p, u, err := s.Portal.Session(c.Request().Context(), ck.Value, c.RealIP())
+		if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
+			s.clearCookie(c, portalCookie)
+			return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
+		}
+		if err != nil {
+			return err
+		}
+		c.Set("principal", p)
+		c.Set("portal_user", u)
+		return next(c)
+	}
+}
+
+// portalPage is the frame of a portal page: the signed-in user, the CSRF token and a
+// one-time flash message (read and cleared).
+func (s *Server) portalPage(c echo.Context, title string) web.PortalPage {
+	p := web.PortalPage{Title: title}
+	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
+		p.CSRF = tok
+	}
+	if u, ok := c.Get("portal_user").(*entitlements.PortalUser); ok {
+		p.User = u.Email
+		if cu, err := s.Store.GetCustomer(c.Request().Context(), u.CustomerID); err == nil {
+			p.Customer = cu.Name
+		}
+	}
+	if ck, err := c.Cookie(portalFlash); err == nil && ck.Value != "" {
+		if b, err := base64.RawURLEncoding.DecodeString(ck.Value); err == nil {
+			p.Flash = string(b)
+		}
+		s.clearCookie(c, portalFlash)
+	}
+	return p
+}
+
+// redirectWithFlash ends a POST: redirect, with a message for the next page.
+func (s *Server) redirectWithFlash(c echo.Context, to, msg string) error {
+	c.SetCookie(&http.Cookie{Name: portalFlash, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: "/portal",
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, MaxAge: 60})
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+func (s *Server) clearCookie(c echo.Context, name string) {
+	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/portal", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
+}
+
+func (s *Server) portalSignInForm(c echo.Context) error {
+	return Render(c, http.StatusOK, web.PortalSignIn(s.portalPage(c, "Sign in"), ""))
+}
+
+// portalRequestLink answers the same page for every address: the portal never says
+// which addresses have accounts.
+func (s *Server) portalRequestLink(c echo.Context) error {
+	email := c.FormValue("email")
+	if len(email) < 3 || len(email) > 254 {
+		return Render(c, http.StatusBadRequest, web.PortalSignIn(s.portalPage(c, "Sign in"), "Enter an email address."))
+	}
+	s.Portal.RequestSignIn(c.Request().Context(), email, c.RealIP())
+	return Render(c, http.StatusOK, web.PortalLinkSent(s.portalPage(c, "Check your mail")))
+}
+
+func (s *Server) portalConfirmLink(c echo.Context) error {
+	tok := c.QueryParam("token")
+	u, err := s.Portal.PeekLink(c.Request().Context(), tok)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, web.PortalConfirmLink(s.portalPage(c, "Sign in"), u.Email, tok))
+}
+
+func (s *Server) portalUseLink(c echo.Context) error {
+	sess, _, err := s.Portal.UseLink(c.Request().Context(), c.FormValue("token"), c.RealIP())
+	if err != nil {
+		return err
+	}
+	// A new session ID at every sign-in; the cookie lives no longer than the session.
+	c.SetCookie(&http.Cookie{Name: portalCookie, Value: sess, Path: "/portal", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, Expires: time.Now().Add(storage.PortalAbsoluteTTL)})
+	return s.redirectWithFlash(c, "/portal/", "Signed in.")
+}
+
+func (s *Server) portalSignOut(c echo.Context) error {
+	if ck, err := c.Cookie(portalCookie); err == nil {
+		if err := s.Portal.SignOut(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	s.clearCookie(c, portalCookie)
+	return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
+}
+
+func licenseURL(id string) string { return "/portal/licenses/" + url.PathEscape(id) }

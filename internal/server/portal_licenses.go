@@ -1,0 +1,175 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/web"
+)
+
+// portalPageSize is the portal's license list page.
+const portalPageSize = 50
+
+func portalRow(l *entitlements.License, now time.Time) web.PortalLicenseRow {
+	r := web.PortalLicenseRow{ID: l.ID, Product: l.Product, SKU: l.SKU, Status: entitlements.CustomerStatus(l, now),
+		ExpiresAt: l.ExpiresAt.UTC().Format("2006-01-02"), DaysLeft: portal.DaysLeft(l, now), Features: l.Terms.Features}
+	names := make([]string, 0, len(l.Terms.Limits))
+	for k := range l.Terms.Limits {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		r.Limits = append(r.Limits, fmt.Sprintf("%s=%d", k, l.Terms.Limits[k]))
+	}
+	return r
+}
+
+func (s *Server) portalLicenses(c echo.Context) error {
+	list, next, err := s.Portal.Licenses(c.Request().Context(), principal(c), c.QueryParam("after"), portalPageSize)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	v := web.PortalLicenses{}
+	for _, l := range list {
+		v.Rows = append(v.Rows, portalRow(l, now))
+	}
+	if next != "" {
+		v.NextURL = "/portal/?" + url.Values{"after": {next}}.Encode()
+	}
+	return Render(c, http.StatusOK, web.PortalLicenseList(s.portalPage(c, "Your licenses"), v))
+}
+
+func (s *Server) portalLicense(c echo.Context) error {
+	ctx, p := c.Request().Context(), principal(c)
+	l, err := s.Portal.License(ctx, p, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	v := web.PortalLicense{Row: portalRow(l, now), CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: day(l.IssuedAt),
+		NotBefore: day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
+		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0, SelfService: s.SelfService,
+		RenewURL: "/portal/buy/renew?license=" + l.ID, TopUpURL: "/portal/buy/top-up?license=" + l.ID,
+		MaxInstances: "any number of", ReleaseBudget: "unlimited"}
+	if _, err := s.Store.GetBundle(ctx, l.Product, 0); err == nil {
+		v.HasBundle = true
+	}
+	if max, ok := l.Terms.Limits["max_instances"]; ok {
+		v.MaxInstances = strconv.FormatInt(max, 10)
+		v.ReleaseBudget = v.MaxInstances
+	}
+	if b, ok := l.Terms.Limits["release_budget"]; ok {
+		v.ReleaseBudget = strconv.FormatInt(b, 10)
+	}
+	if v.LeaseRequired {
+		slots, err := s.Portal.Leases(ctx, p, l.ID)
+		if err != nil {
+			return err
+		}
+		for _, sl := range slots {
+			v.Leases = append(v.Leases, leaseRow(sl, now))
+		}
+	}
+	return Render(c, http.StatusOK, web.PortalLicenseDetail(s.portalPage(c, l.ID), v))
+}
+
+func leaseRow(sl *storage.Lease, now time.Time) web.PortalLeaseRow {
+	r := web.PortalLeaseRow{LeaseID: sl.LeaseID, Fingerprint: sl.Fingerprint, GrantedAt: day(sl.GrantedAt), RenewedAt: day(sl.RenewedAt), ExpiresAt: day(sl.ExpiresAt)}
+	switch {
+	case !sl.ExpiresAt.After(now):
+		r.State = "expired"
+	case sl.ReleasedAt != nil && sl.FreedEarly:
+		r.State = "released: slot free"
+	case sl.ReleasedAt != nil:
+		r.State = "released: slot taken until the lease expires"
+	default:
+		r.State, r.CanRelease = "active", true
+	}
+	return r
+}
+
+func day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// portalDownload delivers a license's file, summary, checklist or its product's
+// current revocation bundle; every delivery is recorded before it is sent.
+func (s *Server) portalDownload(c echo.Context) error {
+	ctx, p, id := c.Request().Context(), principal(c), c.Param("id")
+	if c.Param("what") == portal.WhatBundle {
+		b, err := s.Portal.Bundle(ctx, p, id)
+		if err != nil {
+			return err
+		}
+		return sendFile(c, &portal.File{Bytes: b.File, Name: fmt.Sprintf("revocation-%s-%d.json", b.Product, b.Sequence)}, "application/json")
+	}
+	f, err := s.Portal.Download(ctx, p, id, c.Param("what"))
+	if err != nil {
+		return err
+	}
+	return sendFile(c, f, f.ContentType)
+}
+
+func (s *Server) portalReleaseConfirm(c echo.Context) error {
+	ctx, p, id, lease := c.Request().Context(), principal(c), c.Param("id"), c.Param("lease_id")
+	slots, err := s.Portal.Leases(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(slots, func(sl *storage.Lease) bool { return sl.LeaseID == lease })
+	if i < 0 {
+		return entitlements.NotFound("lease", lease)
+	}
+	explain := fmt.Sprintf("Host %s will not be able to renew lease %s. The lease it holds stays valid until %s. "+
+		"If this license's release budget is used up, the slot stays taken until then.", slots[i].Fingerprint, lease, day(slots[i].ExpiresAt))
+	return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Release a lease"), "Release the lease of "+slots[i].Fingerprint+"?",
+		explain, licenseURL(id)+"/leases/"+url.PathEscape(lease)+"/release", "Release"))
+}
+
+func (s *Server) portalRelease(c echo.Context) error {
+	id, lease := c.Param("id"), c.Param("lease_id")
+	res, err := s.Portal.ReleaseLease(c.Request().Context(), principal(c), id, lease)
+	if err != nil {
+		return err
+	}
+	msg := "Lease " + lease + " was already released."
+	switch {
+	case res.Released && res.Freed:
+		msg = "Lease " + lease + " released; its slot is free now."
+	case res.Released:
+		msg = "Lease " + lease + " released. The release budget is used up, so its slot stays taken until " + day(res.ExpiresAt) + "."
+	}
+	return s.redirectWithFlash(c, licenseURL(id), msg)
+}
+
+func (s *Server) portalRotateConfirm(c echo.Context) error {
+	l, err := s.Portal.License(c.Request().Context(), principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if l.Terms.LeaseTTLSeconds == 0 {
+		return entitlements.Errorf(entitlements.ECONFLICT, "license %s does not use online leases", l.ID)
+	}
+	return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+"?",
+		"The current token stops working at once on every host: each one needs the new token to renew its lease. The new token is shown once.",
+		licenseURL(l.ID)+"/lease-token", "Rotate the token"))
+}
+
+func (s *Server) portalRotate(c echo.Context) error {
+	id := c.Param("id")
+	tok, err := s.Portal.RotateLeaseToken(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New lease token"), "New lease token for "+id,
+		"Give it to every host that runs this license (the router sends it as a Bearer token to renew its lease). The old token no longer works.",
+		tok, licenseURL(id)))
+}

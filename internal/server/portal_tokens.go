@@ -1,0 +1,111 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/web"
+)
+
+func (s *Server) tokenPage(c echo.Context, v web.PortalTokens) (web.PortalTokens, error) {
+	list, err := s.Portal.Tokens(c.Request().Context(), principal(c))
+	if err != nil {
+		return v, err
+	}
+	now := s.now()
+	for _, t := range list {
+		r := web.PortalTokenRow{ID: t.ID, Name: t.Name, CreatedAt: day(t.CreatedAt), CreatedBy: t.CreatedBy, ExpiresAt: "never", LastUsed: "never", State: "active", Active: t.Active(now)}
+		if t.ExpiresAt != nil {
+			r.ExpiresAt = day(*t.ExpiresAt)
+		}
+		if t.LastUsedAt != nil {
+			r.LastUsed = day(*t.LastUsedAt)
+		}
+		switch {
+		case t.RevokedAt != nil:
+			r.State = "revoked " + day(*t.RevokedAt)
+		case !r.Active:
+			r.State = "expired"
+		}
+		v.Rows = append(v.Rows, r)
+	}
+	v.CurlBase = s.Portal.BaseURL
+	return v, nil
+}
+
+func (s *Server) portalTokens(c echo.Context) error {
+	v, err := s.tokenPage(c, web.PortalTokens{})
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
+}
+
+// tokenForm is the create-token form, parsed and validated in one place.
+type tokenForm struct {
+	Name string
+	Days string
+	days int
+}
+
+func (f *tokenForm) Validate() map[string]string {
+	errs := map[string]string{}
+	f.Name = strings.TrimSpace(f.Name)
+	if f.Name == "" || len(f.Name) > 100 {
+		errs["name"] = "Give the token a name of 1 to 100 characters (what it is for)."
+	}
+	if f.Days != "" {
+		n, err := strconv.Atoi(f.Days)
+		if err != nil || n < 1 || n > 3650 {
+			errs["days"] = "A whole number of days from 1 to 3650, or empty for no expiry."
+		}
+		f.days = n
+	}
+	return errs
+}
+
+func (s *Server) portalCreateToken(c echo.Context) error {
+	f := tokenForm{Name: c.FormValue("name"), Days: c.FormValue("days")}
+	if errs := f.Validate(); len(errs) > 0 {
+		v, err := s.tokenPage(c, web.PortalTokens{Name: f.Name, Days: f.Days, Errors: errs})
+		if err != nil {
+			return err
+		}
+		return Render(c, http.StatusBadRequest, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
+	}
+	tok, t, err := s.Portal.CreateToken(c.Request().Context(), principal(c), f.Name, time.Duration(f.days)*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New API token"), "API token "+t.Name+" ("+t.ID+")",
+		"Scripts send it as \"Authorization: Bearer …\" to read your licenses and files. It can't change anything.", tok, "/portal/tokens"))
+}
+
+func (s *Server) portalRevokeConfirm(c echo.Context) error {
+	id := c.Param("id")
+	list, err := s.Portal.Tokens(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		if t.ID == id {
+			return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Revoke a token"), "Revoke token "+t.Name+"?",
+				"Scripts using "+t.ID+" stop working at once. This can't be undone: create a new token to replace it.",
+				"/portal/tokens/"+id+"/revoke", "Revoke"))
+		}
+	}
+	return entitlements.NotFound("token", id)
+}
+
+func (s *Server) portalRevoke(c echo.Context) error {
+	id := c.Param("id")
+	if err := s.Portal.RevokeToken(c.Request().Context(), principal(c), id); err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/portal/tokens", "Token "+id+" revoked; it stopped working at once.")
+}

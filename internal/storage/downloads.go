@@ -1,0 +1,39 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// RecordDownload records a delivered file: who (portal user, token, staff), what,
+// when, from where. A delivery is made only once its record is written.
+func (s *Store) RecordDownload(ctx context.Context, d *entitlements.Download) error {
+	var lic *string
+	if d.LicenseID != "" {
+		lic = &d.LicenseID
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO downloads (customer_id, license_id, product, what, actor_kind, actor, client_addr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, at`, d.CustomerID, lic, d.Product, d.What, d.ActorKind, d.Actor, d.ClientAddr).
+		Scan(&d.ID, &d.At)
+	return unavailable(err)
+}
+
+// ListDownloads returns a license's downloads, newest first (staff read them: the
+// evidence of delivery).
+func (s *Store) ListDownloads(ctx context.Context, licenseID string, limit int) ([]*entitlements.Download, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, at, customer_id, coalesce(license_id, ''), product, what, actor_kind, actor, client_addr
+		FROM downloads WHERE license_id = $1 ORDER BY id DESC LIMIT $2`, licenseID, limit)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Download, error) {
+		d := &entitlements.Download{}
+		return d, r.Scan(&d.ID, &d.At, &d.CustomerID, &d.LicenseID, &d.Product, &d.What, &d.ActorKind, &d.Actor, &d.ClientAddr)
+	})
+}
