@@ -131,7 +131,7 @@ func (s *Server) portalReleaseConfirm(c echo.Context) error {
 	explain := fmt.Sprintf("Host %s will not be able to renew lease %s. The lease it holds stays valid until %s. "+
 		"If this license's release budget is used up, the slot stays taken until then.", slots[i].Fingerprint, lease, day(slots[i].ExpiresAt))
 	return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Release a lease"), "Release the lease of "+slots[i].Fingerprint+"?",
-		explain, licenseURL(id)+"/leases/"+url.PathEscape(lease)+"/release", "Release"))
+		explain, licenseURL(id)+"/leases/"+url.PathEscape(lease)+"/release", "Release", licenseURL(id)))
 }
 
 func (s *Server) portalRelease(c echo.Context) error {
@@ -160,7 +160,7 @@ func (s *Server) portalRotateConfirm(c echo.Context) error {
 	}
 	return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+"?",
 		"The current token stops working at once on every host: each one needs the new token to renew its lease. The new token is shown once.",
-		licenseURL(l.ID)+"/lease-token", "Rotate the token"))
+		licenseURL(l.ID)+"/lease-token", "Rotate the token", licenseURL(l.ID)))
 }
 
 func (s *Server) portalRotate(c echo.Context) error {

@@ -96,7 +96,7 @@ func (s *Server) portalRevokeConfirm(c echo.Context) error {
 		if t.ID == id {
 			return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Revoke a token"), "Revoke token "+t.Name+"?",
 				"Scripts using "+t.ID+" stop working at once. This can't be undone: create a new token to replace it.",
-				"/portal/tokens/"+id+"/revoke", "Revoke"))
+				"/portal/tokens/"+id+"/revoke", "Revoke", "/portal/tokens"))
 		}
 	}
 	return entitlements.NotFound("token", id)
