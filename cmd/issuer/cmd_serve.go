@@ -11,6 +11,7 @@ import (
 
 	"github.com/metrum/licensing/internal/leases"
 	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/templates"
@@ -78,9 +79,16 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) err
 	workersDone := make(chan struct{})
 	go func() { leaseSvc.Run(wctx); close(workersDone) }()
 	defer func() { stopWorkers(); <-workersDone }()
+	var buy *purchase.Service
+	if a.cfg.Stripe.Enabled() {
+		var err error
+		if buy, err = purchase.New(a.cfg.Stripe, a.store, a.svc, ps, ps.BaseURL, a.logger()); err != nil {
+			return err
+		}
+	}
 	srv := &server.Server{Svc: a.svc, Store: a.store, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
 		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), TrustedProxies: a.cfg.Server.TrustedProxyNets(),
-		Portal: ps, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0)}
+		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0)}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)

@@ -26,6 +26,46 @@ type Config struct {
 	Leases   Leases   `yaml:"leases"`
 	Mail     Mail     `yaml:"mail"`
 	Customer Customer `yaml:"customer_api"`
+	Stripe   Stripe   `yaml:"stripe"`
+}
+
+// Stripe turns on self-service purchase. Without a secret key purchase is hidden
+// everywhere and the portal says to contact sales.
+type Stripe struct {
+	// SecretKey (STRIPE_SECRET_KEY) and WebhookSecret (STRIPE_WEBHOOK_SECRET): better
+	// from the environment than the file.
+	SecretKey     string `yaml:"secret_key"`
+	WebhookSecret string `yaml:"webhook_secret"`
+	// APIURL (STRIPE_API_URL): empty = Stripe; tests point it at stripe-mock.
+	APIURL string `yaml:"api_url"`
+	// EvaluationDomainPeriod: one free evaluation per email domain within it.
+	EvaluationDomainPeriod time.Duration `yaml:"evaluation_domain_period"`
+	// Catalogue is what the portal sells; empty = DefaultCatalogue.
+	Catalogue []CatalogueItem `yaml:"catalogue"`
+}
+
+// Enabled reports whether purchase is on.
+func (s Stripe) Enabled() bool { return s.SecretKey != "" }
+
+// CatalogueItem is one thing for sale: a template, its kind, price and currency.
+type CatalogueItem struct {
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Kind     string `yaml:"kind"` // evaluation, purchase, renewal, top-up
+	Template string `yaml:"template"`
+	// Price in the currency's minor unit (cents); an evaluation is 0.
+	Price    int64  `yaml:"price"`
+	Currency string `yaml:"currency"`
+}
+
+// DefaultCatalogue is sold when stripe.catalogue is empty.
+var DefaultCatalogue = []CatalogueItem{
+	{ID: "evaluation", Name: "72-hour evaluation", Kind: "evaluation", Template: "eval-72h", Price: 0, Currency: "usd"},
+	{ID: "pilot", Name: "30-day pilot", Kind: "purchase", Template: "pilot-30d", Price: 250000, Currency: "usd"},
+	{ID: "renew-pilot", Name: "Pilot renewal (30 days)", Kind: "renewal", Template: "pilot-30d", Price: 250000, Currency: "usd"},
+	{ID: "renew-enterprise", Name: "Enterprise annual renewal", Kind: "renewal", Template: "enterprise-annual", Price: 4800000, Currency: "usd"},
+	{ID: "credit-pack-5m", Name: "Credit pack, 5M tokens", Kind: "top-up", Template: "credit-pack-5m", Price: 50000, Currency: "usd"},
+	{ID: "credit-pack-25m", Name: "Credit pack, 25M tokens", Kind: "top-up", Template: "credit-pack-25m", Price: 200000, Currency: "usd"},
 }
 
 // Mail is the SMTP server the portal's sign-in links go through. Empty SMTPAddr:
@@ -128,6 +168,7 @@ func Default() *Config {
 		Leases:   Leases{RatePerLicense: 50, BurstPerLicense: 500, MaxBatch: 256, Workers: 2},
 		Mail:     Mail{From: "Metrum licensing <licensing@metrum.local>"},
 		Customer: Customer{RatePerToken: 10, BurstPerToken: 100},
+		Stripe:   Stripe{EvaluationDomainPeriod: 90 * 24 * time.Hour},
 		Issuer: Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour, BundleRetention: 90 * 24 * time.Hour,
 			BundleCheckInterval: time.Minute, Changeover: 72 * time.Hour, CoreSDKIssuer: "https://licensing.coresdk.io"},
 	}
@@ -167,6 +208,12 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	set(&c.Signing.PKCS11.PinFile, "ISSUER_PKCS11_PIN_FILE")
 	set(&c.Issuer.Name, "ISSUER_NAME")
 	set(&c.Issuer.LeaseRenewURL, "ISSUER_LEASE_RENEW_URL")
+	set(&c.Stripe.SecretKey, "STRIPE_SECRET_KEY")
+	set(&c.Stripe.WebhookSecret, "STRIPE_WEBHOOK_SECRET")
+	set(&c.Stripe.APIURL, "STRIPE_API_URL")
+	if c.Stripe.Enabled() && len(c.Stripe.Catalogue) == 0 {
+		c.Stripe.Catalogue = DefaultCatalogue
+	}
 	set(&c.Mail.SMTPAddr, "ISSUER_SMTP_ADDR")
 	set(&c.Mail.From, "ISSUER_SMTP_FROM")
 	set(&c.Mail.Username, "ISSUER_SMTP_USERNAME")
@@ -228,6 +275,29 @@ func (c *Config) Validate() error {
 	if !strings.Contains(c.Mail.From, "@") || strings.ContainsAny(c.Mail.From, "\r\n") {
 		errs = append(errs, fmt.Errorf("mail.from %q: want an address", c.Mail.From))
 	}
+	if c.Stripe.Enabled() {
+		if c.Stripe.WebhookSecret == "" {
+			errs = append(errs, errors.New("stripe.webhook_secret (STRIPE_WEBHOOK_SECRET) is required with a secret key: webhooks are how payments are confirmed"))
+		}
+		if c.Stripe.APIURL != "" {
+			if u, err := url.Parse(c.Stripe.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("stripe.api_url %q: want an http(s) URL", c.Stripe.APIURL))
+			}
+		}
+		if c.Stripe.EvaluationDomainPeriod < 0 {
+			errs = append(errs, errors.New("stripe.evaluation_domain_period must not be negative"))
+		}
+		seen := map[string]bool{}
+		for _, it := range c.Stripe.Catalogue {
+			if err := it.validate(); err != nil {
+				errs = append(errs, err)
+			}
+			if seen[it.ID] {
+				errs = append(errs, fmt.Errorf("stripe.catalogue: %q is listed twice", it.ID))
+			}
+			seen[it.ID] = true
+		}
+	}
 	if c.Customer.RatePerToken < 0 || c.Customer.BurstPerToken < 0 {
 		errs = append(errs, errors.New("customer_api: rate_per_token and burst_per_token must be ≥ 0"))
 	}
@@ -255,4 +325,18 @@ func (s Server) TrustedProxyNets() []*net.IPNet {
 		}
 	}
 	return out
+}
+
+func (it CatalogueItem) validate() error {
+	switch {
+	case it.ID == "" || it.Name == "" || it.Template == "":
+		return fmt.Errorf("stripe.catalogue: every item needs id, name and template (%+v)", it)
+	case it.Kind != "evaluation" && it.Kind != "purchase" && it.Kind != "renewal" && it.Kind != "top-up":
+		return fmt.Errorf("stripe.catalogue %s: kind is evaluation, purchase, renewal or top-up", it.ID)
+	case it.Price < 0 || (it.Kind == "evaluation") != (it.Price == 0):
+		return fmt.Errorf("stripe.catalogue %s: an evaluation is free, everything else has a positive price", it.ID)
+	case len(it.Currency) != 3 || strings.ToLower(it.Currency) != it.Currency:
+		return fmt.Errorf("stripe.catalogue %s: currency is a lower-case ISO 4217 code such as usd", it.ID)
+	}
+	return nil
 }

@@ -22,7 +22,7 @@ const (
 // NewID returns prefix + a new ULID (monotonic within a millisecond, crypto/rand).
 func NewID(prefix string) string { return prefix + ulid.Make().String() }
 
-var idRe = regexp.MustCompile(`^(cus|ent|lic|lea|ctk)_[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
+var idRe = regexp.MustCompile(`^(cus|ent|lic|lea|ctk|ord)_[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
 
 // ValidID reports whether s is prefix + ULID.
 func ValidID(prefix, s string) bool { return strings.HasPrefix(s, prefix) && idRe.MatchString(s) }
@@ -118,6 +118,9 @@ type Entitlement struct {
 	DecidedBy         string
 	DecidedAt         time.Time
 	DecisionReason    string
+	// OrderID is set for a self-service entitlement: it is opened already approved by
+	// the catalogue policy, for that paid order only (at most one per order).
+	OrderID string
 }
 
 var fingerprintRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)

@@ -18,6 +18,9 @@ type EntitlementInput struct {
 	InstanceFingerprint string
 	ContractRef         string
 	Source              string
+	// OrderID: a self-service order's entitlement, approved by the catalogue policy
+	// (storage checks the order is paid and matches). Only the purchase service sets it.
+	OrderID string
 }
 
 // CreateEntitlement opens a draft from the newest version of a template, checked
@@ -44,7 +47,7 @@ func (s *Service) CreateEntitlement(ctx context.Context, in EntitlementInput, by
 		CustomerID: in.CustomerID, Product: t.Product, TemplateName: t.Name, TemplateVersion: t.Version,
 		StartsAt: in.StartsAt, EndsAt: in.EndsAt.UTC().Truncate(time.Second), Overrides: in.Overrides,
 		InstanceFingerprint: in.InstanceFingerprint, ContractRef: in.ContractRef, Source: in.Source,
-		Kind: entitlements.KindNew, CreatedBy: by.Email,
+		Kind: entitlements.KindNew, CreatedBy: by.Email, OrderID: in.OrderID,
 	}
 	return s.openEntitlement(ctx, t, e)
 }

@@ -53,6 +53,15 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
+// SelfService is the actor of self-service purchases: it opens and issues an order's
+// entitlement (approved by the catalogue policy, never by a person) and suspends a
+// refunded or disputed order's license for staff to review. It acts only through the
+// purchase service, never from a session or token.
+var SelfService = &entitlements.Staff{Email: "system:self-service", Role: entitlements.RoleApprover}
+
+// require is the one authorization check of the service layer: every action of
+// every path (console, staff API, CLI, portal on a customer's behalf) names the role
+// it needs here, and handlers only hide what a role can't use.
 func require(by *entitlements.Staff, role entitlements.Role, what string) error {
 	if by == nil || !by.Role.AtLeast(role) {
 		return entitlements.Errorf(entitlements.EFORBIDDEN, "%s needs the %s role", what, role)

@@ -26,6 +26,8 @@ type SuccessorInput struct {
 	// Changeover: how long the old license keeps working after the new one is issued
 	// (nil: the service default).
 	Changeover *time.Duration
+	// OrderID: a self-service order's successor (see EntitlementInput.OrderID).
+	OrderID string
 }
 
 // CreateSuccessor opens a draft entitlement that supersedes an issued license. It goes
@@ -54,7 +56,8 @@ func (s *Service) CreateSuccessor(ctx context.Context, in SuccessorInput, by *en
 	}
 	now := s.now().Truncate(time.Second)
 	e := &entitlements.Entitlement{CustomerID: l.CustomerID, Product: l.Product, Kind: in.Kind, Supersedes: l.ID,
-		InstanceFingerprint: l.Terms.InstanceFingerprint, ContractRef: prev.ContractRef, Source: in.Source, CreatedBy: by.Email}
+		InstanceFingerprint: l.Terms.InstanceFingerprint, ContractRef: prev.ContractRef, Source: in.Source, CreatedBy: by.Email,
+		OrderID: in.OrderID}
 	if in.ContractRef != "" {
 		e.ContractRef = in.ContractRef
 	}

@@ -14,12 +14,13 @@ import (
 
 // customerRoutes lists the customer download API (customer-api.md). Bearer customer
 // API tokens, no cookies, so no CSRF; read-only.
+// The token check is attached to each route, not to a group: a group's middleware
+// would also answer every unknown /v1 path (with a 401 instead of a 404).
 func (s *Server) customerRoutes(g *echo.Group) {
-	api := g.Group("", s.requireCustomerToken)
-	api.GET("/licenses", s.apiLicenses)
-	api.GET("/licenses/:id", s.apiLicense)
-	api.GET("/licenses/:id/file", s.apiLicenseFile)
-	api.GET("/licenses/:id/checklist", s.apiLicenseChecklist)
+	g.GET("/licenses", s.apiLicenses, s.requireCustomerToken)
+	g.GET("/licenses/:id", s.apiLicense, s.requireCustomerToken)
+	g.GET("/licenses/:id/file", s.apiLicenseFile, s.requireCustomerToken)
+	g.GET("/licenses/:id/checklist", s.apiLicenseChecklist, s.requireCustomerToken)
 }
 
 // credentialParams are query parameters that would carry a credential in a URL, where

@@ -45,6 +45,9 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	a.POST("/tokens", s.portalCreateToken)
 	a.GET("/tokens/:id/revoke", s.portalRevokeConfirm)
 	a.POST("/tokens/:id/revoke", s.portalRevoke)
+	if s.Purchase != nil {
+		s.purchaseRoutes(s.v1, g, a)
+	}
 }
 
 // noStore keeps portal pages (licenses, secrets shown once) out of shared caches and
@@ -82,7 +85,7 @@ func (s *Server) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
 // portalPage is the frame of a portal page: the signed-in user, the CSRF token and a
 // one-time flash message (read and cleared).
 func (s *Server) portalPage(c echo.Context, title string) web.PortalPage {
-	p := web.PortalPage{Title: title}
+	p := web.PortalPage{Title: title, Purchase: s.Purchase != nil}
 	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
 		p.CSRF = tok
 	}

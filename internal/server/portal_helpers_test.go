@@ -19,6 +19,7 @@ import (
 	"github.com/metrum/licensing/internal/mail"
 	"github.com/metrum/licensing/internal/pgtest"
 	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/signing"
@@ -37,6 +38,7 @@ type portalEnv struct {
 	maker  *entitlements.Staff
 	admin  *entitlements.Staff
 	check  *entitlements.Staff
+	shop   *purchase.Service
 }
 
 type tenant struct {
@@ -51,6 +53,13 @@ type tenant struct {
 }
 
 func mustPortal(t *testing.T, customerRate float64, customerBurst int) *portalEnv {
+	t.Helper()
+	return mustPortalWith(t, customerRate, customerBurst, nil)
+}
+
+// mustPortalWith is mustPortal with self-service purchase when shop is set: it gets
+// the environment and returns the purchase service the server mounts.
+func mustPortalWith(t *testing.T, customerRate float64, customerBurst int, shop func(*portalEnv) *purchase.Service) *portalEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -87,9 +96,16 @@ func mustPortal(t *testing.T, customerRate float64, customerBurst int) *portalEn
 	go ls.Run(ctx)
 	srv := &server.Server{Svc: svc, Store: store, Leases: ls, Portal: e.portal, Log: log,
 		CustomerLimit: ratelimit.New(customerRate, customerBurst, 0)}
-	e.ts = httptest.NewServer(srv.Handler())
+	// The listener first, so the purchase service knows the base URL.
+	e.ts = httptest.NewUnstartedServer(nil)
+	e.portal.BaseURL = "http://" + e.ts.Listener.Addr().String()
+	if shop != nil {
+		e.shop = shop(e)
+		srv.Purchase = e.shop
+	}
+	e.ts.Config.Handler = srv.Handler()
+	e.ts.Start()
 	t.Cleanup(e.ts.Close)
-	e.portal.BaseURL = e.ts.URL
 	return e
 }
 

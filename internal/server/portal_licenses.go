@@ -58,9 +58,20 @@ func (s *Server) portalLicense(c echo.Context) error {
 	now := s.now()
 	v := web.PortalLicense{Row: portalRow(l, now), CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: day(l.IssuedAt),
 		NotBefore: day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
-		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0, SelfService: s.SelfService,
-		RenewURL: "/portal/buy/renew?license=" + l.ID, TopUpURL: "/portal/buy/top-up?license=" + l.ID,
+		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0,
+		RenewURL: "/portal/buy?kind=renewal&license=" + l.ID, TopUpURL: "/portal/buy?kind=top-up&license=" + l.ID,
 		MaxInstances: "any number of", ReleaseBudget: "unlimited"}
+	if s.Purchase != nil {
+		for _, it := range s.Purchase.ItemsFor(l) {
+			v.SelfService = true
+			if it.Kind == entitlements.OrderRenewal {
+				v.CanRenew = true
+			}
+			if it.Kind == entitlements.OrderTopUp {
+				v.CanTopUp = true
+			}
+		}
+	}
 	if _, err := s.Store.GetBundle(ctx, l.Product, 0); err == nil {
 		v.HasBundle = true
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
@@ -42,10 +43,13 @@ type Server struct {
 	Portal *portal.Service
 	// CustomerLimit is the rate limit per customer API token (nil: none).
 	CustomerLimit *ratelimit.Limiter
-	// SelfService is on when purchase is configured (renewal and top-up buttons).
-	SelfService bool
+	// Purchase is self-service purchase through Stripe (nil: hidden; the portal says
+	// to contact sales).
+	Purchase *purchase.Service
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+
+	v1 *echo.Group
 }
 
 func (s *Server) now() time.Time {
@@ -78,6 +82,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/staff/licenses") })
 	s.staffRoutes(e.Group("/staff"))
 	v1 := e.Group("/v1")
+	s.v1 = v1
 	s.publicRoutes(v1)
 	if s.Portal != nil {
 		s.portalRoutes(e.Group("/portal"))

@@ -11,13 +11,13 @@ import (
 
 const entitlementCols = `id, customer_id, product, template_name, template_version, state, starts_at, ends_at,
 	overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by, created_at,
-	decided_by, coalesce(decided_at, 'epoch'::timestamptz), decision_reason`
+	decided_by, coalesce(decided_at, 'epoch'::timestamptz), decision_reason, coalesce(order_id, '')`
 
 func scanEntitlement(r pgx.Row) (*entitlements.Entitlement, error) {
 	e := &entitlements.Entitlement{}
 	err := r.Scan(&e.ID, &e.CustomerID, &e.Product, &e.TemplateName, &e.TemplateVersion, &e.State,
 		&e.StartsAt, &e.EndsAt, &e.Overrides, &e.InstanceFingerprint, &e.ContractRef, &e.Source, &e.Kind,
-		&e.Supersedes, &e.ChangeoverSeconds, &e.CreatedBy, &e.CreatedAt, &e.DecidedBy, &e.DecidedAt, &e.DecisionReason)
+		&e.Supersedes, &e.ChangeoverSeconds, &e.CreatedBy, &e.CreatedAt, &e.DecidedBy, &e.DecidedAt, &e.DecisionReason, &e.OrderID)
 	if e.DecidedAt.Equal(time.Unix(0, 0)) {
 		e.DecidedAt = time.Time{}
 	}
@@ -25,6 +25,10 @@ func scanEntitlement(r pgx.Row) (*entitlements.Entitlement, error) {
 }
 
 // CreateEntitlement inserts a draft; the caller has validated it against its template.
+// An entitlement with an OrderID is a self-service one: it is inserted already
+// approved by the catalogue policy, only for a paid order of the same customer,
+// template and target license, and at most once per order (a second call returns the
+// first one: fulfilment retries are idempotent).
 func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitlement) error {
 	if err := e.Validate(); err != nil {
 		return err
@@ -34,17 +38,33 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 	if e.Kind == "" {
 		e.Kind = entitlements.KindNew
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	var orderID *string
+	if e.OrderID != "" {
+		orderID = &e.OrderID
+		e.State, e.DecidedBy = entitlements.StateApproved, entitlements.PolicyCatalogue
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := getCustomer(ctx, tx, e.CustomerID); err != nil {
 			return err
 		}
+		if orderID != nil {
+			if err := checkOrderPolicy(ctx, tx, e); err != nil {
+				return err
+			}
+		}
 		err := tx.QueryRow(ctx, `
 			INSERT INTO entitlements (id, customer_id, product, template_name, template_version, state, starts_at,
-				ends_at, overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING created_at`,
+				ends_at, overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by,
+				order_id, decided_by, decided_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+				CASE WHEN $17::text IS NULL THEN NULL ELSE now() END)
+			RETURNING created_at, coalesce(decided_at, 'epoch'::timestamptz)`,
 			e.ID, e.CustomerID, e.Product, e.TemplateName, e.TemplateVersion, e.State, e.StartsAt, e.EndsAt,
 			e.Overrides, e.InstanceFingerprint, e.ContractRef, e.Source, e.Kind, e.Supersedes, e.ChangeoverSeconds,
-			e.CreatedBy).Scan(&e.CreatedAt)
+			e.CreatedBy, orderID, e.DecidedBy).Scan(&e.CreatedAt, &e.DecidedAt)
+		if isUniqueViolation(err, "entitlements_order_id_key") {
+			return errOrderHasEntitlement
+		}
 		if isUniqueViolation(err, "entitlements_open_successor_idx") {
 			return entitlements.Errorf(entitlements.ECONFLICT, "license %s already has an open renewal, replacement or top-up: issue, reject or cancel it first", e.Supersedes)
 		}
@@ -55,8 +75,45 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 		if e.Supersedes != "" {
 			details["supersedes"] = e.Supersedes
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: e.CreatedBy, Action: "entitlement.create", Subject: e.ID, Details: details})
+		if err := appendAudit(ctx, tx, &AuditEvent{Actor: e.CreatedBy, Action: "entitlement.create", Subject: e.ID, Details: details}); err != nil {
+			return err
+		}
+		if orderID == nil {
+			return nil
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: entitlements.PolicyCatalogue, Action: "entitlement.approve", Subject: e.ID,
+			Details: map[string]string{"policy": "catalogue", "order_id": e.OrderID, "reason": "self-service order paid"}})
 	})
+	if err == errOrderHasEntitlement {
+		// A concurrent or earlier fulfilment opened it: hand back that one.
+		prev, gerr := scanEntitlement(s.pool.QueryRow(ctx, `SELECT `+entitlementCols+` FROM entitlements WHERE order_id = $1`, e.OrderID))
+		if gerr != nil {
+			return notFound(gerr, "entitlement of order", e.OrderID)
+		}
+		*e = *prev
+		return nil
+	}
+	return err
+}
+
+var errOrderHasEntitlement = entitlements.Errorf(entitlements.ECONFLICT, "the order already has its entitlement")
+
+// checkOrderPolicy is the catalogue policy's approval: the order is paid (or a free
+// evaluation), of this customer, for this template and target license.
+func checkOrderPolicy(ctx context.Context, tx pgx.Tx, e *entitlements.Entitlement) error {
+	var customer, template, target, status string
+	err := tx.QueryRow(ctx, `SELECT customer_id, template, coalesce(license_id, ''), status FROM orders WHERE id = $1`, e.OrderID).
+		Scan(&customer, &template, &target, &status)
+	if err != nil {
+		return notFound(err, "order", e.OrderID)
+	}
+	if customer != e.CustomerID || template != e.TemplateName || target != e.Supersedes {
+		return entitlements.Errorf(entitlements.EFORBIDDEN, "order %s is not for this entitlement", e.OrderID)
+	}
+	if status != entitlements.OrderPaid && status != entitlements.OrderFulfilled {
+		return entitlements.Errorf(entitlements.EFORBIDDEN, "order %s is %s, not paid: the catalogue policy approves paid orders only", e.OrderID, status)
+	}
+	return nil
 }
 
 // GetEntitlement returns one entitlement.

@@ -203,6 +203,15 @@ func scanLicense(r pgx.Row, extra ...any) (*entitlements.License, error) {
 	return l, err
 }
 
+// LicenseOfEntitlement returns the license issued from an entitlement.
+func (s *Store) LicenseOfEntitlement(ctx context.Context, entitlementID string) (*entitlements.License, error) {
+	var id string
+	if err := s.pool.QueryRow(ctx, `SELECT id FROM licenses WHERE entitlement_id = $1`, entitlementID).Scan(&id); err != nil {
+		return nil, notFound(err, "license of entitlement", entitlementID)
+	}
+	return s.GetLicense(ctx, id)
+}
+
 // GetLicense returns a license with its exact file bytes and summary.
 func (s *Store) GetLicense(ctx context.Context, id string) (*entitlements.License, error) {
 	var file []byte
