@@ -59,6 +59,7 @@ Run:
 Records:
   customer      create | update | list | token create|list|revoke (customer API tokens)
   portal        invite | users | disable | enable   (customer portal users)
+  order         queue | show | review               (self-service orders; refunds and disputes)
   entitlement   create | approve | reject | cancel | list | show
   license       issue | list | show | download | renew | replace | top-up |
                 revoke | suspend | reinstate | rotate-lease-token
@@ -84,6 +85,7 @@ var commands = map[string]cmdFunc{
 	"migrate":     cmdMigrate,
 	"customer":    cmdCustomer,
 	"portal":      cmdPortal,
+	"order":       cmdOrder,
 	"entitlement": cmdEntitlement,
 	"license":     cmdLicense,
 	"staff":       cmdStaff,

@@ -139,3 +139,15 @@ func (s *Service) CheckTemplates(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ReviewOrder takes a refunded or disputed self-service order out of the staff queue,
+// with a note (approvers and above).
+func (s *Service) ReviewOrder(ctx context.Context, id, note string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleApprover, "reviewing an order"); err != nil {
+		return err
+	}
+	if note == "" {
+		return entitlements.Invalid(map[string]string{"note": "say what was decided"})
+	}
+	return s.Store.ReviewOrder(ctx, id, note, by)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,7 +52,11 @@ func price(it config.CatalogueItem) string {
 	if it.Price == 0 {
 		return "free"
 	}
-	return fmt.Sprintf("%s %d.%02d", strings.ToUpper(it.Currency), it.Price/100, it.Price%100)
+	whole := strconv.FormatInt(it.Price/100, 10)
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	return fmt.Sprintf("%s %s.%02d", strings.ToUpper(it.Currency), whole, it.Price%100)
 }
 
 func (s *Server) portalBuyPage(c echo.Context) error {

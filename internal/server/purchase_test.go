@@ -314,6 +314,9 @@ func TestStripeRefundSuspends(t *testing.T) {
 	if len(queue) != 1 || queue[0].ID != o.ID {
 		t.Fatalf("review queue: %v", queue)
 	}
+	if err := e.svc.ReviewOrder(context.Background(), o.ID, "refund accepted", e.maker); entitlements.ErrorCode(err) != entitlements.EFORBIDDEN {
+		t.Fatalf("an issuer reviewed an order: %v", err)
+	}
 	b, err := e.svc.PublishBundle(context.Background(), "genai-smart-router", e.check)
 	if err != nil {
 		t.Fatal(err)
@@ -331,6 +334,12 @@ func TestStripeRefundSuspends(t *testing.T) {
 	e.deliver(t, p, h)
 	if l, _ := e.svc.Store.GetLicense(context.Background(), o2.FulfilledLicenseID); l.Status != entitlements.LicenseSuspended {
 		t.Fatalf("license after dispute: %s", l.Status)
+	}
+	if err := e.svc.ReviewOrder(context.Background(), o.ID, "refund accepted; license stays suspended", e.check); err != nil {
+		t.Fatal(err)
+	}
+	if queue, _ := e.svc.Store.ReviewQueue(context.Background(), 10); len(queue) != 1 || queue[0].ID != o2.ID {
+		t.Fatalf("queue after review: %v", queue)
 	}
 	// Redelivery of the refund does nothing more.
 	before := e.count(t, `SELECT count(*) FROM audit_events`)

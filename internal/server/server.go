@@ -68,10 +68,16 @@ func (s *Server) Handler() *echo.Echo {
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
+	// form-action also governs where a form's POST may redirect: the buy form ends in
+	// a redirect to Stripe Checkout, so with purchase on, Checkout is allowed there.
+	formAction := "'self'"
+	if s.Purchase != nil {
+		formAction += " https://checkout.stripe.com"
+	}
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
 		ReferrerPolicy:        "same-origin",
-		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action " + formAction,
 	}))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	if s.Metrics != nil {

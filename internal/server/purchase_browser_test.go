@@ -1,0 +1,160 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/metrum/licensing/internal/browsertest"
+	"github.com/metrum/licensing/internal/smtptest"
+)
+
+// TestBrowserEvaluation: a new visitor asks for an evaluation with their email → the
+// link arrives at the SMTP listener → they start it → the evaluation license is
+// issued and downloaded → the verifier says valid (with a lease from its token); a
+// second address of the same domain is refused.
+func TestBrowserEvaluation(t *testing.T) {
+	e := mustShop(t, false)
+	ctx := browsertest.New(t)
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	request := func(email string) smtptest.Message {
+		t.Helper()
+		step("evaluation form", chromedp.Navigate(e.ts.URL+"/portal/sign-in"), chromedp.Click(chromedp.ID("evaluate")),
+			chromedp.WaitVisible(chromedp.ID("request-evaluation")))
+		browsertest.Screenshot(t, ctx, "portal-evaluate")
+		step("ask", chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("company"), "Initrode"),
+			chromedp.Click(chromedp.ID("request-evaluation")), chromedp.WaitVisible(chromedp.ID("link-sent")))
+		return e.smtp.Wait(t, email, 5*time.Second)
+	}
+	msg := request("dev@initrode.test")
+	link := linkIn(msg.Data, "/portal/evaluate/link?token=")
+	step("open the link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("start-evaluation")))
+	browsertest.Screenshot(t, ctx, "portal-evaluate-confirm")
+	step("start", chromedp.Click(chromedp.ID("start-evaluation")), chromedp.WaitVisible(chromedp.ID("order-done")))
+	browsertest.Screenshot(t, ctx, "portal-evaluation-issued")
+	token := text("#lease-token")
+	licID := strings.TrimSpace(strings.TrimPrefix(text("#order-done"), "Your license is issued: "))
+	status, body := browsertest.Fetch(t, ctx, "/portal/licenses/"+licID+"/download/file")
+	if status != 200 {
+		t.Fatalf("download: %d", status)
+	}
+	if r := e.verifyBytes(t, []byte(body), "genai-smart-router"); r.Reason != "license-lease-required" || r.SKU != "eval-72h" {
+		t.Fatalf("evaluation license: %s %s %s", r.Status, r.Reason, r.SKU)
+	}
+	// With a lease taken with the token the page showed once, the verifier says valid.
+	lic, err := e.svc.Store.GetLicense(context.Background(), licID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &tenant{pilot: lic, leaseTok: token}
+	leaseID := e.lease(t, x, "eval-host")
+	if leaseID == "" {
+		t.Fatal("no lease")
+	}
+	// A colleague at the same domain: refused (one evaluation per domain in 90 days).
+	step("sign out", chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("send-link")))
+	msg = request("ops@initrode.test")
+	step("second link", chromedp.Navigate(linkIn(msg.Data, "/portal/evaluate/link?token=")), chromedp.Click(chromedp.ID("start-evaluation")),
+		chromedp.WaitVisible(chromedp.CSS("p.error")))
+	browsertest.Screenshot(t, ctx, "portal-evaluation-refused")
+	if s := text("p.error"); !strings.Contains(s, "already started for initrode.test") {
+		t.Fatalf("second evaluation: %q", s)
+	}
+	if n := e.count(t, `SELECT count(*) FROM customers WHERE email = 'ops@initrode.test'`); n != 0 {
+		t.Fatal("the refused evaluation left a customer")
+	}
+}
+
+func linkIn(mail, path string) string {
+	i := strings.Index(mail, "http")
+	for i >= 0 {
+		end := strings.IndexAny(mail[i:], " \r\n")
+		if end < 0 {
+			end = len(mail) - i
+		}
+		if u := mail[i : i+end]; strings.Contains(u, path) {
+			return u
+		}
+		j := strings.Index(mail[i+1:], "http")
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return ""
+}
+
+// TestBrowserPaidPurchase: a signed-in customer buys a pilot: the portal creates the
+// order and the Checkout Session (stripe-mock) server-side and sends the browser to
+// Checkout; the price shown and charged is the catalogue's.
+func TestBrowserPaidPurchase(t *testing.T) {
+	e := mustShop(t, false)
+	a := e.tenant(t, "Acme", "ops@acme.test")
+	ctx := browsertest.New(t)
+	var mu sync.Mutex
+	var checkout string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if r, ok := ev.(*network.EventRequestWillBeSent); ok && strings.HasPrefix(r.Request.URL, "https://checkout.stripe.com/") {
+			mu.Lock()
+			checkout = r.Request.URL
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.portal.Invite(context.Background(), a.customer.ID, "buyer@acme.test", "", e.maker); err != nil {
+		t.Fatal(err)
+	}
+	link := e.smtp.Wait(t, "buyer@acme.test", 5*time.Second).Link()
+	err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.Click(chromedp.ID("confirm-sign-in")), chromedp.WaitVisible(chromedp.ID("licenses")),
+		chromedp.Click(chromedp.ID("nav-buy")), chromedp.WaitVisible(chromedp.ID("items")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Screenshot(t, ctx, "portal-buy")
+	items, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("items")))
+	if !strings.Contains(items, "30-day pilot") || !strings.Contains(items, "USD 2,500.00") {
+		t.Fatalf("buy page: %s", items)
+	}
+	// The click leaves for Checkout, which this machine can't reach: the request is enough.
+	_ = chromedp.Do(ctx, chromedp.Click(chromedp.ID("buy-pilot")))
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		got := checkout
+		mu.Unlock()
+		if got != "" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if checkout == "" {
+		t.Fatal("the browser was not sent to Stripe Checkout")
+	}
+	var amount int64
+	var session string
+	e.svc.Store.Pool().QueryRow(context.Background(), `SELECT amount, checkout_session_id FROM orders WHERE customer_id = $1 AND item = 'pilot'`, a.customer.ID).Scan(&amount, &session)
+	if amount != 250000 || session == "" {
+		t.Fatalf("order: amount %d session %q", amount, session)
+	}
+}
