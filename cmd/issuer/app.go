@@ -17,13 +17,13 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/metrum/licensing/internal/config"
-	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/mail"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/signing/pkcs11"
+	"github.com/metrum/licensing/internal/staffclient"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
@@ -79,9 +79,21 @@ func (a *app) open(ctx context.Context) (*issuance.Service, error) {
 	if a.svc != nil {
 		return a.svc, nil
 	}
+	if err := a.openStore(ctx); err != nil {
+		return nil, err
+	}
+	return a.service(a.store)
+}
+
+// openStore opens the database only (operator commands that read it, such as `audit
+// verify`, open no key).
+func (a *app) openStore(ctx context.Context) error {
+	if a.store != nil {
+		return nil
+	}
 	c, err := a.config()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if c.Database.URL == "" {
 		// The dev database: lease-policy licenses name the running dev server's URL.
@@ -96,16 +108,17 @@ func (a *app) open(ctx context.Context) (*issuance.Service, error) {
 			a.cleanup = append(a.cleanup, func() { _ = cl.Stop() })
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.Database.URL = url
 	}
 	store, err := storage.Open(ctx, c.Database.URL)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.cleanup = append(a.cleanup, store.Close)
-	return a.service(store)
+	a.store = store
+	return nil
 }
 
 func (a *app) service(store *storage.Store) (*issuance.Service, error) {
@@ -173,46 +186,59 @@ func (a *app) kek() (*signing.KEK, error) {
 	return k, err
 }
 
-// actor is the staff member the CLI acts as: --as, else ISSUER_AS.
-func (a *app) actor(ctx context.Context, as string) (*entitlements.Staff, error) {
+// parseAPI parses a command's flags and returns the staff API client of whoever the
+// CLI's credentials name (as points at the --as flag, read after parsing).
+func (a *app) parseAPI(fs *flag.FlagSet, args []string, as *string) (remote, error) {
+	if err := parse(fs, args); err != nil {
+		return remote{}, err
+	}
+	return a.api(*as)
+}
+
+// api returns the staff API client. The issuer URL is ISSUER_URL, else the
+// credentials file's, else the running dev issuer's; the token is ISSUER_TOKEN, else
+// the dev token of the account --as / ISSUER_AS names (scripts/dev's demo accounts
+// only: it must exist under the data folder), else the credentials file's that
+// `issuer login` wrote. The CLI itself never opens the database or a key.
+func (a *app) api(as string) (remote, error) {
+	c, err := a.config()
+	if err != nil {
+		return remote{}, err
+	}
+	creds, _ := readCredentials(a.credentialsPath())
+	url := firstOf(a.getenv("ISSUER_URL"), creds.URL)
+	if url == "" {
+		if b, err := os.ReadFile(filepath.Join(c.Database.DataDir, devURLFile)); err == nil {
+			url = strings.TrimSpace(string(b))
+		}
+	}
 	if as == "" {
 		as = a.getenv("ISSUER_AS")
 	}
-	if as == "" {
-		return nil, errors.New("say who is acting: --as EMAIL or ISSUER_AS=EMAIL (a staff account; see `issuer staff create`)")
+	token := a.getenv("ISSUER_TOKEN")
+	switch {
+	case token != "":
+	case as != "":
+		b, err := signing.ReadSecretFile("dev token", filepath.Join(c.Database.DataDir, devTokenDir, strings.ToLower(as)))
+		if err != nil {
+			return remote{}, fmt.Errorf("--as / ISSUER_AS picks a demo account's token of `issuer dev` only, and %s has none here (%v): sign in with `issuer login` instead", as, err)
+		}
+		token = strings.TrimSpace(string(b))
+	case creds.Token != "":
+		token = creds.Token
+	default:
+		return remote{}, errors.New("not signed in: run `issuer login --url https://your-issuer` (or set ISSUER_URL and ISSUER_TOKEN)")
 	}
-	return a.store.StaffByEmail(ctx, as)
+	return remote{c: staffclient.New(url, token)}, nil
 }
 
-// parseAs parses a command's flags, opens the service and resolves who is acting
-// (as points at the --as flag, read after parsing).
-func (a *app) parseAs(ctx context.Context, fs *flag.FlagSet, args []string, as *string) (*issuance.Service, *entitlements.Staff, error) {
-	if err := parse(fs, args); err != nil {
-		return nil, nil, err
+func firstOf(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
 	}
-	return a.openAs(ctx, *as)
-}
-
-// parseOpen parses a command's flags and opens the database (read-only commands).
-func (a *app) parseOpen(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	_, err := a.open(ctx)
-	return err
-}
-
-// openAs opens the service and resolves the acting staff member.
-func (a *app) openAs(ctx context.Context, as string) (*issuance.Service, *entitlements.Staff, error) {
-	svc, err := a.open(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	by, err := a.actor(ctx, as)
-	if err != nil {
-		return nil, nil, err
-	}
-	return svc, by, nil
+	return ""
 }
 
 // flags makes a FlagSet whose --help explains the command.

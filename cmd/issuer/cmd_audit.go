@@ -28,10 +28,11 @@ func auditList(ctx context.Context, a *app, args []string) error {
 	before := fs.Int64("before", 0, "page: events older than this event ID")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	list, err := a.store.ListAudit(ctx, storage.AuditFilter{Subject: *subject, BeforeID: *before, Limit: *limit})
+	list, err := svc.ListAudit(ctx, storage.AuditFilter{Subject: *subject, BeforeID: *before, Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -59,9 +60,15 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 		`Recomputes the audit trail's hash chain from the first event to the last. Each event's
 hash covers its content and the previous event's hash, so an edited, removed or
 reordered event breaks the chain there; the first broken link is named. Exit 1 when
-broken.`)
+broken.
+
+An operator command: it reads the database itself (DATABASE_URL), read-only, so the
+chain can be checked independently of the running issuer. It opens no key.`)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := a.openStore(ctx); err != nil {
 		return err
 	}
 	rep, err := a.store.VerifyAudit(ctx, func(n int64) {

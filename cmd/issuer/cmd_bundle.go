@@ -39,11 +39,11 @@ number, and stores it. Needs the approver role.`)
 	product := fs.String("product", "", "genai-smart-router or coresdk (required)")
 	out := fs.String("out", "", "also write the bundle here")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	b, err := svc.PublishBundle(ctx, *product, by)
+	b, err := svc.PublishBundle(ctx, *product)
 	if err != nil {
 		return err
 	}
@@ -65,10 +65,11 @@ func bundleList(ctx context.Context, a *app, args []string) error {
 	before := fs.Int64("before", 0, "page: bundles before this sequence")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	list, err := a.store.ListBundles(ctx, *product, *before, *limit)
+	list, err := svc.ListBundles(ctx, *product, *before, *limit)
 	if err != nil {
 		return err
 	}
@@ -97,10 +98,11 @@ func bundleDownload(ctx context.Context, a *app, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	if _, err := a.open(ctx); err != nil {
+	svc, err := a.api("")
+	if err != nil {
 		return err
 	}
-	b, err := a.store.GetBundle(ctx, *product, *seq)
+	b, err := svc.GetBundle(ctx, *product, *seq)
 	if err != nil {
 		return err
 	}

@@ -29,16 +29,12 @@ func customerCreate(ctx context.Context, a *app, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	svc, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	by, err := a.actor(ctx, *as)
+	svc, err := a.api(*as)
 	if err != nil {
 		return err
 	}
 	c := &entitlements.Customer{Name: *name, Email: *email}
-	if err := svc.CreateCustomer(ctx, c, by); err != nil {
+	if err := svc.CreateCustomer(ctx, c); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -56,21 +52,12 @@ with: issue a replacement ('issuer license replace') to deliver the correction.`
 	name := fs.String("name", "", "new display name")
 	email := fs.String("email", "", "new contact email")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	c, err := a.store.GetCustomer(ctx, *id)
+	c, err := svc.UpdateCustomer(ctx, *id, *name, *email)
 	if err != nil {
-		return err
-	}
-	if *name != "" {
-		c.Name = *name
-	}
-	if *email != "" {
-		c.Email = *email
-	}
-	if err := svc.UpdateCustomer(ctx, c, by); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -84,10 +71,11 @@ func customerList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("customer list", "customer list [--page N] [--json]", "Lists customers by name, 50 a page.")
 	pg := fs.Int("page", 1, "page number")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	list, err := a.store.ListCustomers(ctx, (*pg-1)*50, 50)
+	list, err := svc.ListCustomers(ctx, (*pg-1)*50, 50)
 	if err != nil {
 		return err
 	}

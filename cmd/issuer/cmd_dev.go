@@ -125,6 +125,13 @@ loopback and prints the URL and a staff login. A second start reuses the same da
 		return err
 	}
 	url := "http://" + l.Addr().String()
+	var emails []string
+	for _, d := range devStaff {
+		emails = append(emails, d.email)
+	}
+	if err := a.writeDevTokens(ctx, url, emails...); err != nil {
+		return fmt.Errorf("dev tokens: %w", err)
+	}
 	ps := a.portalService(true)
 	ps.BaseURL = url
 	portalLine := "(no demo portal user: run without --no-demo)"
@@ -140,11 +147,12 @@ Metrum license issuer (dev) is running.
   staff login:  %s
   portal:       %s
   key set:      %s   (verifier ... --keyset %s)
-  CLI as admin: ISSUER_AS=%s go run ./cmd/issuer license list%s
+  CLI:          ISSUER_AS=%s go run ./cmd/issuer license list   (dev tokens of the demo
+                accounts are under %s/dev-tokens; elsewhere: issuer login --url %s)%s
 
 Sign-in links of the portal are printed here (dev has no SMTP server).
 Press Ctrl-C to stop (the database under %s stops with it).
-`, url, logins, portalLine, keyset, keyset, devStaff[0].email, renewNote, c.Database.DataDir)
+`, url, logins, portalLine, keyset, keyset, devStaff[0].email, c.Database.DataDir, url, renewNote, c.Database.DataDir)
 	return a.serve(ctx, l, ps)
 }
 

@@ -87,15 +87,11 @@ to the template's (start now). Overrides must be allowed by the template; see
 	if in.EndsAt, err = optTime(fs, "ends", *ends); err != nil {
 		return err
 	}
-	svc, err := a.open(ctx)
+	svc, err := a.api(*as)
 	if err != nil {
 		return err
 	}
-	by, err := a.actor(ctx, *as)
-	if err != nil {
-		return err
-	}
-	e, err := svc.CreateEntitlement(ctx, in, by)
+	e, err := svc.CreateEntitlement(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -147,12 +143,12 @@ stderr; one failure does not stop the rest, and the command fails if any did.`)
 		fmt.Fprintln(a.stderr, "give --id (one or more) or --all-drafts")
 		return errUsage
 	}
-	svc, by, err := a.openAs(ctx, *as)
+	svc, err := a.api(*as)
 	if err != nil {
 		return err
 	}
 	if *all {
-		drafts, err := a.store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateDraft, Kind: *kind, Limit: 500})
+		drafts, err := svc.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateDraft, Kind: *kind, Limit: 500})
 		if err != nil {
 			return err
 		}
@@ -164,9 +160,9 @@ stderr; one failure does not stop the rest, and the command fails if any did.`)
 	for i, id := range ids {
 		var e *entitlements.Entitlement
 		if approve {
-			e, err = svc.Approve(ctx, id, by)
+			e, err = svc.Approve(ctx, id)
 		} else {
-			e, err = svc.Reject(ctx, id, *reason, by)
+			e, err = svc.Reject(ctx, id, *reason)
 		}
 		if err != nil {
 			failed++
@@ -217,11 +213,11 @@ func entCancel(ctx context.Context, a *app, args []string) error {
 	id := fs.String("id", "", "entitlement ID (required)")
 	reason := fs.String("reason", "", "why (required)")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	e, err := svc.Cancel(ctx, *id, *reason, by)
+	e, err := svc.Cancel(ctx, *id, *reason)
 	if err != nil {
 		return err
 	}
@@ -241,10 +237,11 @@ func entList(ctx context.Context, a *app, args []string) error {
 	before := fs.String("before", "", "page: entitlements older than this ID")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	list, err := a.store.ListEntitlements(ctx, storage.EntitlementFilter{State: *state, Kind: *kind, CustomerID: *cust, BeforeID: *before, Limit: *limit})
+	list, err := svc.ListEntitlements(ctx, storage.EntitlementFilter{State: *state, Kind: *kind, CustomerID: *cust, BeforeID: *before, Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -263,10 +260,11 @@ func entShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("entitlement show", "entitlement show --id ent_…", "Shows one entitlement as JSON.")
 	id := fs.String("id", "", "entitlement ID (required)")
 	fs.Bool("json", true, "print JSON (always)")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	e, err := a.store.GetEntitlement(ctx, *id)
+	e, err := svc.GetEntitlement(ctx, *id)
 	if err != nil {
 		return err
 	}

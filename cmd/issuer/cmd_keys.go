@@ -60,7 +60,7 @@ token, non-extractable (ES256 only; needs an issuer built with -tags pkcs11).`)
 	backend := fs.String("backend", "file", "file or pkcs11")
 	activate := fs.Bool("activate", false, "make it the active signer of its slots now")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ token, non-extractable (ES256 only; needs an issuer built with -tags pkcs11).`)
 			ps = append(ps, verify.Purpose(p))
 		}
 	}
-	rec, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: *product, Alg: *alg, Purposes: ps, Backend: *backend}, *activate, by)
+	rec, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: *product, Alg: *alg, Purposes: ps, Backend: *backend}, *activate)
 	if err != nil {
 		return err
 	}
@@ -95,11 +95,11 @@ verifier that trusts it before rotating.`)
 	product := fs.String("product", "", "product (required)")
 	purpose := fs.String("purpose", "", "license, revocation or lease (required)")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	next, prev, err := svc.RotateKey(ctx, *product, verify.Purpose(*purpose), by)
+	next, prev, err := svc.RotateKey(ctx, *product, *purpose)
 	if err != nil {
 		return err
 	}
@@ -115,14 +115,14 @@ func keysActivate(ctx context.Context, a *app, args []string) error {
 		"Makes a key the active signer of its product's slot for each of its purposes.")
 	kid := fs.String("kid", "", "key ID (required)")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	if err := svc.ActivateKey(ctx, *kid, by); err != nil {
+	if err := svc.ActivateKey(ctx, *kid); err != nil {
 		return err
 	}
-	return a.printKey(ctx, *kid, *asJSON, "activated")
+	return a.printKey(ctx, svc, *kid, *asJSON, "activated")
 }
 
 func keysRetire(ctx context.Context, a *app, args []string) error {
@@ -133,14 +133,14 @@ a slot can't be retired: rotate first.`)
 	kid := fs.String("kid", "", "key ID (required)")
 	reason := fs.String("reason", "", "why (required; goes to the audit trail)")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	if err := svc.RetireKey(ctx, *kid, *reason, by); err != nil {
+	if err := svc.RetireKey(ctx, *kid, *reason); err != nil {
 		return err
 	}
-	return a.printKey(ctx, *kid, *asJSON, "retired")
+	return a.printKey(ctx, svc, *kid, *asJSON, "retired")
 }
 
 func keysNotAfter(ctx context.Context, a *app, args []string) error {
@@ -160,18 +160,18 @@ time after a key leak. It can only move earlier.`)
 		fmt.Fprintf(a.stderr, "--at %q: not RFC 3339\n", *at)
 		return errUsage
 	}
-	svc, by, err := a.openAs(ctx, *as)
+	svc, err := a.api(*as)
 	if err != nil {
 		return err
 	}
-	if err := svc.SetKeyNotAfter(ctx, *kid, t, by); err != nil {
+	if err := svc.SetKeyNotAfter(ctx, *kid, t); err != nil {
 		return err
 	}
-	return a.printKey(ctx, *kid, *asJSON, "not_after set on")
+	return a.printKey(ctx, svc, *kid, *asJSON, "not_after set on")
 }
 
-func (a *app) printKey(ctx context.Context, kid string, asJSON bool, verb string) error {
-	k, err := a.store.GetKey(ctx, kid)
+func (a *app) printKey(ctx context.Context, svc remote, kid string, asJSON bool, verb string) error {
+	k, err := svc.GetKey(ctx, kid)
 	if err != nil {
 		return err
 	}
@@ -192,10 +192,11 @@ func orNone(s string) string {
 func keysList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("keys list", "keys list [--json]", "Lists signing keys (public metadata only).")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	keys, err := a.store.ListKeys(ctx)
+	keys, err := svc.ListKeys(ctx)
 	if err != nil {
 		return err
 	}

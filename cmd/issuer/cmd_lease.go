@@ -25,13 +25,14 @@ func leaseSlots(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("lease slots", "lease slots --license lic_… [--json]", "Lists a license's instance slots, live ones first.")
 	id := fs.String("license", "", "license ID (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	if _, err := a.store.GetLicense(ctx, *id); err != nil {
+	if _, err := svc.GetLicense(ctx, *id); err != nil {
 		return err
 	}
-	slots, err := a.store.ListLeases(ctx, *id)
+	slots, err := svc.ListLeases(ctx, *id)
 	if err != nil {
 		return err
 	}
@@ -64,10 +65,11 @@ func leaseHistory(ctx context.Context, a *app, args []string) error {
 	before := fs.Int64("before", 0, "page: records older than this ID")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	events, err := a.store.ListLeaseEvents(ctx, *id, *before, *limit)
+	events, err := svc.ListLeaseEvents(ctx, *id, *before, *limit)
 	if err != nil {
 		return err
 	}

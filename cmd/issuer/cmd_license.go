@@ -11,7 +11,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -76,25 +76,18 @@ customer now, it is not stored in clear and can't be shown again (only rotated).
 		fmt.Fprintln(a.stderr, "--out writes one file: use it with --entitlement, then `license download` per license")
 		return errUsage
 	}
-	svc, by, err := a.openAs(ctx, *as)
+	svc, err := a.api(*as)
 	if err != nil {
 		return err
 	}
-	ids := []string{*id}
 	if *all {
-		ids = nil
-		list, err := a.store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateApproved, Limit: 500})
-		if err != nil {
-			return err
-		}
-		for i := len(list) - 1; i >= 0; i-- { // oldest first
-			ids = append(ids, list[i].ID)
-		}
+		return issueAll(ctx, a, svc, *asJSON)
 	}
+	ids := []string{*id}
 	var results []map[string]any
 	failed := 0
 	for i, eid := range ids {
-		l, token, err := svc.IssueWithToken(ctx, eid, by)
+		l, token, err := svc.IssueWithToken(ctx, eid)
 		if err != nil {
 			if len(ids) == 1 && !*all {
 				return err
@@ -167,7 +160,8 @@ time, soonest first.`)
 	after := fs.String("after", "", "page cursor from the previous page")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
 	f := entitlements.LicenseFilter{CustomerID: *cust, Product: *product, Status: *status, Limit: *limit}
@@ -183,7 +177,7 @@ time, soonest first.`)
 		}
 		f.AfterIssuedAt, f.AfterID = t, id
 	}
-	list, err := a.store.ListLicenses(ctx, f)
+	list, err := svc.ListLicenses(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -219,10 +213,11 @@ func licDownload(ctx context.Context, a *app, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	if _, err := a.open(ctx); err != nil {
+	svc, err := a.api("")
+	if err != nil {
 		return err
 	}
-	l, err := a.store.GetLicense(ctx, *id)
+	l, err := svc.GetLicense(ctx, *id)
 	if err != nil {
 		return err
 	}
@@ -255,10 +250,11 @@ func licShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("license show", "license show --id lic_…", "Prints a license's metadata and safe summary as JSON.")
 	id := fs.String("id", "", "license ID (required)")
 	fs.Bool("json", true, "print JSON (always)")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	l, err := a.store.GetLicense(ctx, *id)
+	l, err := svc.GetLicense(ctx, *id)
 	if err != nil {
 		return err
 	}
@@ -325,11 +321,11 @@ func runSuccessor(ctx context.Context, a *app, f *successorFlags, kind string, a
 	if err != nil {
 		return err
 	}
-	svc, by, err := a.openAs(ctx, *f.as)
+	svc, err := a.api(*f.as)
 	if err != nil {
 		return err
 	}
-	e, err := svc.CreateSuccessor(ctx, in, by)
+	e, err := svc.CreateSuccessor(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -361,25 +357,26 @@ with progress on stderr; licenses that already have one open are skipped.`, true
 		fmt.Fprintln(a.stderr, "give --id or --expiring-within, not both")
 		return errUsage
 	}
-	svc, by, err := a.openAs(ctx, *f.as)
+	svc, err := a.api(*f.as)
 	if err != nil {
 		return err
 	}
 	var rows []map[string]any
-	opened, err := svc.RenewExpiring(ctx, *product, *within, by, func(p issuance.RenewalProgress) {
-		row := map[string]any{"license_id": p.LicenseID}
-		if p.Err != nil {
-			row["error"] = describe(p.Err)
-			fmt.Fprintf(a.stderr, "[%d/%d] %s: skipped: %s\n", p.N, p.Of, p.LicenseID, describe(p.Err))
+	last, err := svc.RenewExpiring(ctx, *product, *within, func(p staffapi.Progress) {
+		row := map[string]any{"license_id": p.ID}
+		if p.Error != "" {
+			row["error"] = p.Error
+			fmt.Fprintf(a.stderr, "[%d/%d] %s: skipped: %s\n", p.N, p.Of, p.ID, p.Error)
 		} else {
-			row["entitlement_id"] = p.Entitlement.ID
-			fmt.Fprintf(a.stderr, "[%d/%d] %s → renewal %s\n", p.N, p.Of, p.LicenseID, p.Entitlement.ID)
+			row["entitlement_id"] = p.Opened.ID
+			fmt.Fprintf(a.stderr, "[%d/%d] %s → renewal %s\n", p.N, p.Of, p.ID, p.Opened.ID)
 		}
 		rows = append(rows, row)
 	})
 	if err != nil {
 		return err
 	}
+	opened := last.Count
 	if *f.asJSON {
 		if rows == nil {
 			rows = []map[string]any{}
@@ -451,12 +448,12 @@ func licStatus(ctx context.Context, a *app, args []string, action, help string) 
 	if err != nil {
 		return err
 	}
-	svc, by, err := a.openAs(ctx, *as)
+	svc, err := a.api(*as)
 	if err != nil {
 		return err
 	}
 	if action != entitlements.ActionReinstate && !*yes {
-		l, err := a.store.GetLicense(ctx, *id)
+		l, err := svc.GetLicense(ctx, *id)
 		if err != nil {
 			return err
 		}
@@ -466,7 +463,7 @@ func licStatus(ctx context.Context, a *app, args []string, action, help string) 
 			return errors.New("not confirmed: nothing changed (type the license ID, or pass --yes)")
 		}
 	}
-	l, err := svc.ChangeStatus(ctx, *id, action, *reason, at, by)
+	l, err := svc.ChangeStatus(ctx, *id, action, *reason, at)
 	if err != nil {
 		return err
 	}
@@ -487,11 +484,11 @@ func licRotateToken(ctx context.Context, a *app, args []string) error {
 stops working at once: every router host of the license needs the new one.`)
 	id := fs.String("id", "", "license ID (required)")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	tok, err := svc.RotateLeaseToken(ctx, *id, by)
+	tok, err := svc.RotateLeaseToken(ctx, *id)
 	if err != nil {
 		return err
 	}
@@ -499,5 +496,48 @@ stops working at once: every router host of the license needs the new one.`)
 		return a.printJSON(map[string]any{"license_id": *id, "lease_token": tok})
 	}
 	fmt.Fprintf(a.stdout, "new lease token for %s (shown once): %s\n", *id, tok)
+	return nil
+}
+
+// issueAll runs `license issue --all-approved` on the server, which issues in parallel
+// batches and streams a line per license; progress goes to stderr as it arrives.
+func issueAll(ctx context.Context, a *app, svc remote, asJSON bool) error {
+	results := []map[string]any{}
+	failed := 0
+	last, err := svc.IssueAll(ctx, func(p staffapi.Progress) {
+		if p.Error != "" {
+			failed++
+			fmt.Fprintf(a.stderr, "[%d/%d] %s: %s\n", p.N, p.Of, p.ID, p.Error)
+			results = append(results, map[string]any{"entitlement_id": p.ID, "error": p.Error})
+			return
+		}
+		fmt.Fprintf(a.stderr, "[%d/%d] %s → %s\n", p.N, p.Of, p.ID, p.License.ID)
+		m := licJSON(p.License)
+		if p.LeaseToken != "" {
+			m["lease_token"] = p.LeaseToken
+		}
+		results = append(results, m)
+		if !asJSON {
+			fmt.Fprintf(a.stdout, "issued %s (%s for %s, expires %s, key %s)\n", p.License.ID, p.License.SKU, p.License.CustomerID, verify.FormatTime(p.License.ExpiresAt), p.License.KeyID)
+			if p.LeaseToken != "" {
+				fmt.Fprintf(a.stdout, "lease token of %s (shown once; the router sends it as a Bearer token): %s\n", p.License.ID, p.LeaseToken)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := a.printJSON(results); err != nil {
+			return err
+		}
+	} else if last.Of == 0 {
+		fmt.Fprintln(a.stdout, "no approved entitlements to issue")
+	} else {
+		fmt.Fprintf(a.stdout, "issued %d of %d\n", last.Count, last.Of)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d entitlements could not be issued", failed, last.Of)
+	}
 	return nil
 }

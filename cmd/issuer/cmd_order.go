@@ -32,10 +32,11 @@ func orderQueue(ctx context.Context, a *app, args []string) error {
 suspended their license (never a silent revoke). Decide with 'issuer license reinstate'
 or 'issuer license revoke', then 'issuer order review'.`)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	list, err := a.store.ReviewQueue(ctx, 500)
+	list, err := svc.ReviewQueue(ctx)
 	if err != nil {
 		return err
 	}
@@ -53,10 +54,11 @@ func orderShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("order show", "order show --id ord_… [--json]", "Shows one self-service order.")
 	id := fs.String("id", "", "order ID (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	o, err := a.store.GetOrder(ctx, *id)
+	o, err := svc.GetOrder(ctx, *id)
 	if err != nil {
 		return err
 	}
@@ -76,15 +78,15 @@ func orderReview(ctx context.Context, a *app, args []string) error {
 	id := fs.String("id", "", "order ID (required)")
 	note := fs.String("note", "", "what was decided (required)")
 	as, asJSON := actorFlags(fs)
-	svc, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	if err := svc.ReviewOrder(ctx, *id, *note, by); err != nil {
+	if err := svc.ReviewOrder(ctx, *id, *note); err != nil {
 		return err
 	}
 	if *asJSON {
-		return a.printJSON(map[string]any{"id": *id, "reviewed_by": by.Email})
+		return a.printJSON(map[string]any{"id": *id, "reviewed": true})
 	}
 	fmt.Fprintf(a.stdout, "order %s reviewed\n", *id)
 	return nil

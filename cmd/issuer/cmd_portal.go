@@ -44,14 +44,14 @@ customer can list and revoke it in the portal. Issuers and above.`)
 	name := fs.String("name", "", "what the token is for (required)")
 	days := fs.Int("days", 0, "expires after this many days (0: never)")
 	as, asJSON := actorFlags(fs)
-	_, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
 	if *days < 0 {
 		return entitlements.Invalid(map[string]string{"days": "must be ≥ 0"})
 	}
-	tok, t, err := a.portalService(a.devDB).StaffCreateToken(ctx, *customer, *name, time.Duration(*days)*24*time.Hour, by)
+	tok, t, err := svc.CreateCustomerToken(ctx, *customer, *name, time.Duration(*days)*24*time.Hour)
 	if err != nil {
 		return err
 	}
@@ -67,10 +67,11 @@ func tokenList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("customer token list", "customer token list --customer cus_… [--json]", "Lists a customer's API tokens (never the tokens themselves).")
 	customer := fs.String("customer", "", "customer ID (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	list, err := a.store.ListCustomerTokens(ctx, *customer)
+	list, err := svc.ListCustomerTokens(ctx, *customer)
 	if err != nil {
 		return err
 	}
@@ -101,11 +102,11 @@ func tokenRevoke(ctx context.Context, a *app, args []string) error {
 	customer := fs.String("customer", "", "customer ID (required)")
 	id := fs.String("id", "", "token ID (required)")
 	as, asJSON := actorFlags(fs)
-	_, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	if err := a.portalService(a.devDB).StaffRevokeToken(ctx, *customer, *id, by); err != nil {
+	if err := svc.RevokeCustomerToken(ctx, *customer, *id); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -118,17 +119,16 @@ func tokenRevoke(ctx context.Context, a *app, args []string) error {
 func portalInvite(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("portal invite", "portal invite --customer cus_… --email EMAIL [--name NAME] [--as STAFF] [--json]",
 		`Adds a portal user to a customer and mails them a one-time sign-in link (SMTP from
-mail.smtp_addr; against the dev database the link is printed here instead). Issuers
-and above.`)
+mail.smtp_addr; the dev issuer prints it to its console instead). Issuers and above.`)
 	customer := fs.String("customer", "", "customer ID (required)")
 	email := fs.String("email", "", "the person's email (required)")
 	name := fs.String("name", "", "their name")
 	as, asJSON := actorFlags(fs)
-	_, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	u, err := a.portalService(a.devDB).Invite(ctx, *customer, *email, *name, by)
+	u, err := svc.Invite(ctx, *customer, *email, *name)
 	if err != nil {
 		if u != nil {
 			return fmt.Errorf("portal user %s was added, but the sign-in link was not sent: %w (they can ask for one on /portal/sign-in)", u.Email, err)
@@ -146,10 +146,11 @@ func portalUsers(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("portal users", "portal users --customer cus_… [--json]", "Lists a customer's portal users.")
 	customer := fs.String("customer", "", "customer ID (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
 		return err
 	}
-	list, err := a.store.ListPortalUsers(ctx, *customer)
+	list, err := svc.ListPortalUsers(ctx, *customer)
 	if err != nil {
 		return err
 	}
@@ -172,11 +173,11 @@ func portalSetDisabled(ctx context.Context, a *app, args []string, disabled bool
 	customer := fs.String("customer", "", "customer ID (required)")
 	id := fs.Int64("id", 0, "portal user ID (required; see `issuer portal users`)")
 	as, asJSON := actorFlags(fs)
-	_, by, err := a.parseAs(ctx, fs, args, as)
+	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	if err := a.portalService(a.devDB).SetPortalUserDisabled(ctx, *customer, *id, disabled, by); err != nil {
+	if err := svc.SetPortalUserDisabled(ctx, *customer, *id, disabled); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -18,9 +18,14 @@ import (
 )
 
 func cmdMigrate(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("migrate", "migrate [--json]", "Applies pending database migrations (embedded goose SQL files).")
+	fs := a.flags("migrate", "migrate [--json]", `Applies pending database migrations (embedded goose SQL files).
+
+An operator command: it opens the database itself (DATABASE_URL); no key.`)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := a.openStore(ctx); err != nil {
 		return err
 	}
 	applied, err := a.store.Migrate(ctx)
@@ -41,9 +46,16 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("serve", "serve [--addr HOST:PORT]",
-		"Runs the HTTP service (staff UI, portal, lease API) until interrupted. Production\nuse: set DATABASE_URL and METRUM_KEK, run `issuer migrate` first.")
+		`Runs the HTTP service (staff console and API, portal, customer and lease APIs) until
+interrupted. Production use: set DATABASE_URL and METRUM_KEK, run `+"`issuer migrate`"+` first.
+
+An operator command, and the only process that opens the signing keys (the KEK file,
+the PKCS#11 PIN): staff act through it, from the browser or the CLI.`)
 	addr := fs.String("addr", "", "listen address (default server.addr)")
-	if err := a.parseOpen(ctx, fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := a.open(ctx); err != nil {
 		return err
 	}
 	if *addr != "" {

@@ -20,14 +20,19 @@ func cmdStaff(ctx context.Context, a *app, args []string) error {
 }
 
 func staffCreate(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("staff create", "staff create --email EMAIL --role ROLE [--name NAME] [--json] < password",
+	fs := a.flags("staff create", "staff create --email EMAIL --role ROLE [--name NAME] [--bootstrap] [--json] < password",
 		`Adds a staff account. The password (12+ characters) is read from the first line of
 standard input, or from ISSUER_STAFF_PASSWORD; it never goes on the command line.
-Roles: viewer, issuer, approver, admin. The first account needs no --as; later ones
-must be created by an admin.`)
+Roles: viewer, issuer, approver, admin.
+
+Signed in (issuer login), an admin adds accounts through the issuer's staff API. The
+very first account is the operator's bootstrap: with --bootstrap (or with no
+credentials at all) the command opens the database itself (DATABASE_URL) and adds an
+admin only while no account exists; two racing bootstraps make one account.`)
 	email := fs.String("email", "", "email (required)")
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", "viewer", "viewer, issuer, approver or admin")
+	bootstrap := fs.Bool("bootstrap", false, "operator: create the first admin directly in the database")
 	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -37,25 +42,24 @@ must be created by an admin.`)
 		line, _ := bufio.NewReader(stdin).ReadString('\n')
 		pw = strings.TrimRight(line, "\r\n")
 	}
-	if _, err := a.open(ctx); err != nil {
-		return err
-	}
-	// Without --as this is the bootstrap of the first admin, which the database
-	// allows only while no account exists (two racing bootstraps: one wins).
-	actor := storage.BootstrapActor
-	if *as != "" || a.getenv("ISSUER_AS") != "" {
-		by, err := a.actor(ctx, *as)
+	svc, apiErr := a.api(*as)
+	st := &entitlements.Staff{Email: *email, Name: *name, Role: entitlements.Role(*role)}
+	if *bootstrap || apiErr != nil {
+		if !*bootstrap && (*as != "" || a.getenv("ISSUER_AS") != "" || a.getenv("ISSUER_TOKEN") != "") {
+			return apiErr // credentials were meant, and don't work: say why
+		}
+		if err := a.openStore(ctx); err != nil {
+			return err
+		}
+		if err := a.store.CreateStaff(ctx, st, pw, storage.BootstrapActor); err != nil {
+			return err
+		}
+	} else {
+		created, err := svc.CreateStaff(ctx, *email, *name, *role, pw)
 		if err != nil {
 			return err
 		}
-		if !by.Role.AtLeast(entitlements.RoleAdmin) {
-			return entitlements.Errorf(entitlements.EFORBIDDEN, "creating staff accounts needs the admin role")
-		}
-		actor = by.Email
-	}
-	st := &entitlements.Staff{Email: *email, Name: *name, Role: entitlements.Role(*role)}
-	if err := a.store.CreateStaff(ctx, st, pw, actor); err != nil {
-		return err
+		st = created
 	}
 	if *asJSON {
 		return a.printJSON(map[string]any{"id": st.ID, "email": st.Email, "role": st.Role})

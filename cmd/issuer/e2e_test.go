@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -18,14 +20,17 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/metrum/licensing/internal/pgtest"
+	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/storage"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type cli struct {
-	t   *testing.T
-	env map[string]string
+	t      *testing.T
+	env    map[string]string
+	url    string // the running issuer's
+	issuer *app   // the issuer process's side (keys and database)
 }
 
 func newCLI(t *testing.T) *cli {
@@ -38,18 +43,48 @@ func newCLI(t *testing.T) *cli {
 	}}
 }
 
-// bootstrap migrates, creates root@m.test (admin, the acting staff member),
-// maker@m.test (issuer) and checker@m.test (approver), and an active router key for
-// each purpose given.
+// bootstrap migrates, creates root@m.test (admin, the first account, made by the
+// operator's bootstrap), starts the issuer (the real HTTP handler over the same
+// database and keys), and through its staff API creates maker@m.test (issuer) and
+// checker@m.test (approver) and an active router key for each purpose given. Each
+// account's token is written where `--as` / ISSUER_AS find dev tokens, and root acts.
 func (c *cli) bootstrap(purposes ...string) {
 	c.t.Helper()
 	c.run("migrate")
-	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
+	c.run("staff", "create", "--email", "root@m.test", "--role", "admin", "--bootstrap")
+	c.startIssuer()
+	c.devToken("root@m.test")
 	c.env["ISSUER_AS"] = "root@m.test"
 	c.run("staff", "create", "--email", "maker@m.test", "--role", "issuer")
 	c.run("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	c.devToken("maker@m.test")
+	c.devToken("checker@m.test")
 	for _, p := range purposes {
 		c.run("keys", "generate", "--product", "genai-smart-router", "--purpose", p, "--activate")
+	}
+}
+
+// startIssuer runs the issuer as `issuer serve` would, on an httptest server: it alone
+// opens the database and the keys.
+func (c *cli) startIssuer() {
+	c.t.Helper()
+	a := &app{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return c.env[k] }}
+	c.t.Cleanup(a.close)
+	svc, err := a.open(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	srv := &server.Server{Svc: svc, Store: a.store, Portal: a.portalService(true), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ts := httptest.NewServer(srv.Handler())
+	c.t.Cleanup(ts.Close)
+	c.url, c.issuer = ts.URL, a
+}
+
+// devToken gives an account a token where --as finds it (as `issuer dev` does).
+func (c *cli) devToken(email string) {
+	c.t.Helper()
+	if err := c.issuer.writeDevTokens(context.Background(), c.url, email); err != nil {
+		c.t.Fatal(err)
 	}
 }
 
@@ -192,9 +227,7 @@ func TestCLIRecordToVerifiedFile(t *testing.T) {
 
 func TestCLIErrorsAreClearAndChangeNothing(t *testing.T) {
 	c := newCLI(t)
-	c.run("migrate")
-	c.run("staff", "create", "--email", "root@m.test", "--role", "admin")
-	c.env["ISSUER_AS"] = "root@m.test"
+	c.bootstrap()
 	var cust struct {
 		ID string `json:"id"`
 	}

@@ -48,9 +48,12 @@ func TestNoKeyMaterialInCLIOrHTTP(t *testing.T) {
 		return out
 	}
 	runSeen("migrate")
-	runSeen("staff", "create", "--email", "root@m.test", "--role", "admin")
+	runSeen("staff", "create", "--email", "root@m.test", "--role", "admin", "--bootstrap")
+	c.startIssuer()
+	c.devToken("root@m.test")
 	c.env["ISSUER_AS"] = "root@m.test"
 	runSeen("staff", "create", "--email", "checker@m.test", "--role", "approver")
+	c.devToken("checker@m.test")
 
 	// Keys with known private bytes, sealed into the CLI's key folder and recorded.
 	kek, err := signing.ParseKEK(c.env["METRUM_KEK"])

@@ -49,12 +49,20 @@ const usage = `issuer — the Metrum license issuer
 
 Usage: issuer <command> [flags]    (issuer <command> --help for each)
 
-Run:
+Operator (open the database or keys themselves; on the issuer's host):
   dev           start everything locally: private Postgres under .data/, migrations,
-                dev keys, demo data; serves on 127.0.0.1 and prints the URL and a login
-  serve         run the HTTP service against DATABASE_URL (production)
+                dev keys, demo data; serves on 127.0.0.1 and prints the URL and logins
+  serve         run the HTTP service against DATABASE_URL (production); the only
+                process that opens signing keys
   migrate       apply database migrations
+  staff create --bootstrap   the first admin account
+  keys rewrap   re-seal the file keys under a new KEK
+  audit verify  check the audit trail's hash chain (read-only)
   healthcheck   exit 0 when a running issuer answers /readyz (container health checks)
+
+Staff (through the issuer's staff API, as you; sign in first):
+  login         sign in: keeps a personal access token (0600) in your config folder
+  token         create | list | revoke            (your personal access tokens)
 
 Records:
   customer      create | update | list | token create|list|revoke (customer API tokens)
@@ -71,8 +79,9 @@ Records:
                 export-keyset | rewrap
   templates     list the license templates
 
-Global environment: DATABASE_URL, ISSUER_CONFIG (YAML file), METRUM_KEK or
-ISSUER_KEK_FILE, ISSUER_AS (the staff email the CLI acts as). See README.md.
+Environment: ISSUER_URL and ISSUER_TOKEN (else the credentials of 'issuer login';
+ISSUER_AS=email picks a demo account of 'issuer dev'); operator commands read
+DATABASE_URL, ISSUER_CONFIG (YAML file), METRUM_KEK or ISSUER_KEK_FILE. See README.md.
 `
 
 var errUsage = errors.New("usage")
@@ -84,6 +93,8 @@ var commands = map[string]cmdFunc{
 	"serve":       cmdServe,
 	"migrate":     cmdMigrate,
 	"customer":    cmdCustomer,
+	"login":       cmdLogin,
+	"token":       cmdToken,
 	"portal":      cmdPortal,
 	"order":       cmdOrder,
 	"entitlement": cmdEntitlement,

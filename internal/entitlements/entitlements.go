@@ -22,7 +22,7 @@ const (
 // NewID returns prefix + a new ULID (monotonic within a millisecond, crypto/rand).
 func NewID(prefix string) string { return prefix + ulid.Make().String() }
 
-var idRe = regexp.MustCompile(`^(cus|ent|lic|lea|ctk|ord)_[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
+var idRe = regexp.MustCompile(`^(cus|ent|lic|lea|ctk|ord|stk)_[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
 
 // ValidID reports whether s is prefix + ULID.
 func ValidID(prefix, s string) bool { return strings.HasPrefix(s, prefix) && idRe.MatchString(s) }

@@ -151,3 +151,53 @@ func (s *Service) ReviewOrder(ctx context.Context, id, note string, by *entitlem
 	}
 	return s.Store.ReviewOrder(ctx, id, note, by)
 }
+
+// MaxTokenLifetime bounds a personal access token; DefaultTokenLifetime is used when
+// none is asked for.
+const (
+	MaxTokenLifetime     = 365 * 24 * time.Hour
+	DefaultTokenLifetime = 90 * 24 * time.Hour
+)
+
+// CreateStaffToken makes a personal access token for the acting staff member (any
+// role: the token acts with its owner's role), shown once.
+func (s *Service) CreateStaffToken(ctx context.Context, name string, lifetime time.Duration, by *entitlements.Staff) (string, *storage.StaffToken, error) {
+	if err := require(by, entitlements.RoleViewer, "making a token"); err != nil {
+		return "", nil, err
+	}
+	if lifetime == 0 {
+		lifetime = DefaultTokenLifetime
+	}
+	f := map[string]string{}
+	if name == "" || len(name) > 100 {
+		f["name"] = "a name of 1 to 100 characters (where the token is used)"
+	}
+	if lifetime < time.Minute || lifetime > MaxTokenLifetime {
+		f["expires"] = "a lifetime from a minute to a year"
+	}
+	if err := entitlements.Invalid(f); err != nil {
+		return "", nil, err
+	}
+	return s.Store.CreateStaffToken(ctx, by.ID, name, s.now().Add(lifetime).Truncate(time.Second), by.Email)
+}
+
+// RevokeStaffToken revokes one of the acting staff member's tokens (admins: anyone's).
+func (s *Service) RevokeStaffToken(ctx context.Context, id string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleViewer, "revoking a token"); err != nil {
+		return err
+	}
+	owner := by.ID
+	if by.Role.AtLeast(entitlements.RoleAdmin) {
+		owner = 0
+	}
+	return s.Store.RevokeStaffToken(ctx, owner, id, by.Email)
+}
+
+// CreateStaff adds a staff account (admins only). The very first account is made by
+// the operator's `issuer staff create` bootstrap instead.
+func (s *Service) CreateStaff(ctx context.Context, st *entitlements.Staff, password string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleAdmin, "creating staff accounts"); err != nil {
+		return err
+	}
+	return s.Store.CreateStaff(ctx, st, password, by.Email)
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -23,6 +24,7 @@ import (
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
+	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
@@ -50,6 +52,16 @@ type Server struct {
 	Now func() time.Time
 
 	v1 *echo.Group
+
+	loginOnce    sync.Once
+	loginLimiter *ratelimit.Limiter
+}
+
+// loginLimit throttles password sign-ins (console and API) per address and per client
+// with a token bucket; memory is bounded by the limiter's cap.
+func (s *Server) loginLimit() *ratelimit.Limiter {
+	s.loginOnce.Do(func() { s.loginLimiter = ratelimit.New(10.0/60, 10, 0) })
+	return s.loginLimiter
 }
 
 func (s *Server) now() time.Time {
@@ -90,6 +102,7 @@ func (s *Server) Handler() *echo.Echo {
 	v1 := e.Group("/v1")
 	s.v1 = v1
 	s.publicRoutes(v1)
+	s.staffAPIRoutes(v1.Group(strings.TrimPrefix(staffapi.Prefix, "/v1")))
 	if s.Portal != nil {
 		s.portalRoutes(e.Group("/portal"))
 		s.customerRoutes(v1)
@@ -153,6 +166,8 @@ type Problem struct {
 	Status    int    `json:"status"`
 	Detail    string `json:"detail,omitempty"`
 	RequestID string `json:"request_id"`
+	// Errors are per-field messages of a validation error (an RFC 9457 extension).
+	Errors map[string]string `json:"errors,omitempty"`
 }
 
 // errorHandler is the one place errors become HTTP: users see a safe message, the log
@@ -162,11 +177,12 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := http.StatusInternalServerError, entitlements.EINTERNAL, "internal error"
+	var fields map[string]string
 	var he *echo.HTTPError
 	var de *entitlements.Error
 	switch {
 	case errors.As(err, &de):
-		code, msg = de.Code, de.Message
+		code, msg, fields = de.Code, de.Message, de.Fields
 		if st, ok := statusOfCode(code); ok {
 			status = st
 		}
@@ -195,7 +211,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	_ = c.JSON(status, Problem{Type: "https://metrum.ai/problems/" + code, Title: http.StatusText(status),
-		Status: status, Detail: msg, RequestID: rid})
+		Status: status, Detail: msg, RequestID: rid, Errors: fields})
 }
 
 func wantsHTML(c echo.Context) bool {

@@ -1,0 +1,446 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/staffapi"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/verify"
+)
+
+// maxStaffBody bounds a staff API request.
+const maxStaffBody = 1 << 20
+
+// staffAPIRoutes lists the staff JSON API (staffapi). Bearer personal access tokens
+// only: no cookies, so no CSRF; a credential in the URL is refused. Every action goes
+// through the service layer with the token's staff member, where roles and
+// maker-checker are enforced once for every path.
+func (s *Server) staffAPIRoutes(g *echo.Group) {
+	g.POST(staffapi.Login, s.staffLogin)
+	a := func(path string, h echo.HandlerFunc) { g.POST(path, h, s.requireStaffToken) }
+	a(staffapi.WhoAmI, call(s, func(_ context.Context, by *entitlements.Staff, _ *staffapi.Empty) (*entitlements.Staff, error) { return by, nil }))
+	s.staffCustomerCalls(a)
+	s.staffEntitlementCalls(a)
+	s.staffLicenseCalls(a)
+	s.staffKeyCalls(a)
+	s.staffAccountCalls(a)
+}
+
+// requireStaffToken authenticates the bearer personal access token: one 401 for a
+// missing, unknown, expired or revoked token.
+func (s *Server) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := refuseTokenInURL(c); err != nil {
+			return err
+		}
+		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok || !strings.HasPrefix(tok, storage.StaffTokenPrefix) || len(tok) > 128 {
+			return storage.ErrBadStaffToken
+		}
+		st, _, err := s.Store.AuthenticateStaffToken(c.Request().Context(), tok)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Set("staff", st)
+		return next(c)
+	}
+}
+
+// decodeStaffBody reads one JSON object (application/json, at most 1 MiB, no unknown
+// members) into p.
+func decodeStaffBody(c echo.Context, p any) error {
+	r := c.Request()
+	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+		return entitlements.Errorf(entitlements.EINVALID, "Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxStaffBody+1))
+	if err != nil || len(body) > maxStaffBody {
+		return entitlements.Errorf(entitlements.EINVALID, "the body is unreadable or larger than 1 MiB")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		return entitlements.Errorf(entitlements.EINVALID, "the body is not the JSON this call takes: %v", err)
+	}
+	return nil
+}
+
+// call adapts a service call to a handler: decode P, act as the token's staff member,
+// answer R as JSON.
+func call[P, R any](s *Server, fn func(ctx context.Context, by *entitlements.Staff, p *P) (R, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var p P
+		if err := decodeStaffBody(c, &p); err != nil {
+			return err
+		}
+		by, _ := c.Get("staff").(*entitlements.Staff)
+		r, err := fn(c.Request().Context(), by, &p)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, r)
+	}
+}
+
+// staffLogin trades an email and password for a personal access token (what `issuer
+// login` does). Throttled per address and per client; failures are audited.
+func (s *Server) staffLogin(c echo.Context) error {
+	var p staffapi.LoginRequest
+	if err := decodeStaffBody(c, &p); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	email := strings.ToLower(strings.TrimSpace(p.Email))
+	if wait := s.loginLimit().Wait("email:"+email) + s.loginLimit().Wait("addr:"+c.RealIP()); wait > 0 {
+		return &entitlements.Error{Code: ERateLimited, RetryAfter: wait, Message: "too many sign-in attempts: wait and try again"}
+	}
+	st, err := s.Store.Authenticate(ctx, email, p.Password)
+	if err != nil {
+		if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
+			_ = s.Store.Audit(ctx, &storage.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
+				Details: map[string]string{"client_addr": c.RealIP(), "via": "api"}})
+		}
+		return err
+	}
+	name := p.TokenName
+	if name == "" {
+		name = "issuer login " + time.Now().UTC().Format("2006-01-02")
+	}
+	tok, rec, err := s.Svc.CreateStaffToken(ctx, name, p.Lifetime, st)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, staffapi.NewToken{Token: tok, Record: rec})
+}
+
+type route = func(path string, h echo.HandlerFunc)
+
+func (s *Server) staffCustomerCalls(a route) {
+	a(staffapi.CustomerCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.Customer) (*entitlements.Customer, error) {
+		c := &entitlements.Customer{Name: p.Name, Email: p.Email}
+		return c, s.Svc.CreateCustomer(ctx, c, by)
+	}))
+	a(staffapi.CustomerUpdate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.CustomerUpdateRequest) (*entitlements.Customer, error) {
+		c, err := s.Store.GetCustomer(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		if p.Name != "" {
+			c.Name = p.Name
+		}
+		if p.Email != "" {
+			c.Email = p.Email
+		}
+		return c, s.Svc.UpdateCustomer(ctx, c, by)
+	}))
+	a(staffapi.CustomerGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.Customer, error) {
+		return s.Store.GetCustomer(ctx, p.ID)
+	}))
+	a(staffapi.CustomerList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.Page) ([]*entitlements.Customer, error) {
+		return s.Store.ListCustomers(ctx, p.Offset, clampLimit(p.Limit))
+	}))
+	a(staffapi.PortalInvite, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.PortalInviteRequest) (*entitlements.PortalUser, error) {
+		if s.Portal == nil {
+			return nil, entitlements.Errorf(entitlements.ENOTFOUND, "the portal is not served by this issuer")
+		}
+		return s.Portal.Invite(ctx, p.CustomerID, p.Email, p.Name, by)
+	}))
+	a(staffapi.PortalUsers, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) ([]*entitlements.PortalUser, error) {
+		return s.Store.ListPortalUsers(ctx, p.ID)
+	}))
+	a(staffapi.PortalDisable, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.PortalUserRequest) (*staffapi.Empty, error) {
+		if s.Portal == nil {
+			return nil, entitlements.Errorf(entitlements.ENOTFOUND, "the portal is not served by this issuer")
+		}
+		return &staffapi.Empty{}, s.Portal.SetPortalUserDisabled(ctx, p.CustomerID, p.ID, p.Disabled, by)
+	}))
+	a(staffapi.CustomerTokenNew, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.CustomerTokenRequest) (*staffapi.NewCustomerToken, error) {
+		if s.Portal == nil {
+			return nil, entitlements.Errorf(entitlements.ENOTFOUND, "the customer API is not served by this issuer")
+		}
+		tok, rec, err := s.Portal.StaffCreateToken(ctx, p.CustomerID, p.Name, p.Lifetime, by)
+		return &staffapi.NewCustomerToken{Token: tok, Record: rec}, err
+	}))
+	a(staffapi.CustomerTokenList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) ([]*entitlements.CustomerToken, error) {
+		return s.Store.ListCustomerTokens(ctx, p.ID)
+	}))
+	a(staffapi.CustomerTokenDrop, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.CustomerTokenRequest) (*staffapi.Empty, error) {
+		if s.Portal == nil {
+			return nil, entitlements.Errorf(entitlements.ENOTFOUND, "the customer API is not served by this issuer")
+		}
+		return &staffapi.Empty{}, s.Portal.StaffRevokeToken(ctx, p.CustomerID, p.ID, by)
+	}))
+	a(staffapi.OrderQueue, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.Order, error) {
+		return s.Store.ReviewQueue(ctx, 500)
+	}))
+	a(staffapi.OrderGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.Order, error) {
+		return s.Store.GetOrder(ctx, p.ID)
+	}))
+	a(staffapi.OrderReview, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ReviewRequest) (*staffapi.Empty, error) {
+		return &staffapi.Empty{}, s.Svc.ReviewOrder(ctx, p.ID, p.Note, by)
+	}))
+}
+
+func clampLimit(n int) int {
+	if n <= 0 || n > 500 {
+		return 50
+	}
+	return n
+}
+
+func (s *Server) staffEntitlementCalls(a route) {
+	a(staffapi.EntitlementCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *issuance.EntitlementInput) (*entitlements.Entitlement, error) {
+		p.OrderID = "" // only the purchase service opens policy-approved entitlements
+		return s.Svc.CreateEntitlement(ctx, *p, by)
+	}))
+	a(staffapi.EntitlementApprove, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.Entitlement, error) {
+		return s.Svc.Approve(ctx, p.ID, by)
+	}))
+	a(staffapi.EntitlementReject, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.Reason) (*entitlements.Entitlement, error) {
+		return s.Svc.Reject(ctx, p.ID, p.Reason, by)
+	}))
+	a(staffapi.EntitlementCancel, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.Reason) (*entitlements.Entitlement, error) {
+		return s.Svc.Cancel(ctx, p.ID, p.Reason, by)
+	}))
+	a(staffapi.EntitlementGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.Entitlement, error) {
+		return s.Store.GetEntitlement(ctx, p.ID)
+	}))
+	a(staffapi.EntitlementList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *storage.EntitlementFilter) ([]*entitlements.Entitlement, error) {
+		p.Limit = clampLimit(p.Limit)
+		return s.Store.ListEntitlements(ctx, *p)
+	}))
+}
+
+func (s *Server) staffLicenseCalls(a route) {
+	a(staffapi.LicenseIssue, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Issued, error) {
+		l, tok, err := s.Svc.IssueWithToken(ctx, p.ID, by)
+		return &staffapi.Issued{License: l, LeaseToken: tok}, err
+	}))
+	a(staffapi.LicenseIssueAll, s.issueAllApproved)
+	a(staffapi.LicenseRenewAll, s.renewExpiring)
+	a(staffapi.LicenseGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.License, error) {
+		return s.Store.GetLicense(ctx, p.ID)
+	}))
+	a(staffapi.LicenseList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *entitlements.LicenseFilter) ([]*entitlements.License, error) {
+		return s.Store.ListLicenses(ctx, *p)
+	}))
+	a(staffapi.LicenseSuccessor, call(s, func(ctx context.Context, by *entitlements.Staff, p *issuance.SuccessorInput) (*entitlements.Entitlement, error) {
+		p.OrderID = ""
+		return s.Svc.CreateSuccessor(ctx, *p, by)
+	}))
+	a(staffapi.LicenseStatus, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.StatusRequest) (*entitlements.License, error) {
+		return s.Svc.ChangeStatus(ctx, p.LicenseID, p.Action, p.Reason, p.EffectiveAt, by)
+	}))
+	a(staffapi.LicenseLeaseToken, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Token, error) {
+		tok, err := s.Svc.RotateLeaseToken(ctx, p.ID, by)
+		return &staffapi.Token{Token: tok}, err
+	}))
+	a(staffapi.BundlePublish, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.BundleRequest) (*storage.Bundle, error) {
+		return s.Svc.PublishBundle(ctx, p.Product, by)
+	}))
+	a(staffapi.BundleGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) (*storage.Bundle, error) {
+		return s.Store.GetBundle(ctx, p.Product, p.Sequence)
+	}))
+	a(staffapi.BundleList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) ([]*storage.Bundle, error) {
+		return s.Store.ListBundles(ctx, p.Product, p.Before, clampLimit(p.Limit))
+	}))
+	a(staffapi.LeaseSlots, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*storage.Lease, error) {
+		return s.Store.ListLeases(ctx, p.LicenseID)
+	}))
+	a(staffapi.LeaseHistory, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*storage.LeaseEvent, error) {
+		return s.Store.ListLeaseEvents(ctx, p.LicenseID, p.Before, clampLimit(p.Limit))
+	}))
+	a(staffapi.AuditList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *storage.AuditFilter) ([]*storage.AuditEvent, error) {
+		p.Limit = clampLimit(p.Limit)
+		return s.Store.ListAudit(ctx, *p)
+	}))
+}
+
+func (s *Server) staffKeyCalls(a route) {
+	a(staffapi.KeyGenerate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyGenerateRequest) (*storage.KeyRecord, error) {
+		return s.Svc.GenerateKey(ctx, p.Input, p.Activate, by)
+	}))
+	a(staffapi.KeyRotate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyRotateRequest) (*staffapi.Rotated, error) {
+		next, prev, err := s.Svc.RotateKey(ctx, p.Product, verify.Purpose(p.Purpose), by)
+		return &staffapi.Rotated{Next: next, Prev: prev}, err
+	}))
+	a(staffapi.KeyActivate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Empty, error) {
+		return &staffapi.Empty{}, s.Svc.ActivateKey(ctx, p.ID, by)
+	}))
+	a(staffapi.KeyRetire, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.Reason) (*staffapi.Empty, error) {
+		return &staffapi.Empty{}, s.Svc.RetireKey(ctx, p.ID, p.Reason, by)
+	}))
+	a(staffapi.KeyNotAfter, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyNotAfterRequest) (*staffapi.Empty, error) {
+		return &staffapi.Empty{}, s.Svc.SetKeyNotAfter(ctx, p.KID, p.At, by)
+	}))
+	a(staffapi.KeyGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*storage.KeyRecord, error) {
+		return s.Store.GetKey(ctx, p.ID)
+	}))
+	a(staffapi.KeyList, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) ([]*storage.KeyRecord, error) {
+		return s.Store.ListKeys(ctx)
+	}))
+	a(staffapi.KeySet, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) (*staffapi.KeySetAnswer, error) {
+		ks, err := s.Svc.PublicKeySet(ctx)
+		return &staffapi.KeySetAnswer{KeySet: ks}, err
+	}))
+}
+
+func (s *Server) staffAccountCalls(a route) {
+	a(staffapi.StaffCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.StaffCreateRequest) (*entitlements.Staff, error) {
+		st := &entitlements.Staff{Email: p.Email, Name: p.Name, Role: entitlements.Role(p.Role)}
+		return st, s.Svc.CreateStaff(ctx, st, p.Password, by)
+	}))
+	a(staffapi.TokenCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.TokenRequest) (*staffapi.NewToken, error) {
+		tok, rec, err := s.Svc.CreateStaffToken(ctx, p.Name, p.Lifetime, by)
+		return &staffapi.NewToken{Token: tok, Record: rec}, err
+	}))
+	a(staffapi.TokenList, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*storage.StaffToken, error) {
+		return s.Store.ListStaffTokens(ctx, by.ID)
+	}))
+	a(staffapi.TokenRevoke, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Empty, error) {
+		return &staffapi.Empty{}, s.Svc.RevokeStaffToken(ctx, p.ID, by)
+	}))
+}
+
+// streamNDJSON answers a bulk call: one JSON line per item as it is done, flushed, so
+// the CLI shows progress while the server works in batches.
+type streamNDJSON struct {
+	mu  sync.Mutex
+	c   echo.Context
+	enc *json.Encoder
+}
+
+func newStream(c echo.Context) *streamNDJSON {
+	c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
+	c.Response().WriteHeader(http.StatusOK)
+	return &streamNDJSON{c: c, enc: json.NewEncoder(c.Response())}
+}
+
+func (st *streamNDJSON) send(p staffapi.Progress) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	_ = st.enc.Encode(p)
+	st.c.Response().Flush()
+}
+
+// bulkWorkers issue in parallel: each issue is its own transaction (a failure stays
+// with its item), and Postgres commits them in groups.
+const bulkWorkers = 8
+
+// issueAllApproved issues every approved entitlement (of one customer when asked), on
+// the server, streaming a line per license.
+func (s *Server) issueAllApproved(c echo.Context) error {
+	var p staffapi.IssueAllRequest
+	if err := decodeStaffBody(c, &p); err != nil {
+		return err
+	}
+	ctx, by := c.Request().Context(), c.Get("staff").(*entitlements.Staff)
+	if !by.Role.AtLeast(entitlements.RoleIssuer) {
+		return entitlements.Errorf(entitlements.EFORBIDDEN, "issuing a license needs the issuer role")
+	}
+	var list []*entitlements.Entitlement
+	before := ""
+	for p.Limit <= 0 || len(list) < p.Limit {
+		page, err := s.Store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateApproved, CustomerID: p.CustomerID, BeforeID: before, Limit: 500})
+		if err != nil {
+			return err
+		}
+		list = append(list, page...)
+		if len(page) < 500 {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	if p.Limit > 0 && len(list) > p.Limit {
+		list = list[:p.Limit]
+	}
+	st := newStream(c)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done, ok := 0, 0
+	for range bulkWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				l, tok, err := s.Svc.IssueWithToken(ctx, list[i].ID, by)
+				mu.Lock()
+				done++
+				pr := staffapi.Progress{N: done, Of: len(list), ID: list[i].ID, License: withoutBytes(l), LeaseToken: tok}
+				if err != nil {
+					pr.Error = entitlements.ErrorMessage(err)
+				} else {
+					ok++
+				}
+				mu.Unlock()
+				st.send(pr)
+			}
+		}()
+	}
+	for i := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	st.send(staffapi.Progress{Done: true, Of: len(list), Count: ok})
+	return nil
+}
+
+// withoutBytes drops the file and summary from a streamed license (the CLI fetches a
+// file when asked to write it).
+func withoutBytes(l *entitlements.License) *entitlements.License {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	c.File, c.Summary = nil, nil
+	return &c
+}
+
+// renewExpiring opens a renewal for every active license expiring within the window,
+// on the server, streaming a line per license.
+func (s *Server) renewExpiring(c echo.Context) error {
+	var p staffapi.RenewAllRequest
+	if err := decodeStaffBody(c, &p); err != nil {
+		return err
+	}
+	ctx, by := c.Request().Context(), c.Get("staff").(*entitlements.Staff)
+	if !by.Role.AtLeast(entitlements.RoleIssuer) {
+		return entitlements.Errorf(entitlements.EFORBIDDEN, "opening renewals needs the issuer role")
+	}
+	var st *streamNDJSON
+	n, err := s.Svc.RenewExpiring(ctx, p.Product, p.Within, by, func(r issuance.RenewalProgress) {
+		if st == nil {
+			st = newStream(c)
+		}
+		pr := staffapi.Progress{N: r.N, Of: r.Of, ID: r.LicenseID, Opened: r.Entitlement}
+		if r.Err != nil {
+			pr.Error = entitlements.ErrorMessage(r.Err)
+		}
+		st.send(pr)
+	})
+	if st == nil {
+		if err != nil {
+			return err
+		}
+		st = newStream(c)
+	}
+	st.send(staffapi.Progress{Done: true, Count: n})
+	return nil
+}

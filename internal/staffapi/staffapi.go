@@ -1,0 +1,213 @@
+// Package staffapi is the staff JSON API's wire contract, shared by the issuer (which
+// serves it under /v1/staff/) and the `issuer` CLI (its client). Every call is a POST
+// of one JSON request body, authenticated by a staff personal access token
+// (Authorization: Bearer mst_…), answered with one JSON body, or with an RFC 9457
+// problem. Bodies are the domain types as encoding/json writes them. Bulk calls
+// answer NDJSON: one Progress line per item, then a Done line.
+package staffapi
+
+import (
+	"time"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
+)
+
+// Prefix is where the staff API lives.
+const Prefix = "/v1/staff"
+
+// Paths of the staff API, under Prefix.
+const (
+	Login              = "/login" // the only call without a token
+	WhoAmI             = "/whoami"
+	CustomerCreate     = "/customers/create"
+	CustomerUpdate     = "/customers/update"
+	CustomerGet        = "/customers/get"
+	CustomerList       = "/customers/list"
+	EntitlementCreate  = "/entitlements/create"
+	EntitlementApprove = "/entitlements/approve"
+	EntitlementReject  = "/entitlements/reject"
+	EntitlementCancel  = "/entitlements/cancel"
+	EntitlementGet     = "/entitlements/get"
+	EntitlementList    = "/entitlements/list"
+	LicenseIssue       = "/licenses/issue"
+	LicenseIssueAll    = "/licenses/issue-all-approved" // NDJSON
+	LicenseGet         = "/licenses/get"
+	LicenseList        = "/licenses/list"
+	LicenseSuccessor   = "/licenses/successor"
+	LicenseRenewAll    = "/licenses/renew-expiring" // NDJSON
+	LicenseStatus      = "/licenses/status"
+	LicenseLeaseToken  = "/licenses/rotate-lease-token"
+	BundlePublish      = "/bundles/publish"
+	BundleGet          = "/bundles/get"
+	BundleList         = "/bundles/list"
+	LeaseSlots         = "/leases/slots"
+	LeaseHistory       = "/leases/history"
+	AuditList          = "/audit/list"
+	KeyGenerate        = "/keys/generate"
+	KeyRotate          = "/keys/rotate"
+	KeyActivate        = "/keys/activate"
+	KeyRetire          = "/keys/retire"
+	KeyNotAfter        = "/keys/not-after"
+	KeyGet             = "/keys/get"
+	KeyList            = "/keys/list"
+	KeySet             = "/keys/keyset"
+	StaffCreate        = "/staff/create"
+	TokenCreate        = "/tokens/create"
+	TokenList          = "/tokens/list"
+	TokenRevoke        = "/tokens/revoke"
+	PortalInvite       = "/portal/invite"
+	PortalUsers        = "/portal/users"
+	PortalDisable      = "/portal/set-disabled"
+	CustomerTokenNew   = "/customer-tokens/create"
+	CustomerTokenList  = "/customer-tokens/list"
+	CustomerTokenDrop  = "/customer-tokens/revoke"
+	OrderQueue         = "/orders/queue"
+	OrderGet           = "/orders/get"
+	OrderReview        = "/orders/review"
+)
+
+// Empty is the body of a call that takes nothing.
+type Empty struct{}
+
+// ID names one record.
+type ID struct{ ID string }
+
+// Reason names one record and says why.
+type Reason struct {
+	ID     string
+	Reason string
+}
+
+// LoginRequest trades a password for a personal access token.
+type LoginRequest struct {
+	Email, Password, TokenName string
+	Lifetime                   time.Duration
+}
+
+// TokenRequest makes a token for the caller.
+type TokenRequest struct {
+	Name     string
+	Lifetime time.Duration
+}
+
+// NewToken is a token, shown once, and its record.
+type NewToken struct {
+	Token  string
+	Record *storage.StaffToken
+}
+
+// CustomerUpdateRequest corrects a customer; empty fields keep their value.
+type CustomerUpdateRequest struct{ ID, Name, Email string }
+
+// Page pages a list by offset.
+type Page struct{ Offset, Limit int }
+
+// Issued is a license and, for a lease-required one, its lease token (shown once).
+type Issued struct {
+	License    *entitlements.License
+	LeaseToken string
+}
+
+// IssueAllRequest issues every approved entitlement (of a customer when set).
+type IssueAllRequest struct {
+	CustomerID string
+	Limit      int
+}
+
+// Progress is one line of a bulk call's NDJSON answer.
+type Progress struct {
+	N, Of      int
+	ID         string // the entitlement or license it is about
+	License    *entitlements.License
+	LeaseToken string
+	Opened     *entitlements.Entitlement
+	Error      string // a failure of this item; the run goes on
+	Done       bool   // the last line
+	Count      int    // with Done: how many succeeded
+}
+
+// RenewAllRequest opens a renewal for every active license expiring within.
+type RenewAllRequest struct {
+	Product string
+	Within  time.Duration
+}
+
+// StatusRequest revokes, suspends or reinstates a license.
+type StatusRequest struct {
+	LicenseID, Action, Reason string
+	EffectiveAt               time.Time
+}
+
+// Token is a secret shown once.
+type Token struct{ Token string }
+
+// BundleRequest names a bundle (Sequence 0: the latest) or pages a product's bundles.
+type BundleRequest struct {
+	Product  string
+	Sequence int64
+	Before   int64
+	Limit    int
+}
+
+// LeaseRequest names a license's lease history page.
+type LeaseRequest struct {
+	LicenseID string
+	Before    int64
+	Limit     int
+}
+
+// KeyGenerateRequest makes a key.
+type KeyGenerateRequest struct {
+	Input    issuance.KeyInput
+	Activate bool
+}
+
+// KeyRotateRequest switches a slot to its standby.
+type KeyRotateRequest struct{ Product, Purpose string }
+
+// Rotated names the keys of a rotation.
+type Rotated struct{ Next, Prev string }
+
+// KeyNotAfterRequest moves a key's not_after.
+type KeyNotAfterRequest struct {
+	KID string
+	At  time.Time
+}
+
+// KeySetAnswer is the exported public key set.
+type KeySetAnswer struct{ KeySet []byte }
+
+// StaffCreateRequest adds a staff account.
+type StaffCreateRequest struct {
+	Email, Name, Role, Password string
+}
+
+// PortalInviteRequest invites a person to a customer's portal.
+type PortalInviteRequest struct{ CustomerID, Email, Name string }
+
+// PortalUserRequest names a customer's portal user.
+type PortalUserRequest struct {
+	CustomerID string
+	ID         int64
+	Disabled   bool
+}
+
+// CustomerTokenRequest makes, lists or revokes a customer's API tokens.
+type CustomerTokenRequest struct {
+	CustomerID, Name, ID string
+	Lifetime             time.Duration
+}
+
+// NewCustomerToken is a customer API token, shown once, and its record.
+type NewCustomerToken struct {
+	Token  string
+	Record *entitlements.CustomerToken
+}
+
+// ReviewRequest takes an order out of the staff queue.
+type ReviewRequest struct{ ID, Note string }
+
+// Rotated lease token, and other single values, reuse Token.
+var _ = Token{}
