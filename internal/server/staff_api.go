@@ -29,7 +29,9 @@ const maxStaffBody = 1 << 20
 func (s *Server) staffAPIRoutes(g *echo.Group) {
 	g.POST(staffapi.Login, s.staffLogin)
 	a := func(path string, h echo.HandlerFunc) { g.POST(path, h, s.requireStaffToken) }
-	a(staffapi.WhoAmI, call(s, func(_ context.Context, by *entitlements.Staff, _ *staffapi.Empty) (*entitlements.Staff, error) { return by, nil }))
+	a(staffapi.WhoAmI, call(s, func(_ context.Context, by *entitlements.Staff, _ *staffapi.Empty) (*entitlements.Staff, error) {
+		return by, nil
+	}))
 	s.staffCustomerCalls(a)
 	s.staffEntitlementCalls(a)
 	s.staffLicenseCalls(a)
