@@ -47,7 +47,10 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 		`Starts everything for local use with no manual step: a private PostgreSQL under
 .data/pg (unless DATABASE_URL is set), migrations, a KEK and dev signing keys under
 .data/ (never committed), demo staff accounts and a demo license, then serves on
-loopback and prints the URL and a staff login. A second start reuses the same data.`)
+loopback and prints the URL and a staff login. A second start reuses the same data.
+
+An operator command: it opens the dev database and keys itself, and writes tokens for
+the demo accounts under the data folder so that ISSUER_AS=email picks one.`)
 	addr := fs.String("addr", "", "listen address (default server.addr, 127.0.0.1:8080; a free port if busy)")
 	noDemo := fs.Bool("no-demo", false, "don't create the demo customer and license")
 	if err := parse(fs, args); err != nil {

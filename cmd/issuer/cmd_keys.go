@@ -227,7 +227,7 @@ func keysExport(ctx context.Context, a *app, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	svc, err := a.open(ctx)
+	svc, err := a.api("")
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,10 @@ func keysRewrap(ctx context.Context, a *app, args []string) error {
 rotation, or after the key folder was exposed. The current KEK comes from METRUM_KEK or
 signing.kek_file as usual; the new one from FILE (0600, base64 of 32 bytes). Each key
 file is replaced atomically; a run that stops midway can be run again. Afterwards,
-point METRUM_KEK / signing.kek_file at the new KEK and destroy the old one.`)
+point METRUM_KEK / signing.kek_file at the new KEK and destroy the old one.
+
+An operator command, run on the issuer's host: it opens the key folder, both KEKs and
+the database (for the audit event) itself.`)
 	newKEK := fs.String("new-kek-file", "", "file holding the new KEK (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {

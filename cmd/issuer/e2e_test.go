@@ -27,13 +27,16 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type cli struct {
-	t      *testing.T
+	t      testing.TB
 	env    map[string]string
 	url    string // the running issuer's
 	issuer *app   // the issuer process's side (keys and database)
 }
 
-func newCLI(t *testing.T) *cli {
+func newCLI(t *testing.T) *cli { return newCLIFor(t) }
+
+// newCLIFor is newCLI for a test or a benchmark.
+func newCLIFor(t testing.TB) *cli {
 	dir := t.TempDir()
 	return &cli{t: t, env: map[string]string{
 		"DATABASE_URL": pgtest.NewDatabase(t), "ISSUER_DATA_DIR": dir,

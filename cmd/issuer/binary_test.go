@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+)
+
+// TestCLIBinaryHoldsNoKeys runs the whole customer → entitlement → approve (a second
+// account) → issue → download → verifier flow with the real `issuer` binary against a
+// running issuer, with no database URL, no KEK and no data folder in the CLI's
+// environment: only the issuer's URL and each person's credentials from `issuer login`.
+func TestCLIBinaryHoldsNoKeys(t *testing.T) {
+	c := newCLI(t)
+	c.bootstrap("license", "revocation")
+	bin := filepath.Join(t.TempDir(), "issuer")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	home := t.TempDir()
+	run := func(creds string, stdin string, args ...string) (string, error) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		// Nothing of the issuer's: no DATABASE_URL, METRUM_KEK, ISSUER_DATA_DIR.
+		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "ISSUER_URL=" + c.url, "ISSUER_CREDENTIALS=" + filepath.Join(home, creds)}
+		cmd.Dir = home
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	must := func(creds, stdin string, args ...string) string {
+		t.Helper()
+		out, err := run(creds, stdin, args...)
+		if err != nil {
+			t.Fatalf("issuer %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	pw := c.env["ISSUER_STAFF_PASSWORD"] + "\n"
+	must("maker.json", pw, "login", "--email", "maker@m.test")
+	must("checker.json", pw, "login", "--email", "checker@m.test")
+	if fi, err := os.Stat(filepath.Join(home, "maker.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v", fi.Mode(), err)
+	}
+	var cust map[string]any
+	json.Unmarshal([]byte(must("maker.json", "", "customer", "create", "--name", "Vandelay", "--json")), &cust)
+	var ent map[string]any
+	json.Unmarshal([]byte(must("maker.json", "", "entitlement", "create", "--customer", cust["id"].(string), "--template", "enterprise-annual", "--json")), &ent)
+	id := ent["id"].(string)
+	if out, err := run("maker.json", "", "entitlement", "approve", "--id", id); err == nil || !strings.Contains(out, "approver role") {
+		t.Fatalf("the maker approved: %v\n%s", err, out)
+	}
+	// --as is no way around it: outside dev it names no token.
+	if out, err := run("maker.json", "", "entitlement", "approve", "--id", id, "--as", "checker@m.test"); err == nil || !strings.Contains(out, "demo account") {
+		t.Fatalf("--as acted as another: %v\n%s", err, out)
+	}
+	must("checker.json", "", "entitlement", "approve", "--id", id)
+	lic := regexp.MustCompile(`lic_[0-9A-Z]{26}`).FindString(must("maker.json", "", "license", "issue", "--entitlement", id))
+	must("maker.json", "", "license", "download", "--id", lic, "--out", "license.json")
+	must("maker.json", "", "keys", "export-keyset", "--out", "keyset.json")
+	vbin := buildVerifier(t)
+	out, err := exec.Command(vbin, "verify", "--license", filepath.Join(home, "license.json"), "--keyset", filepath.Join(home, "keyset.json"),
+		"--product", "genai-smart-router", "--json").Output()
+	if err != nil || !strings.Contains(string(out), `"status": "valid"`) {
+		t.Fatalf("verifier: %v\n%s", err, out)
+	}
+	// The audit trail names the real actors.
+	var n int
+	openTestStore(t, c.env["DATABASE_URL"]).Pool().QueryRow(context.Background(),
+		`SELECT count(*) FROM audit_events WHERE (action = 'entitlement.approve' AND actor = 'checker@m.test' AND subject = $1)
+			OR (action = 'license.issue' AND actor = 'maker@m.test' AND subject = $2)`, id, lic).Scan(&n)
+	if n != 2 {
+		t.Fatalf("audit: %d of the 2 expected events", n)
+	}
+	// Signed out: nothing works.
+	if out, err := run("nobody.json", "", "license", "list"); err == nil || !strings.Contains(out, "not signed in") {
+		t.Fatalf("without credentials: %v\n%s", err, out)
+	}
+}
+
+// BenchmarkCLIIssueAllApproved measures bulk issuance through the CLI: b.N rounds of
+// 1,000 approved entitlements issued by `issuer license issue --all-approved`, which
+// runs on the server in parallel batches and streams progress. It reports licenses/s.
+//
+//	go test ./cmd/issuer -run '^$' -bench CLIIssueAllApproved -benchtime 1x
+func BenchmarkCLIIssueAllApproved(b *testing.B) {
+	c := newCLIFor(b)
+	c.bootstrap("license")
+	ctx := context.Background()
+	svc := c.issuer.svc
+	maker, _ := c.issuer.store.StaffByEmail(ctx, "maker@m.test")
+	checker, _ := c.issuer.store.StaffByEmail(ctx, "checker@m.test")
+	cu := &entitlements.Customer{Name: "Bulk Co"}
+	if err := svc.CreateCustomer(ctx, cu, maker); err != nil {
+		b.Fatal(err)
+	}
+	const n = 1000
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		for range n {
+			e, err := svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: cu.ID, Template: "enterprise-annual"}, maker)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := svc.Approve(ctx, e.ID, checker); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		c.env["ISSUER_AS"] = "maker@m.test"
+		out := c.run("license", "issue", "--all-approved")
+		total += time.Since(start)
+		if !strings.Contains(out, "issued 1000 of 1000") {
+			b.Fatalf("bulk issue: %.300s", out)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "licenses/s")
+}
+
+// TestOperatorCommandsSaySo: the commands that open the database or keys themselves
+// say so in their --help; the others act through the staff API.
+func TestOperatorCommandsSaySo(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{"serve"}, {"dev"}, {"migrate"}, {"staff", "create"}, {"keys", "rewrap"}, {"audit", "verify"}} {
+		_, errOut, _ := c.try(append(args, "--help")...)
+		if !strings.Contains(errOut, "operator") {
+			t.Errorf("issuer %s --help does not say it is an operator command:\n%s", strings.Join(args, " "), errOut)
+		}
+	}
+	_, errOut, _ := c.try("license", "issue", "--help")
+	if strings.Contains(errOut, "operator command") {
+		t.Error("license issue claims to be an operator command")
+	}
+}
