@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -95,20 +96,34 @@ func (s *Server) portalPage(c echo.Context, title string) web.PortalPage {
 			p.Customer = cu.Name
 		}
 	}
-	if ck, err := c.Cookie(portalFlash); err == nil && ck.Value != "" {
-		if b, err := base64.RawURLEncoding.DecodeString(ck.Value); err == nil {
-			p.Flash = string(b)
-		}
-		s.clearCookie(c, portalFlash)
-	}
+	p.Flash = s.takeFlash(c, "/portal")
 	return p
 }
 
-// redirectWithFlash ends a POST: redirect, with a message for the next page.
+// redirectWithFlash ends a POST: redirect, with a one-time message for the next page
+// (a cookie of the area, /portal or /staff, that the next page reads and clears).
 func (s *Server) redirectWithFlash(c echo.Context, to, msg string) error {
-	c.SetCookie(&http.Cookie{Name: portalFlash, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: "/portal",
+	path := "/portal"
+	if strings.HasPrefix(to, "/staff") {
+		path = "/staff"
+	}
+	c.SetCookie(&http.Cookie{Name: portalFlash, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: path,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, MaxAge: 60})
 	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// takeFlash reads and clears the area's one-time message.
+func (s *Server) takeFlash(c echo.Context, path string) string {
+	ck, err := c.Cookie(portalFlash)
+	if err != nil || ck.Value == "" {
+		return ""
+	}
+	c.SetCookie(&http.Cookie{Name: portalFlash, Value: "", Path: path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
+	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func (s *Server) clearCookie(c echo.Context, name string) {

@@ -27,7 +27,22 @@ func (s *Server) staffRoutes(g *echo.Group) {
 	g.POST("/logout", s.logout)
 	a := g.Group("", s.requireStaff)
 	a.GET("/licenses", s.listLicenses)
-	a.GET("/licenses/:id/file", s.downloadLicense)
+	a.GET("/licenses/:id", s.staffLicense)
+	a.GET("/licenses/:id/:what", s.downloadLicense)
+	a.GET("/customers", s.staffCustomers)
+	a.POST("/customers", s.staffCreateCustomer)
+	a.GET("/customers/:id", s.staffCustomer)
+	a.POST("/customers/:id/portal-users", s.staffInvite)
+	a.POST("/customers/:id/tokens", s.staffCustomerToken)
+	a.GET("/tokens", s.staffTokens)
+	a.POST("/tokens", s.staffCreateToken)
+	a.GET("/tokens/:id/revoke", s.staffRevokeTokenConfirm)
+	a.POST("/tokens/:id/revoke", s.staffRevokeToken)
+}
+
+func staffOf(c echo.Context) *entitlements.Staff {
+	st, _ := c.Get("staff").(*entitlements.Staff)
+	return st
 }
 
 func (s *Server) page(c echo.Context, title string) web.Page {
@@ -38,6 +53,7 @@ func (s *Server) page(c echo.Context, title string) web.Page {
 	if st, ok := c.Get("staff").(*entitlements.Staff); ok {
 		p.Staff, p.Role = st.Email, string(st.Role)
 	}
+	p.Flash = s.takeFlash(c, "/staff")
 	return p
 }
 

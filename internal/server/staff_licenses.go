@@ -10,6 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/web"
 )
 
@@ -44,14 +46,53 @@ func (s *Server) listLicenses(c echo.Context) error {
 	return Render(c, http.StatusOK, web.Licenses(s.page(c, "Licenses"), page))
 }
 
-// downloadLicense serves the exact stored bytes.
+// downloadLicense serves a license's exact stored bytes (file), its safe summary or
+// its operator checklist, recorded as a delivery by staff first.
 func (s *Server) downloadLicense(c echo.Context) error {
-	l, err := s.Store.GetLicense(c.Request().Context(), c.Param("id"))
+	ctx := c.Request().Context()
+	l, err := s.Store.GetLicense(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
-	h.Set("Content-Disposition", `attachment; filename="`+l.FileName+`"`)
-	h.Set("Cache-Control", "no-store")
-	return c.Blob(http.StatusOK, l.ContentType, l.File)
+	var f *portal.File
+	switch what := c.Param("what"); what {
+	case portal.WhatFile:
+		f = &portal.File{Bytes: l.File, ContentType: l.ContentType, Name: l.FileName}
+	case portal.WhatSummary:
+		f = &portal.File{Bytes: issuance.SummaryFile(l), ContentType: "application/json", Name: "license-summary.json"}
+	case portal.WhatChecklist:
+		f = &portal.File{Bytes: []byte(issuance.Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}
+	default:
+		return entitlements.NotFound("download", what)
+	}
+	if err := s.Store.RecordDownload(ctx, &entitlements.Download{CustomerID: l.CustomerID, LicenseID: l.ID, Product: l.Product,
+		What: c.Param("what"), ActorKind: entitlements.PrincipalStaff, Actor: staffOf(c).Email, ClientAddr: c.RealIP()}); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return sendFile(c, f, f.ContentType)
+}
+
+func (s *Server) staffLicense(c echo.Context) error {
+	ctx := c.Request().Context()
+	l, err := s.Store.GetLicense(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	v := web.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: portalRow(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
+	if v.Downloads, err = s.Store.ListDownloads(ctx, l.ID, 200); err != nil {
+		return err
+	}
+	if v.Lease {
+		slots, err := s.Store.ListLeases(ctx, l.ID)
+		if err != nil {
+			return err
+		}
+		for _, sl := range slots {
+			r := leaseRow(sl, now)
+			v.Leases = append(v.Leases, web.StaffLease{LeaseID: r.LeaseID, Fingerprint: r.Fingerprint, RenewedAt: r.RenewedAt, ExpiresAt: r.ExpiresAt, State: r.State})
+		}
+	}
+	return Render(c, http.StatusOK, web.StaffLicenseDetail(s.page(c, l.ID), v))
 }

@@ -79,3 +79,23 @@ func (s *Store) ListCustomers(ctx context.Context, offset, limit int) ([]*entitl
 		return c, r.Scan(&c.ID, &c.Name, &c.Email, &c.CreatedAt)
 	})
 }
+
+// SearchCustomers finds customers by name or email (case-insensitive substring) or by
+// ID prefix, ordered by name, one page per call (keyset: after the previous page's
+// last (lower(name), id)).
+func (s *Store) SearchCustomers(ctx context.Context, q, afterName, afterID string, limit int) ([]*entitlements.Customer, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, name, email, created_at FROM customers
+		WHERE ($1 = '' OR lower(name) LIKE '%' || lower($1) || '%' OR lower(email) LIKE '%' || lower($1) || '%' OR id LIKE $1 || '%')
+		  AND ($3 = '' OR (lower(name), id) > ($2, $3))
+		ORDER BY lower(name), id LIMIT $4`, q, afterName, afterID, limit)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Customer, error) {
+		c := &entitlements.Customer{}
+		return c, r.Scan(&c.ID, &c.Name, &c.Email, &c.CreatedAt)
+	})
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/web"
+)
+
+func (s *Server) staffCustomers(c echo.Context) error {
+	return s.renderCustomers(c, http.StatusOK, web.StaffCustomers{})
+}
+
+func (s *Server) renderCustomers(c echo.Context, status int, v web.StaffCustomers) error {
+	v.Query = strings.TrimSpace(c.QueryParam("q"))
+	afterName, afterID, _ := strings.Cut(c.QueryParam("after"), "~")
+	list, err := s.Store.SearchCustomers(c.Request().Context(), v.Query, afterName, afterID, pageSize+1)
+	if err != nil {
+		return err
+	}
+	if len(list) > pageSize {
+		list = list[:pageSize]
+		last := list[pageSize-1]
+		v.NextURL = "/staff/customers?" + url.Values{"q": {v.Query}, "after": {strings.ToLower(last.Name) + "~" + last.ID}}.Encode()
+	}
+	v.Customers = list
+	return Render(c, status, web.StaffCustomerList(s.page(c, "Customers"), v))
+}
+
+// staffCreateCustomer adds a customer; a validation error re-renders the form with
+// the messages beside the fields and the input kept.
+func (s *Server) staffCreateCustomer(c echo.Context) error {
+	cu := &entitlements.Customer{Name: c.FormValue("name"), Email: c.FormValue("email")}
+	err := s.Svc.CreateCustomer(c.Request().Context(), cu, staffOf(c))
+	var de *entitlements.Error
+	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
+		return s.renderCustomers(c, http.StatusBadRequest, web.StaffCustomers{Name: cu.Name, Email: cu.Email, Errors: de.Fields})
+	}
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/customers/"+cu.ID, "Customer "+cu.Name+" added ("+cu.ID+"). Next: open an entitlement for it.")
+}
+
+func (s *Server) staffCustomer(c echo.Context) error {
+	return s.renderCustomer(c, http.StatusOK, "", "")
+}
+
+func (s *Server) renderCustomer(c echo.Context, status int, inviteErr, tokenErr string) error {
+	ctx := c.Request().Context()
+	cu, err := s.Store.GetCustomer(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	v := web.StaffCustomer{Customer: cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
+	if v.Licenses, err = s.Store.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
+		return err
+	}
+	if v.Portal {
+		if v.PortalUsers, err = s.Store.ListPortalUsers(ctx, cu.ID); err != nil {
+			return err
+		}
+		if v.Tokens, err = s.Store.ListCustomerTokens(ctx, cu.ID); err != nil {
+			return err
+		}
+	}
+	return Render(c, status, web.StaffCustomerDetail(s.page(c, cu.Name), v))
+}
+
+// staffInvite invites a portal user for the customer; the mail carries the link.
+func (s *Server) staffInvite(c echo.Context) error {
+	if s.Portal == nil {
+		return entitlements.NotFound("page", c.Request().URL.Path)
+	}
+	id := c.Param("id")
+	u, err := s.Portal.Invite(c.Request().Context(), id, c.FormValue("email"), c.FormValue("name"), staffOf(c))
+	var de *entitlements.Error
+	if u == nil && errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ECONFLICT) {
+		msg := de.Message
+		if de.Fields["email"] != "" {
+			msg = "Email: " + de.Fields["email"]
+		}
+		return s.renderCustomer(c, http.StatusBadRequest, msg, "")
+	}
+	if u == nil && err != nil {
+		return err
+	}
+	msg := "Invited " + u.Email + ": a one-time sign-in link is on its way."
+	if err != nil {
+		msg = "Added " + u.Email + ", but the sign-in link was not sent (" + entitlements.ErrorMessage(err) + "): they can ask for one on the portal's sign-in page."
+	}
+	return s.redirectWithFlash(c, "/staff/customers/"+id, msg)
+}
+
+// staffCustomerToken makes a customer API token on the customer's behalf, shown once.
+func (s *Server) staffCustomerToken(c echo.Context) error {
+	if s.Portal == nil {
+		return entitlements.NotFound("page", c.Request().URL.Path)
+	}
+	id := c.Param("id")
+	tok, rec, err := s.Portal.StaffCreateToken(c.Request().Context(), id, strings.TrimSpace(c.FormValue("name")), 0, staffOf(c))
+	var de *entitlements.Error
+	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
+		return s.renderCustomer(c, http.StatusBadRequest, "", "Name: "+de.Fields["name"])
+	}
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, web.StaffSecret(s.page(c, "Customer API token"), "Customer API token "+rec.Name+" ("+rec.ID+")",
+		"Give it to the customer over a safe channel: their scripts send it as a Bearer token to read their license files. They can revoke it in the portal.",
+		tok, "/staff/customers/"+id))
+}
