@@ -53,15 +53,14 @@ type Server struct {
 
 	v1 *echo.Group
 
-	loginOnce    sync.Once
-	loginLimiter *ratelimit.Limiter
+	throttleOnce sync.Once
+	signIns      *signInThrottle
 }
 
-// loginLimit throttles password sign-ins (console and API) per address and per client
-// with a token bucket; memory is bounded by the limiter's cap.
-func (s *Server) loginLimit() *ratelimit.Limiter {
-	s.loginOnce.Do(func() { s.loginLimiter = ratelimit.New(10.0/60, 10, 0) })
-	return s.loginLimiter
+// throttle is the sign-in throttle shared by the console and the staff API.
+func (s *Server) throttle() *signInThrottle {
+	s.throttleOnce.Do(func() { s.signIns = newSignInThrottle() })
+	return s.signIns
 }
 
 func (s *Server) now() time.Time {

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,25 +64,63 @@ func (s *Server) loginForm(c echo.Context) error {
 	return Render(c, http.StatusOK, web.Login(s.page(c, "Sign in"), "", "", safeNext(c.QueryParam("next"))))
 }
 
+// login checks a password under the sign-in throttle and starts a new session (a new
+// token at every sign-in). Failures are audited; a throttled attempt is answered at
+// once with the wait.
 func (s *Server) login(c echo.Context) error {
-	email, password := c.FormValue("email"), c.FormValue("password")
+	email, password := strings.ToLower(strings.TrimSpace(c.FormValue("email"))), c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
-	st, err := s.Store.Authenticate(c.Request().Context(), email, password)
+	st, err := s.checkPassword(c, email, password, "console")
+	if entitlements.ErrorCode(err) == ERateLimited {
+		var de *entitlements.Error
+		errors.As(err, &de)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(de.RetryAfter.Seconds())+1))
+		return Render(c, http.StatusTooManyRequests, web.Login(s.page(c, "Sign in"), email,
+			fmt.Sprintf("Too many failed sign-ins: wait %s, then try again.", de.RetryAfter.Round(time.Second)), next))
+	}
 	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-		s.Log.Info("staff login refused", "email", email)
 		return Render(c, http.StatusUnauthorized, web.Login(s.page(c, "Sign in"), email, "Wrong email or password.", next))
 	}
 	if err != nil {
 		return err
 	}
-	token, err := s.Store.CreateSession(c.Request().Context(), st.ID)
+	token, err := s.Store.CreateSession(c.Request().Context(), st, c.RealIP())
 	if err != nil {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/staff", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.SecureCookies, Expires: time.Now().Add(storage.SessionTTL)})
-	s.Log.Info("staff login", "email", st.Email)
+	s.Log.Info("staff sign-in", "email", st.Email, "client", c.RealIP())
 	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// checkPassword is the one password check of the console and the staff API: the
+// throttle per account and per client address first, then argon2id in a bounded slot;
+// a failure is counted and audited.
+func (s *Server) checkPassword(c echo.Context, email, password, via string) (*entitlements.Staff, error) {
+	ctx, addr := c.Request().Context(), c.RealIP()
+	acct, client := "acct:"+email, "addr:"+addr
+	if w := s.throttle().wait(acct, client); w > 0 {
+		return nil, tooFast(w)
+	}
+	var st *entitlements.Staff
+	err := s.throttle().hashing(ctx, func() error {
+		var err error
+		st, err = s.Store.Authenticate(ctx, email, password)
+		return err
+	})
+	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
+		s.throttle().fail(acct, client)
+		s.Log.Info("staff sign-in refused", "email", email, "client", addr)
+		_ = s.Store.Audit(ctx, &storage.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
+			Details: map[string]string{"client_addr": addr, "via": via}})
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.throttle().succeed(acct)
+	return st, nil
 }
 
 func (s *Server) logout(c echo.Context) error {

@@ -104,16 +104,8 @@ func (s *Server) staffLogin(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	email := strings.ToLower(strings.TrimSpace(p.Email))
-	if wait := s.loginLimit().Wait("email:"+email) + s.loginLimit().Wait("addr:"+c.RealIP()); wait > 0 {
-		return &entitlements.Error{Code: ERateLimited, RetryAfter: wait, Message: "too many sign-in attempts: wait and try again"}
-	}
-	st, err := s.Store.Authenticate(ctx, email, p.Password)
+	st, err := s.checkPassword(c, strings.ToLower(strings.TrimSpace(p.Email)), p.Password, "api")
 	if err != nil {
-		if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-			_ = s.Store.Audit(ctx, &storage.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
-				Details: map[string]string{"client_addr": c.RealIP(), "via": "api"}})
-		}
 		return err
 	}
 	name := p.TokenName

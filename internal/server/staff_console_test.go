@@ -67,7 +67,7 @@ func TestBrowserStaffCustomersAndTokens(t *testing.T) {
 		t.Fatalf("flash: %q", f)
 	}
 	step("invite", chromedp.SendKeys(chromedp.ID("invite-email"), "it@globex.test"), chromedp.Click(chromedp.ID("invite")),
-		chromedp.WaitVisible(chromedp.ID("flash")))
+		chromedp.WaitVisible(chromedp.CSS("#portal-users table")))
 	if !strings.Contains(text("#flash"), "Invited it@globex.test") {
 		t.Fatalf("invite flash: %q", text("#flash"))
 	}

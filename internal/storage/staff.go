@@ -2,9 +2,8 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,31 +95,43 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*enti
 	return st, nil
 }
 
-// SessionTTL is how long a staff session lasts.
-const SessionTTL = 12 * time.Hour
+// Staff session lifetimes: absolute from sign-in, idle since the last request.
+const (
+	SessionTTL     = 12 * time.Hour
+	SessionIdleTTL = 30 * time.Minute
+)
 
-// CreateSession returns a new random session token; only its hash is stored.
-func (s *Store) CreateSession(ctx context.Context, staffID int64) (string, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+// CreateSession starts a new session (a new random token at every sign-in; only its
+// hash is stored), sweeps the sessions past either lifetime, and audits the sign-in.
+func (s *Store) CreateSession(ctx context.Context, st *entitlements.Staff, addr string) (string, error) {
+	token, hash, err := newSecret("")
+	if err != nil {
 		return "", err
 	}
-	token := b64url(raw)
-	h := sha256.Sum256([]byte(token))
-	_, err := s.pool.Exec(ctx, `INSERT INTO staff_sessions (token_hash, staff_id, expires_at) VALUES ($1, $2, $3)`,
-		h[:], staffID, time.Now().Add(SessionTTL))
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE expires_at < now() OR last_seen_at < now() - $1::interval`, SessionIdleTTL.String()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO staff_sessions (token_hash, staff_id, expires_at, client_addr) VALUES ($1, $2, now() + $3::interval, $4)`,
+			hash, st.ID, SessionTTL.String(), addr); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: st.Email, Action: "staff.sign_in", Subject: st.Email, Details: map[string]string{"client_addr": addr}})
+	})
 	if err != nil {
 		return "", unavailable(err)
 	}
 	return token, nil
 }
 
-// SessionStaff returns the staff member of a live session.
+// SessionStaff returns the staff member of a live session and touches it: a session
+// past its absolute or idle lifetime, or of a disabled account, is unauthorized.
 func (s *Store) SessionStaff(ctx context.Context, token string) (*entitlements.Staff, error) {
-	h := sha256.Sum256([]byte(token))
 	st := &entitlements.Staff{}
-	err := s.pool.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.role, u.created_at FROM staff_sessions s
-		JOIN staff_users u ON u.id = s.staff_id WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL`, h[:]).
+	err := s.pool.QueryRow(ctx, `UPDATE staff_sessions s SET last_seen_at = now() FROM staff_users u
+		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.last_seen_at > now() - $2::interval
+		  AND u.id = s.staff_id AND u.disabled_at IS NULL
+		RETURNING u.id, u.email, u.name, u.role, u.created_at`, HashSecret(token), SessionIdleTTL.String()).
 		Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "not signed in")
@@ -131,11 +142,58 @@ func (s *Store) SessionStaff(ctx context.Context, token string) (*entitlements.S
 	return st, nil
 }
 
-// DeleteSession ends a session (logout).
+// StaffSession is one of a staff member's live sessions.
+type StaffSession struct {
+	ID         int64
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	ClientAddr string
+	Current    bool
+}
+
+// ListSessions returns a staff member's live sessions; current marks the caller's.
+func (s *Store) ListSessions(ctx context.Context, staffID int64, currentToken string) ([]*StaffSession, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, created_at, last_seen_at, expires_at, client_addr, token_hash = $3 FROM staff_sessions
+		WHERE staff_id = $1 AND expires_at > now() AND last_seen_at > now() - $2::interval ORDER BY last_seen_at DESC`,
+		staffID, SessionIdleTTL.String(), HashSecret(currentToken))
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*StaffSession, error) {
+		x := &StaffSession{}
+		return x, r.Scan(&x.ID, &x.CreatedAt, &x.LastSeenAt, &x.ExpiresAt, &x.ClientAddr, &x.Current)
+	})
+}
+
+// EndSession ends one of a staff member's sessions by its ID.
+func (s *Store) EndSession(ctx context.Context, staffID, id int64, actor string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE id = $1 AND staff_id = $2`, id, staffID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return entitlements.NotFound("session", strconv.FormatInt(id, 10))
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff.session_end", Subject: actor, Details: map[string]string{"session_id": strconv.FormatInt(id, 10)}})
+	})
+}
+
+// DeleteSession ends a session (sign-out), with its audit event.
 func (s *Store) DeleteSession(ctx context.Context, token string) error {
-	h := sha256.Sum256([]byte(token))
-	_, err := s.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE token_hash = $1`, h[:])
-	return err
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var email string
+		err := tx.QueryRow(ctx, `DELETE FROM staff_sessions s USING staff_users u WHERE s.token_hash = $1 AND u.id = s.staff_id RETURNING u.email`,
+			HashSecret(token)).Scan(&email)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: email, Action: "staff.sign_out", Subject: email})
+	})
 }
 
 // StaffByEmail returns a staff member (for the CLI, which acts as a named staff member).
