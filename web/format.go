@@ -1,6 +1,7 @@
 package web
 
 import (
+	"sort"
 	"strconv"
 	"time"
 )
@@ -28,4 +29,37 @@ func tokenState(revoked bool) string {
 		return "revoked"
 	}
 	return "active"
+}
+
+func isLimitKey(k string) bool { return len(k) > 7 && k[:7] == "limits." }
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
+	}
+	return out
+}
+
+func details(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := ""
+	for _, k := range keys {
+		out += k + "=" + m[k] + " "
+	}
+	return out
+}
+
+func orAll(v, all string) string {
+	if v == "" {
+		return all
+	}
+	return v
 }

@@ -268,6 +268,7 @@ type License struct {
 type LicenseFilter struct {
 	CustomerID string
 	Product    string
+	SKU        string
 	Status     string
 	// ExpiringBefore lists active licenses ending before this time, soonest first
 	// (no cursor: the list is bounded by Limit).

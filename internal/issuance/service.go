@@ -201,3 +201,27 @@ func (s *Service) CreateStaff(ctx context.Context, st *entitlements.Staff, passw
 	}
 	return s.Store.CreateStaff(ctx, st, password, by.Email)
 }
+
+// UpdateStaff changes another account's role, state or password (admins only); an
+// admin can't demote or disable themselves (someone must stay able to manage).
+func (s *Service) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleAdmin, "managing staff accounts"); err != nil {
+		return err
+	}
+	if id == by.ID && (role != nil || disabled != nil) {
+		return entitlements.Errorf(entitlements.ECONFLICT, "you can't change your own role or disable yourself: ask another admin")
+	}
+	return s.Store.UpdateStaff(ctx, id, role, disabled, password, by.Email)
+}
+
+// ChangeOwnPassword sets a new password for the acting staff member after checking the
+// current one; their other sessions end.
+func (s *Service) ChangeOwnPassword(ctx context.Context, current, next string, by *entitlements.Staff) error {
+	if err := require(by, entitlements.RoleViewer, "changing your password"); err != nil {
+		return err
+	}
+	if _, err := s.Store.Authenticate(ctx, by.Email, current); err != nil {
+		return entitlements.Invalid(map[string]string{"current": "that is not your current password"})
+	}
+	return s.Store.UpdateStaff(ctx, by.ID, nil, nil, next, by.Email)
+}

@@ -165,3 +165,5 @@ func (s *Server) portalStartEvaluation(c echo.Context) error {
 }
 
 func errorsAs(err error, target **entitlements.Error) bool { return errors.As(err, target) }
+
+var timeZero time.Time

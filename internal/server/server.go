@@ -96,7 +96,7 @@ func (s *Server) Handler() *echo.Echo {
 	}
 	e.GET("/readyz", s.readyz)
 	e.GET(web.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(web.AssetPrefix+"/", cacheForever(http.FileServerFS(web.Static)))))
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/staff/licenses") })
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/staff/") })
 	s.staffRoutes(e.Group("/staff"))
 	v1 := e.Group("/v1")
 	s.v1 = v1

@@ -41,6 +41,10 @@ func (s *Server) staffRoutes(g *echo.Group) {
 	a.POST("/tokens", s.staffCreateToken)
 	a.GET("/tokens/:id/revoke", s.staffRevokeTokenConfirm)
 	a.POST("/tokens/:id/revoke", s.staffRevokeToken)
+	s.staffEntitlementRoutes(a)
+	s.staffLicenseActionRoutes(a)
+	s.staffAdminRoutes(a)
+	s.staffAccountRoutes(a)
 }
 
 func staffOf(c echo.Context) *entitlements.Staff {
@@ -155,7 +159,7 @@ func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 // safeNext keeps redirects inside the staff UI (no open redirect).
 func safeNext(n string) string {
 	if !strings.HasPrefix(n, "/staff/") || strings.HasPrefix(n, "//") || strings.ContainsAny(n, "\\\r\n") {
-		return "/staff/licenses"
+		return "/staff/"
 	}
 	return n
 }

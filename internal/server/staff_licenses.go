@@ -17,8 +17,21 @@ import (
 
 const pageSize = 50
 
+// listLicenses filters by status, product, SKU and expiry window (active licenses
+// ending within N days, soonest first), finds one by ID, and pages with a cursor.
 func (s *Server) listLicenses(c echo.Context) error {
-	f := entitlements.LicenseFilter{Status: c.QueryParam("status"), CustomerID: c.QueryParam("customer"), Limit: pageSize}
+	q := strings.TrimSpace(c.QueryParam("q"))
+	if q != "" {
+		if _, err := s.Store.GetLicense(c.Request().Context(), q); err == nil {
+			return c.Redirect(http.StatusSeeOther, "/staff/licenses/"+q)
+		}
+	}
+	f := entitlements.LicenseFilter{Status: c.QueryParam("status"), CustomerID: c.QueryParam("customer"), Product: c.QueryParam("product"),
+		SKU: c.QueryParam("sku"), Limit: pageSize}
+	days, _ := strconv.Atoi(c.QueryParam("expiring"))
+	if days > 0 {
+		f.ExpiringBefore = s.now().Add(time.Duration(days) * 24 * time.Hour)
+	}
 	if after := c.QueryParam("after"); after != "" {
 		ts, id, ok := strings.Cut(after, "~")
 		nanos, err := strconv.ParseInt(ts, 10, 64)
@@ -31,17 +44,19 @@ func (s *Server) listLicenses(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := web.LicenseList{Licenses: list, Status: f.Status}
-	if len(list) == pageSize {
+	page := web.LicenseList{Licenses: list, Status: f.Status, Product: f.Product, SKU: f.SKU, Expiring: c.QueryParam("expiring"), Query: q}
+	if q != "" {
+		page.NotFound = q
+	}
+	if len(list) == pageSize && days == 0 {
 		last := list[len(list)-1]
-		q := url.Values{"after": {strconv.FormatInt(last.IssuedAt.UnixNano(), 10) + "~" + last.ID}}
-		if f.Status != "" {
-			q.Set("status", f.Status)
+		v := url.Values{"after": {strconv.FormatInt(last.IssuedAt.UnixNano(), 10) + "~" + last.ID}}
+		for _, k := range []string{"status", "customer", "product", "sku"} {
+			if x := c.QueryParam(k); x != "" {
+				v.Set(k, x)
+			}
 		}
-		if f.CustomerID != "" {
-			q.Set("customer", f.CustomerID)
-		}
-		page.NextURL = "/staff/licenses?" + q.Encode()
+		page.NextURL = "/staff/licenses?" + v.Encode()
 	}
 	return Render(c, http.StatusOK, web.Licenses(s.page(c, "Licenses"), page))
 }

@@ -72,6 +72,9 @@ func (s *Store) Audit(ctx context.Context, e *AuditEvent) error {
 // AuditFilter pages the trail, newest first.
 type AuditFilter struct {
 	Subject  string
+	Actor    string
+	Action   string
+	Since    time.Time // zero: from the start
 	BeforeID int64 // 0: from the newest
 	Limit    int
 }
@@ -83,8 +86,9 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEvent, er
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, at, actor, action, subject, details, hash FROM audit_events
-		WHERE ($1 = '' OR subject = $1) AND ($2 = 0 OR id < $2)
-		ORDER BY id DESC LIMIT $3`, f.Subject, f.BeforeID, f.Limit)
+		WHERE ($1 = '' OR subject = $1) AND ($2 = 0 OR id < $2) AND ($4 = '' OR actor = $4) AND ($5 = '' OR action = $5)
+		  AND ($6::timestamptz IS NULL OR at >= $6)
+		ORDER BY id DESC LIMIT $3`, f.Subject, f.BeforeID, f.Limit, f.Actor, f.Action, optionalTime(f.Since))
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -133,4 +137,11 @@ func (s *Store) VerifyAudit(ctx context.Context, progress func(n int64)) (*Chain
 		prev = e.Hash
 	}
 	return rep, rows.Err()
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

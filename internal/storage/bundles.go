@@ -195,3 +195,10 @@ func (s *Store) ListBundles(ctx context.Context, product string, before int64, l
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Bundle, error) { return scanBundle(r) })
 }
+
+// NextBundleSequence is the sequence the next published bundle will carry.
+func (s *Store) NextBundleSequence(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT last_sequence + 1 FROM bundle_counter`).Scan(&n)
+	return n, unavailable(err)
+}

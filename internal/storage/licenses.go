@@ -235,8 +235,8 @@ func (s *Store) ListLicenses(ctx context.Context, f entitlements.LicenseFilter) 
 	if !f.ExpiringBefore.IsZero() {
 		rows, err := s.pool.Query(ctx, `SELECT `+licenseCols+` FROM licenses l JOIN customers c ON c.id = l.customer_id
 			WHERE l.status = 'active' AND l.expires_at < $1 AND l.expires_at > now() AND ($2 = '' OR l.customer_id = $2)
-			  AND ($3 = '' OR l.product = $3)
-			ORDER BY l.expires_at, l.id LIMIT $4`, f.ExpiringBefore, f.CustomerID, f.Product, f.Limit)
+			  AND ($3 = '' OR l.product = $3) AND ($5 = '' OR l.sku = $5)
+			ORDER BY l.expires_at, l.id LIMIT $4`, f.ExpiringBefore, f.CustomerID, f.Product, f.Limit, f.SKU)
 		if err != nil {
 			return nil, unavailable(err)
 		}
@@ -244,9 +244,9 @@ func (s *Store) ListLicenses(ctx context.Context, f entitlements.LicenseFilter) 
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+licenseCols+` FROM licenses l JOIN customers c ON c.id = l.customer_id
 		WHERE ($1 = '' OR l.customer_id = $1) AND ($2 = '' OR l.status = $2) AND ($6 = '' OR l.product = $6)
-		  AND ($3 = '' OR (l.issued_at, l.id) < ($4, $3))
+		  AND ($7 = '' OR l.sku = $7) AND ($3 = '' OR (l.issued_at, l.id) < ($4, $3))
 		ORDER BY l.issued_at DESC, l.id DESC LIMIT $5`,
-		f.CustomerID, f.Status, f.AfterID, f.AfterIssuedAt, f.Limit, f.Product)
+		f.CustomerID, f.Status, f.AfterID, f.AfterIssuedAt, f.Limit, f.Product, f.SKU)
 	if err != nil {
 		return nil, unavailable(err)
 	}

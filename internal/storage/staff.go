@@ -212,3 +212,66 @@ func (s *Store) CountStaff(ctx context.Context) (int, error) {
 	var n int
 	return n, s.pool.QueryRow(ctx, `SELECT count(*) FROM staff_users`).Scan(&n)
 }
+
+// StaffAccount is a staff account as the accounts page shows it.
+type StaffAccount struct {
+	entitlements.Staff
+	Disabled bool
+}
+
+// ListStaff returns every staff account by email.
+func (s *Store) ListStaff(ctx context.Context) ([]*StaffAccount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, email, name, role, created_at, disabled_at IS NOT NULL FROM staff_users ORDER BY email`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*StaffAccount, error) {
+		a := &StaffAccount{}
+		return a, r.Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &a.Disabled)
+	})
+}
+
+// UpdateStaff changes an account's role, disables or enables it, or sets a new
+// password (each when given), with its audit event. Disabling or a new password ends
+// the account's sessions and tokens stop working (disabled) at once.
+func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, actor string) error {
+	var hash *string
+	if password != "" {
+		if len(password) < 12 {
+			return entitlements.Invalid(map[string]string{"password": "at least 12 characters"})
+		}
+		h, err := argon2id.CreateHash(password, argonParams)
+		if err != nil {
+			return err
+		}
+		hash = &h
+	}
+	if role != nil && !role.Valid() {
+		return entitlements.Invalid(map[string]string{"role": "viewer, issuer, approver or admin"})
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var email string
+		err := tx.QueryRow(ctx, `UPDATE staff_users SET role = coalesce($2, role),
+			disabled_at = CASE WHEN $3::bool IS NULL THEN disabled_at WHEN $3 THEN coalesce(disabled_at, now()) ELSE NULL END,
+			password_hash = coalesce($4, password_hash) WHERE id = $1 RETURNING email`, id, role, disabled, hash).Scan(&email)
+		if err != nil {
+			return notFound(err, "staff account", strconv.FormatInt(id, 10))
+		}
+		if (disabled != nil && *disabled) || hash != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, id); err != nil {
+				return err
+			}
+		}
+		details := map[string]string{}
+		if role != nil {
+			details["role"] = string(*role)
+		}
+		if disabled != nil {
+			details["disabled"] = strconv.FormatBool(*disabled)
+		}
+		if hash != nil {
+			details["password"] = "reset"
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff.update", Subject: email, Details: details})
+	})
+}

@@ -41,6 +41,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	// Every statement of the issuer (staff, portal, bundles, leases) is bounded, so a
 	// stuck query can't hold a connection and its locks for ever; statement_timeout in
 	// the URL (?statement_timeout=60s) wins. Migrations run without it (Migrate).
+	// One time zone for every session, so date_trunc buckets (console plots) are UTC.
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = DefaultStatementTimeout
 	}

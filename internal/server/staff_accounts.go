@@ -1,0 +1,100 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/web"
+)
+
+func (s *Server) staffAccountRoutes(a *echo.Group) {
+	a.GET("/accounts", s.staffAccounts)
+	a.POST("/accounts", s.staffCreateAccount)
+	a.POST("/accounts/password", s.staffChangePassword)
+	a.POST("/accounts/sessions/:id/end", s.staffEndSession)
+	a.POST("/accounts/:id", s.staffUpdateAccount)
+}
+
+func (s *Server) staffAccounts(c echo.Context) error { return s.renderAccounts(c, http.StatusOK, "") }
+
+func (s *Server) renderAccounts(c echo.Context, status int, errMsg string) error {
+	ctx, by := c.Request().Context(), staffOf(c)
+	v := web.StaffAccounts{Self: by.ID, Error: errMsg}
+	var err error
+	if by.Role.AtLeast(entitlements.RoleAdmin) {
+		if v.Accounts, err = s.Store.ListStaff(ctx); err != nil {
+			return err
+		}
+	}
+	ck, _ := c.Cookie(sessionCookie)
+	if v.Sessions, err = s.Store.ListSessions(ctx, by.ID, ck.Value); err != nil {
+		return err
+	}
+	return Render(c, status, web.StaffAccountsPage(s.page(c, "Accounts"), v))
+}
+
+func (s *Server) staffCreateAccount(c echo.Context) error {
+	st := &entitlements.Staff{Email: c.FormValue("email"), Role: entitlements.Role(c.FormValue("role"))}
+	if err := s.Svc.CreateStaff(c.Request().Context(), st, c.FormValue("password"), staffOf(c)); err != nil {
+		if code := entitlements.ErrorCode(err); code == entitlements.EINVALID || code == entitlements.ECONFLICT {
+			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
+		}
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/accounts", "Added "+st.Email+" ("+string(st.Role)+"): give them the first password over a safe channel.")
+}
+
+func (s *Server) staffUpdateAccount(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return entitlements.NotFound("account", c.Param("id"))
+	}
+	role := entitlements.Role(c.FormValue("role"))
+	disabled := c.FormValue("state") == "disabled"
+	if err := s.Svc.UpdateStaff(c.Request().Context(), id, &role, &disabled, c.FormValue("password"), staffOf(c)); err != nil {
+		if code := entitlements.ErrorCode(err); code == entitlements.EINVALID || code == entitlements.ECONFLICT {
+			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
+		}
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/accounts", "Account updated.")
+}
+
+func (s *Server) staffChangePassword(c echo.Context) error {
+	if err := s.Svc.ChangeOwnPassword(c.Request().Context(), c.FormValue("current"), c.FormValue("next"), staffOf(c)); err != nil {
+		if entitlements.ErrorCode(err) == entitlements.EINVALID {
+			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
+		}
+		return err
+	}
+	// Every session ended with the old password, this one too: sign in again.
+	return c.Redirect(http.StatusSeeOther, "/staff/login")
+}
+
+func (s *Server) staffEndSession(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return entitlements.NotFound("session", c.Param("id"))
+	}
+	by := staffOf(c)
+	if err := s.Store.EndSession(c.Request().Context(), by.ID, id, by.Email); err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/accounts", "Session ended.")
+}
+
+// fieldsText is a validation error as one line for a form.
+func fieldsText(err error) string {
+	var de *entitlements.Error
+	if !errorsAs(err, &de) || len(de.Fields) == 0 {
+		return entitlements.ErrorMessage(err)
+	}
+	out := ""
+	for k, m := range de.Fields {
+		out += k + ": " + m + ". "
+	}
+	return out
+}

@@ -1,0 +1,197 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/templates"
+	"github.com/metrum/licensing/verify"
+	"github.com/metrum/licensing/web"
+)
+
+var products = []string{templates.ProductRouter, templates.ProductCoreSDK}
+
+func (s *Server) staffAdminRoutes(a *echo.Group) {
+	a.GET("/", s.staffDashboard)
+	a.GET("/bundles", s.staffBundles)
+	a.POST("/bundles/publish", s.staffPublish)
+	a.GET("/keys", s.staffKeys)
+	a.GET("/keys/keyset", s.staffKeySet)
+	a.POST("/keys/generate", s.staffGenerateKey)
+	a.GET("/keys/rotate", s.staffKeyConfirm)
+	a.POST("/keys/rotate", s.staffKeyAction)
+	a.GET("/keys/:kid/:action", s.staffKeyConfirm)
+	a.POST("/keys/:kid/:action", s.staffKeyAction)
+	a.GET("/audit", s.staffAudit)
+	a.POST("/audit/verify", s.staffAuditVerify)
+}
+
+func (s *Server) staffBundles(c echo.Context) error {
+	product := c.QueryParam("product")
+	if product == "" {
+		product = products[0]
+	}
+	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	list, err := s.Store.ListBundles(c.Request().Context(), product, before, pageSize+1)
+	if err != nil {
+		return err
+	}
+	v := web.StaffBundles{Product: product, Products: products}
+	if len(list) > pageSize {
+		list = list[:pageSize]
+		v.NextURL = "/staff/bundles?" + url.Values{"product": {product}, "before": {strconv.FormatInt(list[pageSize-1].Sequence, 10)}}.Encode()
+	}
+	v.List = list
+	return Render(c, http.StatusOK, web.StaffBundleList(s.page(c, "Bundles"), v))
+}
+
+func (s *Server) staffPublish(c echo.Context) error {
+	b, err := s.Svc.PublishBundle(c.Request().Context(), c.FormValue("product"), staffOf(c))
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/bundles?product="+b.Product, "Published "+b.Product+" bundle #"+strconv.FormatInt(b.Sequence, 10)+
+		" ("+strconv.Itoa(b.Entries)+" entries, expires "+day(b.ExpiresAt)+").")
+}
+
+func (s *Server) staffKeys(c echo.Context) error {
+	keys, err := s.Store.ListKeys(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, web.StaffKeyList(s.page(c, "Keys"), web.StaffKeys{Keys: keys, Products: products}))
+}
+
+func (s *Server) staffKeySet(c echo.Context) error {
+	ks, err := s.Svc.PublicKeySet(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Content-Disposition", `attachment; filename="keyset.json"`)
+	return c.Blob(http.StatusOK, "application/json", ks)
+}
+
+// staffGenerateKey makes a standby key (admins); it signs nothing until rotated to.
+func (s *Server) staffGenerateKey(c echo.Context) error {
+	in := issuance.KeyInput{Product: c.FormValue("product"), Alg: c.FormValue("alg"), Purposes: []verify.Purpose{verify.Purpose(c.FormValue("purpose"))}}
+	rec, err := s.Svc.GenerateKey(c.Request().Context(), in, false, staffOf(c))
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/keys", "Standby key "+rec.KID+" made for "+in.Product+"/"+string(in.Purposes[0])+
+		": export the key set and release a verifier with it before rotating to it.")
+}
+
+// keyEffects says what each key action does to verifiers in the field.
+var keyEffects = map[string]string{
+	"rotate": "The slot's newest standby key becomes its signer from now on. Verifiers that do not embed it yet reject everything it signs: rotate only once a verifier release with the new key set has reached customers. Documents signed before keep verifying.",
+	"retire": "The key leaves the exported key set. Verifiers released with the next key set stop trusting it: licenses, bundles and leases it signed stop verifying there. Retire only when nothing it signed must still verify.",
+	"not-after": "The key stops signing at once (the time can only move earlier). Verifiers with a key set that carries the time reject anything it signed after then, and keep accepting what it signed before; export and release the key set for that.",
+}
+
+func (s *Server) staffKeyConfirm(c echo.Context) error {
+	action, kid := c.Param("action"), c.Param("kid")
+	if action == "" {
+		action = "rotate"
+	}
+	explain, ok := keyEffects[action]
+	if !ok {
+		return entitlements.NotFound("action", action)
+	}
+	v := web.StaffKeyConfirm{Explain: explain, Fields: map[string]string{}, Action: "/staff/keys/" + kid + "/" + action}
+	switch action {
+	case "rotate":
+		v.Title = "Rotate " + c.QueryParam("product") + "/" + c.QueryParam("purpose") + " to its standby?"
+		v.Action = "/staff/keys/rotate"
+		v.Fields["product"], v.Fields["purpose"] = c.QueryParam("product"), c.QueryParam("purpose")
+	case "retire":
+		v.Title = "Retire key " + kid + "?"
+	case "not-after":
+		v.Title = "Stop key " + kid + " signing after a time?"
+		v.TimeField = true
+	}
+	return Render(c, http.StatusOK, web.StaffKeyConfirmPage(s.page(c, "Keys"), v))
+}
+
+func (s *Server) staffKeyAction(c echo.Context) error {
+	ctx, by, kid := c.Request().Context(), staffOf(c), c.Param("kid")
+	action := c.Param("action")
+	if action == "" {
+		action = "rotate"
+	}
+	var msg string
+	switch action {
+	case "rotate":
+		next, prev, err := s.Svc.RotateKey(ctx, c.FormValue("product"), verify.Purpose(c.FormValue("purpose")), by)
+		if err != nil {
+			return err
+		}
+		msg = "Rotated: " + next + " signs now (was " + prev + ")."
+	case "retire":
+		if err := s.Svc.RetireKey(ctx, kid, strings.TrimSpace(c.FormValue("reason")), by); err != nil {
+			return err
+		}
+		msg = "Retired " + kid + ": export the key set for the next verifier release."
+	case "not-after":
+		at, err := time.Parse(time.RFC3339, strings.TrimSpace(c.FormValue("at")))
+		if err != nil {
+			return entitlements.Invalid(map[string]string{"at": "an RFC 3339 time, e.g. 2026-11-23T00:00:00Z"})
+		}
+		if err := s.Svc.SetKeyNotAfter(ctx, kid, at, by); err != nil {
+			return err
+		}
+		msg = "Key " + kid + " signs nothing after " + day(at) + ": export the key set and release it."
+	default:
+		return entitlements.NotFound("action", action)
+	}
+	return s.redirectWithFlash(c, "/staff/keys", msg)
+}
+
+func (s *Server) staffAudit(c echo.Context) error {
+	return s.renderAudit(c, nil)
+}
+
+func (s *Server) renderAudit(c echo.Context, rep *storage.ChainReport) error {
+	f := storage.AuditFilter{Actor: strings.TrimSpace(c.QueryParam("actor")), Action: strings.TrimSpace(c.QueryParam("action")),
+		Subject: strings.TrimSpace(c.QueryParam("subject")), Limit: pageSize + 1}
+	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	v := web.StaffAudit{Since: strings.TrimSpace(c.QueryParam("since")), Report: rep}
+	if v.Since != "" {
+		t, err := time.Parse("2006-01-02", v.Since)
+		if err != nil {
+			return entitlements.Invalid(map[string]string{"since": "a date, e.g. 2026-11-01"})
+		}
+		f.Since = t
+	}
+	list, err := s.Store.ListAudit(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	if len(list) > pageSize {
+		list = list[:pageSize]
+		q := c.QueryParams()
+		q.Set("before", strconv.FormatInt(list[pageSize-1].ID, 10))
+		v.NextURL = "/staff/audit?" + q.Encode()
+	}
+	f.Limit = pageSize
+	v.Filter, v.Events = f, list
+	return Render(c, http.StatusOK, web.StaffAuditList(s.page(c, "Audit trail"), v))
+}
+
+// staffAuditVerify recomputes the hash chain and shows the result (the first broken
+// link, if any).
+func (s *Server) staffAuditVerify(c echo.Context) error {
+	rep, err := s.Store.VerifyAudit(c.Request().Context(), nil)
+	if err != nil {
+		return err
+	}
+	return s.renderAudit(c, rep)
+}

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/web"
+)
+
+// weekStart is Postgres's date_trunc('week', t) in UTC: Monday 00:00.
+func weekStart(t time.Time) time.Time {
+	d := t.UTC().Truncate(24 * time.Hour)
+	return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+}
+
+// dense spreads buckets over n consecutive periods from start (missing ones are 0).
+func dense(bs []storage.Bucket, start time.Time, step func(time.Time, int) time.Time, n int) []int64 {
+	byAt := map[int64]int64{}
+	for _, b := range bs {
+		byAt[b.At.UTC().Unix()] = b.Count
+	}
+	out := make([]int64, n)
+	for i := range n {
+		out[i] = byAt[step(start, i).Unix()]
+	}
+	return out
+}
+
+func weeks(t time.Time, i int) time.Time { return t.AddDate(0, 0, 7*i) }
+func hours(t time.Time, i int) time.Time { return t.Add(time.Duration(i) * time.Hour) }
+
+func (s *Server) staffDashboard(c echo.Context) error {
+	ctx := c.Request().Context()
+	days, err := strconv.Atoi(c.QueryParam("days"))
+	if err != nil || days < 1 || days > 365 {
+		days = 30
+	}
+	v := web.Dashboard{Days: days}
+	if v.Expiring, err = s.Svc.Expiring(ctx, "", time.Duration(days)*24*time.Hour, 50); err != nil {
+		return err
+	}
+	if v.Drafts, err = s.Store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateDraft, Limit: 10}); err != nil {
+		return err
+	}
+	if v.DraftCount, err = s.Store.CountDrafts(ctx); err != nil {
+		return err
+	}
+	now := s.now()
+	bundles, err := s.Store.LatestBundles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range bundles {
+		state := "current"
+		switch {
+		case !b.ExpiresAt.After(now):
+			state = "EXPIRED: publish now"
+		case b.ExpiresAt.Sub(now) < 24*time.Hour:
+			state = "expires within a day"
+		}
+		v.Bundles = append(v.Bundles, web.DashBundle{Product: b.Product, Sequence: strconv.FormatInt(b.Sequence, 10), ExpiresAt: day(b.ExpiresAt), State: state})
+	}
+	keys, err := s.Store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.NotAfter != nil && k.Status == "published" && k.NotAfter.Sub(now) < 30*24*time.Hour {
+			v.Keys = append(v.Keys, web.DashKey{KID: k.KID, Product: k.Product, Purposes: strings.Join(k.Purposes, ","), NotAfter: day(*k.NotAfter)})
+		}
+	}
+	charts, err := s.dashboardCharts(c, now)
+	if err != nil {
+		return err
+	}
+	v.Charts = charts
+	return Render(c, http.StatusOK, web.StaffDashboard(s.page(c, "Dashboard"), v))
+}
+
+// dashboardCharts: expiries per week for the next 26 weeks, licenses issued per week
+// for the last 26, lease grants and refusals per hour for the last 7 days.
+func (s *Server) dashboardCharts(c echo.Context, now time.Time) ([]web.Chart, error) {
+	ctx := c.Request().Context()
+	exp, err := s.Store.ExpiriesPerWeek(ctx, 26)
+	if err != nil {
+		return nil, err
+	}
+	iss, err := s.Store.IssuedPerWeek(ctx, 26)
+	if err != nil {
+		return nil, err
+	}
+	grants, refusals, err := s.Store.LeaseOutcomesPerHour(ctx, 7*24)
+	if err != nil {
+		return nil, err
+	}
+	thisWeek := weekStart(now)
+	weekLabels := func(start time.Time) []string {
+		out := make([]string, 26)
+		for i := range out {
+			out[i] = weeks(start, i).Format("Jan 2")
+		}
+		return out
+	}
+	firstIssued := weeks(thisWeek, -25)
+	firstHour := now.UTC().Truncate(time.Hour).Add(-167 * time.Hour)
+	hourLabels := make([]string, 168)
+	for i := range hourLabels {
+		hourLabels[i] = hours(firstHour, i).Format("Mon 15h")
+	}
+	return []web.Chart{
+		{ID: "chart-expiries", Title: "Active licenses expiring, per week (next 26 weeks)", Labels: weekLabels(thisWeek), LabelEvery: 4,
+			Series: []web.Series{{Name: "expiring", Class: "bar-a", Values: dense(exp, thisWeek, weeks, 26)}}},
+		{ID: "chart-issued", Title: "Licenses issued, per week (last 26 weeks)", Labels: weekLabels(firstIssued), LabelEvery: 4,
+			Series: []web.Series{{Name: "issued", Class: "bar-c", Values: dense(iss, firstIssued, weeks, 26)}}},
+		{ID: "chart-leases", Title: "Lease grants and refusals, per hour (last 7 days)", Labels: hourLabels, LabelEvery: 24,
+			Series: []web.Series{{Name: "granted or renewed", Class: "bar-a", Values: dense(grants, firstHour, hours, 168)},
+				{Name: "refused", Class: "bar-b", Values: dense(refusals, firstHour, hours, 168)}}},
+	}, nil
+}

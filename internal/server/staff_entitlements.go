@@ -1,0 +1,198 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/templates"
+	"github.com/metrum/licensing/web"
+)
+
+func (s *Server) staffEntitlementRoutes(a *echo.Group) {
+	a.GET("/entitlements", s.staffEntitlements)
+	a.GET("/entitlements/new", s.staffNewEntitlement)
+	a.POST("/entitlements", s.staffCreateEntitlement)
+	a.GET("/entitlements/:id", s.staffEntitlement)
+	a.POST("/entitlements/:id/approve", s.staffApprove)
+	a.POST("/entitlements/:id/reject", s.staffReject)
+	a.POST("/entitlements/:id/cancel", s.staffCancel)
+	a.POST("/entitlements/:id/issue", s.staffIssue)
+}
+
+func (s *Server) staffEntitlements(c echo.Context) error {
+	state := c.QueryParam("state")
+	switch state {
+	case "":
+		state = entitlements.StateDraft
+	case "all":
+		state = ""
+	}
+	f := storage.EntitlementFilter{State: state, BeforeID: c.QueryParam("before"), Limit: pageSize + 1}
+	list, err := s.Store.ListEntitlements(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	v := web.StaffEntitlements{State: state}
+	if len(list) > pageSize {
+		list = list[:pageSize]
+		q := url.Values{"before": {list[pageSize-1].ID}, "state": {c.QueryParam("state")}}
+		v.NextURL = "/staff/entitlements?" + q.Encode()
+	}
+	v.List = list
+	return Render(c, http.StatusOK, web.StaffEntitlementList(s.page(c, "Entitlements"), v))
+}
+
+// newEntitlementForm builds the form for a template: only the overrides it allows.
+func newEntitlementForm(customer, tmpl string) (web.StaffNewEntitlement, *templates.Template) {
+	v := web.StaffNewEntitlement{CustomerID: customer, ChosenFeatures: map[string]bool{}, Limits: map[string]string{}, Errors: map[string]string{}}
+	for _, t := range templates.All() {
+		if t.Inherit {
+			continue // credit packs are top-ups of a license, from its page
+		}
+		if lt, err := templates.Latest(t.Name); err == nil && lt.Version == t.Version {
+			v.Templates = append(v.Templates, web.StaffTemplateChoice{Name: t.Name, Product: t.Product, Summary: t.Summary})
+		}
+	}
+	if tmpl == "" {
+		return v, nil
+	}
+	t, err := templates.Latest(tmpl)
+	if err != nil || t.Inherit {
+		v.Errors["form"] = "choose a template from the list"
+		return v, nil
+	}
+	v.Template, v.AllowedFeatures, v.OverridableLimits, v.GraceOverridable = t.Name, t.AllowedFeatures, t.OverridableLimits, t.MaxGrace > 0
+	return v, t
+}
+
+func (s *Server) staffNewEntitlement(c echo.Context) error {
+	v, _ := newEntitlementForm(strings.TrimSpace(c.QueryParam("customer")), c.QueryParam("template"))
+	return Render(c, http.StatusOK, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+}
+
+// staffCreateEntitlement opens a draft; a validation error re-renders the form with
+// the messages and the input kept.
+func (s *Server) staffCreateEntitlement(c echo.Context) error {
+	v, t := newEntitlementForm(strings.TrimSpace(c.FormValue("customer")), c.FormValue("template"))
+	if t == nil {
+		return Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+	}
+	form, _ := c.FormParams()
+	in := issuance.EntitlementInput{CustomerID: v.CustomerID, Template: t.Name, InstanceFingerprint: strings.TrimSpace(form.Get("fingerprint")),
+		ContractRef: strings.TrimSpace(form.Get("contract"))}
+	v.Fingerprint, v.ContractRef = in.InstanceFingerprint, in.ContractRef
+	for _, f := range form["feature"] {
+		if slices.Contains(t.AllowedFeatures, f) {
+			in.Overrides.Features = append(in.Overrides.Features, f)
+			v.ChosenFeatures[f] = true
+		}
+	}
+	for _, l := range t.OverridableLimits {
+		raw := strings.TrimSpace(form.Get("limit." + l))
+		v.Limits[l] = raw
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			v.Errors["limits."+l] = "a whole number ≥ 0"
+			continue
+		}
+		if in.Overrides.Limits == nil {
+			in.Overrides.Limits = map[string]int64{}
+		}
+		in.Overrides.Limits[l] = n
+	}
+	if g := strings.TrimSpace(form.Get("grace")); g != "" && t.MaxGrace > 0 {
+		v.Grace = g
+		n, err := strconv.ParseInt(g, 10, 64)
+		if err != nil || n < 0 {
+			v.Errors["grace"] = "a whole number of seconds ≥ 0"
+		} else {
+			in.Overrides.GracePeriodSeconds = &n
+		}
+	}
+	if len(v.Errors) > 0 {
+		return Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+	}
+	e, err := s.Svc.CreateEntitlement(c.Request().Context(), in, staffOf(c))
+	var de *entitlements.Error
+	if errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ENOTFOUND) {
+		for k, m := range de.Fields {
+			v.Errors[k] = m
+		}
+		if len(de.Fields) == 0 {
+			v.Errors["form"] = de.Message
+		}
+		return Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+	}
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Draft "+e.ID+" opened: another approver approves it next.")
+}
+
+func (s *Server) staffEntitlement(c echo.Context) error {
+	ctx := c.Request().Context()
+	e, err := s.Store.GetEntitlement(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	by := staffOf(c)
+	ov, _ := json.Marshal(e.Overrides, json.Deterministic(true))
+	v := web.StaffEntitlementView{E: e, Overrides: string(ov),
+		CanDecide: by.Role.AtLeast(entitlements.RoleApprover) && (!s.Svc.MakerChecker || e.CreatedBy != by.Email)}
+	if e.State == entitlements.StateIssued {
+		if l, err := s.Store.LicenseOfEntitlement(ctx, e.ID); err == nil {
+			v.LicenseID = l.ID
+		}
+	}
+	return Render(c, http.StatusOK, web.StaffEntitlementDetail(s.page(c, e.ID), v))
+}
+
+func (s *Server) staffApprove(c echo.Context) error {
+	e, err := s.Svc.Approve(c.Request().Context(), c.Param("id"), staffOf(c))
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Approved "+e.ID+": it can be issued now.")
+}
+
+func (s *Server) staffReject(c echo.Context) error {
+	e, err := s.Svc.Reject(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), staffOf(c))
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Rejected "+e.ID+".")
+}
+
+func (s *Server) staffCancel(c echo.Context) error {
+	e, err := s.Svc.Cancel(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), staffOf(c))
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Cancelled "+e.ID+".")
+}
+
+// staffIssue issues the license; a lease-required license's token is shown once here.
+func (s *Server) staffIssue(c echo.Context) error {
+	l, tok, err := s.Svc.IssueWithToken(c.Request().Context(), c.Param("id"), staffOf(c))
+	if err != nil {
+		return err
+	}
+	if tok != "" {
+		return Render(c, http.StatusOK, web.StaffSecret(s.page(c, "License issued"), "Issued "+l.ID+": its lease token",
+			"The customer's hosts renew their online lease with this token (also rotatable later from the license page or the portal).", tok, "/staff/licenses/"+l.ID))
+	}
+	return s.redirectWithFlash(c, "/staff/licenses/"+l.ID, "Issued "+l.ID+" ("+l.SKU+" for "+l.CustomerName+").")
+}

@@ -1,0 +1,76 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Bucket is one bar of a console plot: a period's start and its count.
+type Bucket struct {
+	At    time.Time
+	Count int64
+}
+
+// ExpiriesPerWeek counts active licenses by the week they expire, from now on.
+func (s *Store) ExpiriesPerWeek(ctx context.Context, weeks int) ([]Bucket, error) {
+	return s.buckets(ctx, `SELECT date_trunc('week', expires_at), count(*) FROM licenses
+		WHERE status = 'active' AND expires_at > now() AND expires_at < now() + make_interval(weeks => $1) GROUP BY 1 ORDER BY 1`, weeks)
+}
+
+// IssuedPerWeek counts licenses by the week they were issued, up to now.
+func (s *Store) IssuedPerWeek(ctx context.Context, weeks int) ([]Bucket, error) {
+	return s.buckets(ctx, `SELECT date_trunc('week', issued_at), count(*) FROM licenses
+		WHERE issued_at > now() - make_interval(weeks => $1) GROUP BY 1 ORDER BY 1`, weeks)
+}
+
+// LeaseOutcomesPerHour counts lease grants (granted and renewed) and refusals per hour.
+func (s *Store) LeaseOutcomesPerHour(ctx context.Context, hours int) (grants, refusals []Bucket, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT date_trunc('hour', at), outcome = 'refused', count(*) FROM lease_events
+		WHERE at > now() - make_interval(hours => $1) AND outcome IN ('granted', 'renewed', 'refused') GROUP BY 1, 2 ORDER BY 1`, hours)
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b Bucket
+		var refused bool
+		if err := rows.Scan(&b.At, &refused, &b.Count); err != nil {
+			return nil, nil, err
+		}
+		if refused {
+			refusals = append(refusals, b)
+		} else {
+			grants = append(grants, b)
+		}
+	}
+	return grants, refusals, rows.Err()
+}
+
+func (s *Store) buckets(ctx context.Context, sql string, args ...any) ([]Bucket, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Bucket, error) {
+		var b Bucket
+		return b, r.Scan(&b.At, &b.Count)
+	})
+}
+
+// LatestBundles returns each product's newest bundle (no bytes).
+func (s *Store) LatestBundles(ctx context.Context) ([]*Bundle, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (product) `+bundleCols+` FROM revocation_bundles ORDER BY product, sequence DESC`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Bundle, error) { return scanBundle(r) })
+}
+
+// CountDrafts counts entitlements waiting for approval.
+func (s *Store) CountDrafts(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM entitlements WHERE state = 'draft'`).Scan(&n)
+	return n, unavailable(err)
+}
