@@ -92,8 +92,8 @@ func (s *Server) staffGenerateKey(c echo.Context) error {
 
 // keyEffects says what each key action does to verifiers in the field.
 var keyEffects = map[string]string{
-	"rotate": "The slot's newest standby key becomes its signer from now on. Verifiers that do not embed it yet reject everything it signs: rotate only once a verifier release with the new key set has reached customers. Documents signed before keep verifying.",
-	"retire": "The key leaves the exported key set. Verifiers released with the next key set stop trusting it: licenses, bundles and leases it signed stop verifying there. Retire only when nothing it signed must still verify.",
+	"rotate":    "The slot's newest standby key becomes its signer from now on. Verifiers that do not embed it yet reject everything it signs: rotate only once a verifier release with the new key set has reached customers. Documents signed before keep verifying.",
+	"retire":    "The key leaves the exported key set. Verifiers released with the next key set stop trusting it: licenses, bundles and leases it signed stop verifying there. Retire only when nothing it signed must still verify.",
 	"not-after": "The key stops signing at once (the time can only move earlier). Verifiers with a key set that carries the time reject anything it signed after then, and keep accepting what it signed before; export and release the key set for that.",
 }
 

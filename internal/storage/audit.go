@@ -75,7 +75,7 @@ type AuditFilter struct {
 	Actor    string
 	Action   string
 	Since    time.Time // zero: from the start
-	BeforeID int64 // 0: from the newest
+	BeforeID int64     // 0: from the newest
 	Limit    int
 }
 
