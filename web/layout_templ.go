@@ -76,7 +76,7 @@ func Layout(p Page) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if p.Staff != "" {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<nav><a href=\"/staff/\">Dashboard</a> <a href=\"/staff/licenses\">Licenses</a> <a href=\"/staff/entitlements\">Entitlements</a> <a href=\"/staff/customers\">Customers</a> <a href=\"/staff/bundles\">Bundles</a> <a href=\"/staff/keys\">Keys</a> <a href=\"/staff/audit\">Audit</a> <a href=\"/staff/accounts\">Accounts</a> <a href=\"/staff/tokens\">API tokens</a></nav><span class=\"who\"><span id=\"whoami\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<nav><a href=\"/staff/\">Dashboard</a> <a href=\"/staff/licenses\">Licenses</a> <a href=\"/staff/entitlements\">Entitlements</a> <a href=\"/staff/customers\">Customers</a> <a href=\"/staff/bundles\">Bundles</a> <a href=\"/staff/keys\">Keys</a> <a href=\"/staff/audit\">Audit</a> <a href=\"/staff/accounts\">Accounts</a> <a href=\"/staff/tokens\">Tokens</a></nav><span class=\"who\"><span id=\"whoami\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -245,3 +245,13 @@ func (e *portalEnv) verifyBytes(t *testing.T, b []byte, product string) *verify.
 	}
 	return verify.Verify(verify.Options{LicensePath: p, Product: product, KeySet: e.keyset, Revocation: verify.RevocationOff})
 }
+
+// verifyWithBundle checks a license against a revocation bundle (mode file).
+func (e *portalEnv) verifyWithBundle(t *testing.T, lic, bundle []byte) *verify.Result {
+	t.Helper()
+	dir := t.TempDir()
+	lp, bp := filepath.Join(dir, "license"), filepath.Join(dir, "bundle")
+	os.WriteFile(lp, lic, 0o644)
+	os.WriteFile(bp, bundle, 0o644)
+	return verify.Verify(verify.Options{LicensePath: lp, Product: "genai-smart-router", KeySet: e.keyset, Revocation: verify.RevocationFile, BundlePath: bp})
+}
