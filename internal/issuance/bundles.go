@@ -124,7 +124,8 @@ func (s *Service) signBundle(signer signing.Signer, in storage.BundleInput) (*st
 	return &storage.SignedBundle{File: file, PayloadSHA256: sum[:], KeyID: signer.KeyID()}, nil
 }
 
-// RunBundleScheduler publishes due bundles every interval until ctx ends. Errors are
+// RunBundleScheduler publishes due bundles (and rolls up closed hours of lease
+// events for the console) every interval until ctx ends. Errors are
 // logged and retried at the next tick: a bundle that can't be published now must not
 // stop the issuer.
 func (s *Service) RunBundleScheduler(ctx context.Context, interval time.Duration) {
@@ -133,6 +134,10 @@ func (s *Service) RunBundleScheduler(ctx context.Context, interval time.Duration
 	for {
 		if _, err := s.PublishDue(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
 			s.Log.Error("bundle scheduler", "err", err)
+		}
+		// The console's hourly lease plot reads rollups of closed hours.
+		if err := s.Store.RollupLeaseHours(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
+			s.Log.Error("lease rollup", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -55,6 +55,7 @@ type Server struct {
 
 	throttleOnce sync.Once
 	signIns      *signInThrottle
+	charts       chartCache
 }
 
 // throttle is the sign-in throttle shared by the console and the staff API.

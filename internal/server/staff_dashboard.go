@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -75,7 +76,7 @@ func (s *Server) staffDashboard(c echo.Context) error {
 			v.Keys = append(v.Keys, web.DashKey{KID: k.KID, Product: k.Product, Purposes: strings.Join(k.Purposes, ","), NotAfter: day(*k.NotAfter)})
 		}
 	}
-	charts, err := s.dashboardCharts(c, now)
+	charts, err := s.charts.get(now, func() ([]web.Chart, error) { return s.dashboardCharts(c, now) })
 	if err != nil {
 		return err
 	}
@@ -122,4 +123,29 @@ func (s *Server) dashboardCharts(c echo.Context, now time.Time) ([]web.Chart, er
 			Series: []web.Series{{Name: "granted or renewed", Class: "bar-a", Values: dense(grants, firstHour, hours, 168)},
 				{Name: "refused", Class: "bar-b", Values: dense(refusals, firstHour, hours, 168)}}},
 	}, nil
+}
+
+// chartTTL is how long the dashboard's plots are reused: weekly and hourly counts need
+// not be newer than a minute, and each computation reads up to a week of rows.
+const chartTTL = time.Minute
+
+// chartCache keeps the dashboard's plots for chartTTL (one computation at a time).
+type chartCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	charts []web.Chart
+}
+
+func (cc *chartCache) get(now time.Time, compute func() ([]web.Chart, error)) ([]web.Chart, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.charts != nil && now.Sub(cc.at) < chartTTL {
+		return cc.charts, nil
+	}
+	charts, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	cc.charts, cc.at = charts, now
+	return charts, nil
 }

@@ -25,10 +25,34 @@ func (s *Store) IssuedPerWeek(ctx context.Context, weeks int) ([]Bucket, error) 
 		WHERE issued_at > now() - make_interval(weeks => $1) GROUP BY 1 ORDER BY 1`, weeks)
 }
 
-// LeaseOutcomesPerHour counts lease grants (granted and renewed) and refusals per hour.
+// rollupLag is how long after an hour ends its lease events are rolled up (a batch's
+// clock is read before its commit, so late rows of an hour arrive within seconds).
+const rollupLag = 2 * time.Minute
+
+// RollupLeaseHours adds the closed hours of the last week that are not rolled up yet to
+// lease_hourly (the running issuer calls it every minute). Idempotent.
+func (s *Store) RollupLeaseHours(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO lease_hourly (hour, refused, count)
+		SELECT date_trunc('hour', at), outcome = 'refused', count(*) FROM lease_events
+		WHERE at >= greatest(coalesce((SELECT max(hour) + interval '1 hour' FROM lease_hourly), '-infinity'), date_trunc('hour', now()) - interval '169 hours')
+		  AND at < date_trunc('hour', now() - $1::interval) AND outcome IN ('granted', 'renewed', 'refused')
+		GROUP BY 1, 2 ON CONFLICT DO NOTHING`, rollupLag.String())
+	if err != nil {
+		return unavailable(err)
+	}
+	_, err = s.pool.Exec(ctx, `DELETE FROM lease_hourly WHERE hour < now() - interval '30 days'`)
+	return unavailable(err)
+}
+
+// LeaseOutcomesPerHour counts lease grants (granted and renewed) and refusals per hour:
+// the rolled-up hours from lease_hourly, the rest (the hours since) from lease_events.
 func (s *Store) LeaseOutcomesPerHour(ctx context.Context, hours int) (grants, refusals []Bucket, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT date_trunc('hour', at), outcome = 'refused', count(*) FROM lease_events
-		WHERE at > now() - make_interval(hours => $1) AND outcome IN ('granted', 'renewed', 'refused') GROUP BY 1, 2 ORDER BY 1`, hours)
+	rows, err := s.pool.Query(ctx, `WITH done AS (SELECT coalesce(max(hour) + interval '1 hour', '-infinity') AS upto FROM lease_hourly)
+		SELECT hour, refused, count FROM lease_hourly WHERE hour > now() - make_interval(hours => $1)
+		UNION ALL
+		SELECT date_trunc('hour', at), outcome = 'refused', count(*) FROM lease_events, done
+		WHERE at >= greatest(done.upto, now() - make_interval(hours => $1)) AND outcome IN ('granted', 'renewed', 'refused') GROUP BY 1, 2
+		ORDER BY 1`, hours)
 	if err != nil {
 		return nil, nil, unavailable(err)
 	}
