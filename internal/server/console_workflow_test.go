@@ -191,7 +191,7 @@ func TestBrowserConsoleWorkflow(t *testing.T) {
 		t.Fatalf("chain: %q", s)
 	}
 	trail := admin.text("#audit")
-	for _, want := range []string{"customer.create", "entitlement.create", "entitlement.approve", "license.issue", "license.revoke", "key.activate", "staff.sign_in"} {
+	for _, want := range []string{"customer.create", "entitlement.create", "entitlement.approve", "license.issue", "license.revoke", "key.activate", "staff.sign_in", "license.download"} {
 		if !strings.Contains(trail, want) {
 			t.Errorf("audit page lacks %s", want)
 		}

@@ -9,16 +9,23 @@ import (
 )
 
 // RecordDownload records a delivered file: who (portal user, token, staff), what,
-// when, from where. A delivery is made only once its record is written.
+// when, from where. A delivery is made only once its record is written. A staff
+// member's download is in the audit trail too, in the same transaction.
 func (s *Store) RecordDownload(ctx context.Context, d *entitlements.Download) error {
 	var lic *string
 	if d.LicenseID != "" {
 		lic = &d.LicenseID
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO downloads (customer_id, license_id, product, what, actor_kind, actor, client_addr)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, at`, d.CustomerID, lic, d.Product, d.What, d.ActorKind, d.Actor, d.ClientAddr).
-		Scan(&d.ID, &d.At)
-	return unavailable(err)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO downloads (customer_id, license_id, product, what, actor_kind, actor, client_addr)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, at`, d.CustomerID, lic, d.Product, d.What, d.ActorKind, d.Actor, d.ClientAddr).
+			Scan(&d.ID, &d.At)
+		if err != nil || d.ActorKind != entitlements.PrincipalStaff {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditEvent{Actor: d.Actor, Action: "license.download", Subject: d.LicenseID,
+			Details: map[string]string{"what": d.What, "client_addr": d.ClientAddr}})
+	})
 }
 
 // ListDownloads returns a license's downloads, newest first (staff read them: the
