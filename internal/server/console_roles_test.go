@@ -45,6 +45,7 @@ func TestConsoleRolesAndCSRF(t *testing.T) {
 	}
 	actions := []action{
 		{"/staff/customers", url.Values{"name": {"New Co"}}, entitlements.RoleIssuer},
+		{"/staff/customers/" + a.customer.ID, url.Values{"name": {"Renamed"}}, entitlements.RoleIssuer},
 		{"/staff/entitlements", url.Values{"customer": {a.customer.ID}, "template": {"enterprise-annual"}}, entitlements.RoleIssuer},
 		{"/staff/entitlements/" + draft.ID + "/approve", nil, entitlements.RoleApprover},
 		{"/staff/entitlements/" + draft.ID + "/reject", url.Values{"reason": {"x"}}, entitlements.RoleApprover},
@@ -110,6 +111,18 @@ func TestConsoleRolesAndCSRF(t *testing.T) {
 	if refused < 30 {
 		t.Fatalf("only %d refusals checked", refused)
 	}
+	// The issuer may edit the customer; the page then shows the new name and the
+	// customer's entitlements; a lease license's page shows its lease history.
+	if st := post(sessions[entitlements.RoleIssuer], "/staff/customers/"+a.customer.ID, url.Values{"name": {"Acme Renamed"}, "email": {"it@acme.test"}}, true); st != http.StatusSeeOther {
+		t.Fatalf("edit: %d", st)
+	}
+	resp, _ := sessions[entitlements.RoleViewer].Get(e.ts.URL + "/staff/customers/" + a.customer.ID)
+	page := readBody(t, resp)
+	contains(t, page, "Acme Renamed")
+	contains(t, page, `id="customer-entitlements"`)
+	e.lease(t, a, "hist-host")
+	resp, _ = sessions[entitlements.RoleViewer].Get(e.ts.URL + "/staff/licenses/" + a.pilot.ID)
+	contains(t, readBody(t, resp), "hist-host")
 }
 
 // staffCSRF reads a console page's CSRF token.

@@ -35,6 +35,7 @@ func (s *Server) staffRoutes(g *echo.Group) {
 	a.GET("/customers", s.staffCustomers)
 	a.POST("/customers", s.staffCreateCustomer)
 	a.GET("/customers/:id", s.staffCustomer)
+	a.POST("/customers/:id", s.staffUpdateCustomer)
 	a.POST("/customers/:id/portal-users", s.staffInvite)
 	a.POST("/customers/:id/tokens", s.staffCustomerToken)
 	a.GET("/tokens", s.staffTokens)

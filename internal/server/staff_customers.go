@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -51,6 +52,26 @@ func (s *Server) staffCustomer(c echo.Context) error {
 	return s.renderCustomer(c, http.StatusOK, "", "")
 }
 
+// staffUpdateCustomer corrects a customer's name or email.
+func (s *Server) staffUpdateCustomer(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu, err := s.Store.GetCustomer(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	cu.Name, cu.Email = c.FormValue("name"), c.FormValue("email")
+	err = s.Svc.UpdateCustomer(ctx, cu, staffOf(c))
+	var de *entitlements.Error
+	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
+		c.Set("edit_errors", de.Fields)
+		return s.renderCustomer(c, http.StatusBadRequest, "", "")
+	}
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/customers/"+cu.ID, "Saved. Issued licenses keep the name they were signed with: replace them to deliver the correction.")
+}
+
 func (s *Server) renderCustomer(c echo.Context, status int, inviteErr, tokenErr string) error {
 	ctx := c.Request().Context()
 	cu, err := s.Store.GetCustomer(ctx, c.Param("id"))
@@ -58,7 +79,11 @@ func (s *Server) renderCustomer(c echo.Context, status int, inviteErr, tokenErr 
 		return err
 	}
 	v := web.StaffCustomer{Customer: cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
+	v.EditErrors, _ = c.Get("edit_errors").(map[string]string)
 	if v.Licenses, err = s.Store.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
+		return err
+	}
+	if v.Entitlements, err = s.Store.ListEntitlements(ctx, storage.EntitlementFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
 		return err
 	}
 	if v.Portal {

@@ -108,6 +108,13 @@ func (s *Server) staffLicense(c echo.Context) error {
 			r := leaseRow(sl, now)
 			v.Leases = append(v.Leases, web.StaffLease{LeaseID: r.LeaseID, Fingerprint: r.Fingerprint, RenewedAt: r.RenewedAt, ExpiresAt: r.ExpiresAt, State: r.State})
 		}
+		events, err := s.Store.ListLeaseEvents(ctx, l.ID, 0, 50)
+		if err != nil {
+			return err
+		}
+		for _, ev := range events {
+			v.History = append(v.History, web.StaffLeaseEvent{At: day(ev.At), Fingerprint: ev.Fingerprint, Outcome: ev.Outcome, Reason: ev.Reason})
+		}
 	}
 	return Render(c, http.StatusOK, web.StaffLicenseDetail(s.page(c, l.ID), v))
 }

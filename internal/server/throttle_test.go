@@ -53,11 +53,10 @@ func TestSignInThrottling(t *testing.T) {
 			t.Fatalf("failure %d: %d", i+1, resp.StatusCode)
 		}
 	}
-	resp, body := attempt("admin@m.test", "wrong password", "203.0.113.7")
-	if resp.StatusCode != 401 {
+	if resp, _ := attempt("admin@m.test", "wrong password", "203.0.113.7"); resp.StatusCode != 401 {
 		t.Fatalf("4th failure: %d", resp.StatusCode)
 	}
-	resp, body = attempt("admin@m.test", password, "203.0.113.7")
+	resp, body := attempt("admin@m.test", password, "203.0.113.7")
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many failed sign-ins") {
 		t.Fatalf("while waiting, the right password: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}

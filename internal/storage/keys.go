@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
-func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // Key statuses: a published key is in the exported key set (the active signer of a
 // slot, or a standby waiting for a verifier release); a retired one is not.
