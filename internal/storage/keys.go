@@ -12,7 +12,6 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
-
 // Key statuses: a published key is in the exported key set (the active signer of a
 // slot, or a standby waiting for a verifier release); a retired one is not.
 const (
