@@ -15,16 +15,23 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
+// staffBrowser is one person's Chromium (its own cookies) in a browser test, with the
+// steps every browser test of this package takes.
 type staffBrowser struct {
 	t   *testing.T
 	ctx context.Context
 	e   *portalEnv
 }
 
-// staffBrowser signs a staff account in, in its own Chromium (its own cookies).
+// browser starts a Chromium for a test.
+func (e *portalEnv) browser(t *testing.T) *staffBrowser {
+	return &staffBrowser{t: t, ctx: browsertest.New(t), e: e}
+}
+
+// staffBrowser signs a staff account in, in its own Chromium.
 func (e *portalEnv) staffBrowser(t *testing.T, email string) *staffBrowser {
 	t.Helper()
-	b := &staffBrowser{t: t, ctx: browsertest.New(t), e: e}
+	b := e.browser(t)
 	b.do("sign in "+email, chromedp.Navigate(e.ts.URL+"/staff/"), chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"), chromedp.Click(chromedp.ID("sign-in")),
 		chromedp.WaitVisible(chromedp.ID("chart-expiries")))

@@ -32,21 +32,8 @@ func TestBrowserPortal(t *testing.T) {
 	if link == "" || !strings.Contains(msg.Data, "invited") {
 		t.Fatalf("invitation mail: %s", msg.Data)
 	}
-	ctx := browsertest.New(t)
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	br := e.browser(t)
+	ctx, step, text := br.ctx, br.do, br.text
 
 	step("sign-in page", chromedp.Navigate(e.ts.URL+"/portal/sign-in"), chromedp.WaitVisible(chromedp.ID("send-link")))
 	browsertest.Screenshot(t, ctx, "portal-sign-in")

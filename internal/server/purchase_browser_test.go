@@ -20,21 +20,8 @@ import (
 // second address of the same domain is refused.
 func TestBrowserEvaluation(t *testing.T) {
 	e := mustShop(t, false)
-	ctx := browsertest.New(t)
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	br := e.browser(t)
+	ctx, step, text := br.ctx, br.do, br.text
 	request := func(email string) smtptest.Message {
 		t.Helper()
 		step("evaluation form", chromedp.Navigate(e.ts.URL+"/portal/sign-in"), chromedp.Click(chromedp.ID("evaluate")),
@@ -108,7 +95,7 @@ func linkIn(mail, path string) string {
 func TestBrowserPaidPurchase(t *testing.T) {
 	e := mustShop(t, false)
 	a := e.tenant(t, "Acme", "ops@acme.test")
-	ctx := browsertest.New(t)
+	ctx := e.browser(t).ctx
 	var mu sync.Mutex
 	var checkout string
 	if err := chromedp.Listen(ctx, func(ev any) {

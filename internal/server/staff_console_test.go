@@ -31,21 +31,8 @@ func TestBrowserStaffCustomersAndTokens(t *testing.T) {
 	resp, _ := pc.Get(e.ts.URL + "/portal/licenses/" + a.router.ID + "/download/file")
 	resp.Body.Close()
 
-	ctx := browsertest.New(t)
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	br := e.browser(t)
+	ctx, step, text := br.ctx, br.do, br.text
 	step("sign in", chromedp.Navigate(e.ts.URL+"/staff/customers"), chromedp.SendKeys(chromedp.ID("email"), st.Email),
 		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"), chromedp.Click(chromedp.ID("sign-in")),
 		chromedp.WaitVisible(chromedp.ID("customers")))
