@@ -205,7 +205,10 @@ func (a *app) api(as string) (remote, error) {
 	if err != nil {
 		return remote{}, err
 	}
-	creds, _ := readCredentials(a.credentialsPath())
+	creds, err := readCredentials(a.credentialsPath())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return remote{}, fmt.Errorf("credentials file: %w (it must be yours alone, 0600: run `issuer login` again)", err)
+	}
 	url := firstOf(a.getenv("ISSUER_URL"), creds.URL)
 	if url == "" {
 		if b, err := os.ReadFile(filepath.Join(c.Database.DataDir, devURLFile)); err == nil {
