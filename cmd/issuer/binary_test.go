@@ -51,6 +51,13 @@ func TestCLIBinaryHoldsNoKeys(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(home, "maker.json")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials file: %v %v", fi.Mode(), err)
 	}
+	var me map[string]string
+	if err := json.Unmarshal([]byte(must("checker.json", "", "whoami", "--json")), &me); err != nil || me["email"] != "checker@m.test" || me["role"] != "approver" || me["url"] != c.url {
+		t.Fatalf("whoami: %v %v", me, err)
+	}
+	if out, err := run("nobody.json", "", "whoami"); err == nil || !strings.Contains(out, "issuer login") {
+		t.Fatalf("whoami with no credentials: %v\n%s", err, out)
+	}
 	var cust map[string]any
 	json.Unmarshal([]byte(must("maker.json", "", "customer", "create", "--name", "Vandelay", "--json")), &cust)
 	var ent map[string]any

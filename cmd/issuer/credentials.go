@@ -108,6 +108,27 @@ manage yours.`)
 	return nil
 }
 
+func cmdWhoAmI(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("whoami", "whoami [--json]",
+		`Asks the issuer who the CLI acts as (its token: ISSUER_TOKEN, ISSUER_AS or the
+credentials of 'issuer login') and prints the account and its role. It fails when
+the token is unknown, expired or revoked.`)
+	as, asJSON := actorFlags(fs)
+	svc, err := a.parseAPI(fs, args, as)
+	if err != nil {
+		return err
+	}
+	st, err := svc.WhoAmI(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(map[string]any{"email": st.Email, "name": st.Name, "role": st.Role, "url": svc.c.URL})
+	}
+	fmt.Fprintf(a.stdout, "%s (%s), role %s, at %s\n", st.Email, firstOf(st.Name, "no name"), st.Role, svc.c.URL)
+	return nil
+}
+
 // writeDevTokens makes a personal access token for each of the given dev accounts and
 // writes it (0600) under the data folder, with the dev issuer's URL beside them, so
 // that `ISSUER_AS=email issuer …` acts as that account on this machine (dev only).

@@ -62,6 +62,7 @@ Operator (open the database or keys themselves; on the issuer's host):
 
 Staff (through the issuer's staff API, as you; sign in first):
   login         sign in: keeps a personal access token (0600) in your config folder
+  whoami        who the CLI acts as, and with which role
   token         create | list | revoke            (your personal access tokens)
 
 Records:
@@ -94,6 +95,7 @@ var commands = map[string]cmdFunc{
 	"migrate":     cmdMigrate,
 	"customer":    cmdCustomer,
 	"login":       cmdLogin,
+	"whoami":      cmdWhoAmI,
 	"token":       cmdToken,
 	"portal":      cmdPortal,
 	"order":       cmdOrder,

@@ -63,19 +63,6 @@ func (s *Store) CreateOrder(ctx context.Context, o *entitlements.Order) error {
 	})
 }
 
-// SetOrderSession records the Checkout Session made for an order (once).
-func (s *Store) SetOrderSession(ctx context.Context, id, sessionID string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE orders SET checkout_session_id = $2, updated_at = now()
-		WHERE id = $1 AND (checkout_session_id IS NULL OR checkout_session_id = $2)`, id, sessionID)
-	if err != nil {
-		return unavailable(err)
-	}
-	if tag.RowsAffected() != 1 {
-		return entitlements.Errorf(entitlements.ECONFLICT, "order %s already has another Checkout Session", id)
-	}
-	return nil
-}
-
 // GetOrder returns an order.
 func (s *Store) GetOrder(ctx context.Context, id string) (*entitlements.Order, error) {
 	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id))
