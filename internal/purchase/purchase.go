@@ -260,15 +260,15 @@ func (s *Service) fulfilSession(ctx context.Context, o *entitlements.Order, sess
 // back), and the order moves to fulfilled, with its audit event, once.
 func (s *Service) fulfilOrder(ctx context.Context, o *entitlements.Order, via string) (*Result, error) {
 	res := &Result{Order: o}
-	switch o.Status {
-	case entitlements.OrderPaid, entitlements.OrderFulfilled, entitlements.OrderRefunded, entitlements.OrderDisputed:
-	default:
-		return res, nil // not paid: nothing to issue
-	}
 	if o.FulfilledLicenseID != "" {
 		l, err := s.Store.GetLicense(ctx, o.FulfilledLicenseID)
 		res.License = l
 		return res, err
+	}
+	if o.Status != entitlements.OrderPaid {
+		// Not paid yet, failed, or refunded or disputed before it was fulfilled (Stripe
+		// does not order its events): nothing to issue.
+		return res, nil
 	}
 	ent, err := s.openEntitlement(ctx, o)
 	if err != nil {

@@ -350,6 +350,42 @@ func TestStripeRefundSuspends(t *testing.T) {
 	}
 }
 
+// TestStripeRefundBeforeFulfilment: Stripe does not order its events. An order paid
+// but not fulfilled yet (its fulfilment stopped midway) and then refunded is never
+// fulfilled by a later checkout.session.completed: no entitlement, no license.
+func TestStripeRefundBeforeFulfilment(t *testing.T) {
+	e := mustShop(t, false)
+	a := e.tenant(t, "Acme", "ops@acme.test")
+	c := e.signIn(t, a.email)
+	licenses := e.count(t, `SELECT count(*) FROM licenses WHERE customer_id = $1`, a.customer.ID)
+	_, o := e.buy(t, c, a.customer.ID, "pilot", "")
+	pi := sessionOf(o, "paid")["payment_intent"].(string)
+	// What the fulfilment does first; it stops here (the process died).
+	if moved, err := e.svc.Store.MoveOrder(context.Background(), o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending}, pi); err != nil || !moved {
+		t.Fatalf("move to paid: %v %v", moved, err)
+	}
+	p, h := event(t, "evt_rb1", "charge.refunded", map[string]any{"id": "ch_rb", "object": "charge", "payment_intent": pi,
+		"amount": o.Amount, "amount_refunded": o.Amount, "refunded": true, "currency": "usd"}, webhookSecret, time.Time{})
+	if r := e.deliver(t, p, h); r.status != 200 {
+		t.Fatalf("refund: %d %s", r.status, r.body)
+	}
+	p, h = event(t, "evt_rb2", "checkout.session.completed", sessionOf(o, "paid"), webhookSecret, time.Time{})
+	if r := e.deliver(t, p, h); r.status != 200 {
+		t.Fatalf("completed after refund: %d %s", r.status, r.body)
+	}
+	resp, _ := c.Get(e.ts.URL + "/portal/orders/" + o.ID)
+	readBody(t, resp)
+	if got := e.order(t, o.ID); got.Status != entitlements.OrderRefunded || got.FulfilledLicenseID != "" {
+		t.Fatalf("order after refund and a late completion: %s %q", got.Status, got.FulfilledLicenseID)
+	}
+	if n := e.count(t, `SELECT count(*) FROM entitlements WHERE order_id = $1`, o.ID); n != 0 {
+		t.Fatalf("a refunded order opened %d entitlements", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM licenses WHERE customer_id = $1`, a.customer.ID); n != licenses {
+		t.Fatalf("a refunded order issued %d licenses", n-licenses)
+	}
+}
+
 func event2(t *testing.T, id string, o *entitlements.Order, secret string) ([]byte, string) {
 	return event(t, id, "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "payment_intent": o.PaymentIntent,
 		"amount": o.Amount, "amount_refunded": o.Amount, "refunded": true, "currency": "usd"}, secret, time.Time{})
