@@ -84,12 +84,7 @@ func (s *Service) StartEvaluation(ctx context.Context, token string) (string, *R
 	if !ok {
 		return "", nil, entitlements.Errorf(entitlements.ENOTFOUND, "evaluations are not offered: contact sales")
 	}
-	req, err := s.Store.PeekEvaluationRequest(ctx, token)
-	if err != nil {
-		return "", nil, err
-	}
-	domain := req.Email[strings.LastIndex(req.Email, "@")+1:]
-	o, u, err := s.Store.StartEvaluation(ctx, token, domain, s.DomainPeriod, it.ID, it.Template, it.Currency)
+	o, u, err := s.Store.StartEvaluation(ctx, token, s.DomainPeriod, it.ID, it.Template, it.Currency)
 	if err != nil {
 		return "", nil, err
 	}

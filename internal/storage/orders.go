@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -208,10 +209,10 @@ func (s *Store) PeekEvaluationRequest(ctx context.Context, token string) (*Evalu
 }
 
 // StartEvaluation spends an evaluation link and, in one transaction: checks that the
-// email's domain had no evaluation within period (serialised per domain), creates the
-// customer, its portal user and the free evaluation order (paid: nothing to pay),
-// and claims the domain. The caller then fulfils the order.
-func (s *Store) StartEvaluation(ctx context.Context, token, domain string, period time.Duration, item, template, currency string) (*entitlements.Order, *entitlements.PortalUser, error) {
+// domain of the link's email had no evaluation within period (serialised per domain),
+// creates the customer, its portal user and the free evaluation order (paid: nothing
+// to pay), and claims the domain. The caller then fulfils the order.
+func (s *Store) StartEvaluation(ctx context.Context, token string, period time.Duration, item, template, currency string) (*entitlements.Order, *entitlements.PortalUser, error) {
 	var o *entitlements.Order
 	var u *entitlements.PortalUser
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -224,6 +225,7 @@ func (s *Store) StartEvaluation(ctx context.Context, token, domain string, perio
 		if err != nil {
 			return err
 		}
+		domain := email[strings.LastIndex(email, "@")+1:]
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('evaluation:' || $1))`, domain); err != nil {
 			return err
 		}
