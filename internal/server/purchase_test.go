@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -449,5 +450,77 @@ func TestPurchaseHiddenWithoutStripe(t *testing.T) {
 	contains(t, body, `id="contact-sales"`)
 	if strings.Contains(body, "Buy a credit pack") || strings.Contains(body, "Evaluate or buy") {
 		t.Fatal("purchase shown without Stripe")
+	}
+}
+
+// TestEvaluationRaces: eight visitors of one email domain start their evaluations at
+// once, and one evaluation link is spent by four tabs at once: exactly one evaluation
+// per domain is issued, each link works once, and a refused start leaves no customer,
+// no portal user, no order and no spent link.
+func TestEvaluationRaces(t *testing.T) {
+	e := mustShop(t, false)
+	ctx := context.Background()
+	link := func(email string) string {
+		t.Helper()
+		tok, err := e.svc.Store.CreateEvaluationRequest(ctx, email, "Initech", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	start := func(tokens []string) (ok int, errs []error) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, tok := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, err := e.shop.StartEvaluation(ctx, tok)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					ok++
+				} else {
+					errs = append(errs, err)
+				}
+			}()
+		}
+		wg.Wait()
+		return ok, errs
+	}
+	var tokens []string
+	for i := range 8 {
+		tokens = append(tokens, link(fmt.Sprintf("dev%d@initech.test", i)))
+	}
+	ok, errs := start(tokens)
+	if ok != 1 || len(errs) != 7 {
+		t.Fatalf("%d evaluations started for one domain (errors: %v)", ok, errs)
+	}
+	for _, err := range errs {
+		if entitlements.ErrorCode(err) != entitlements.ECONFLICT || !strings.Contains(err.Error(), "initech.test") {
+			t.Fatalf("refusal: %v", err)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM customers WHERE email LIKE '%@initech.test'`); n != 1 {
+		t.Fatalf("%d customers for one domain", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM portal_users WHERE email LIKE '%@initech.test'`); n != 1 {
+		t.Fatalf("%d portal users for one domain", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM orders WHERE kind = 'evaluation' AND fulfilled_license_id IS NOT NULL`); n != 1 {
+		t.Fatalf("%d evaluations fulfilled", n)
+	}
+	// A refused start leaves its link unspent (it changed nothing).
+	if n := e.count(t, `SELECT count(*) FROM evaluation_requests WHERE email LIKE '%@initech.test' AND used_at IS NULL`); n != 7 {
+		t.Fatalf("%d unspent links, want the 7 refused", n)
+	}
+	// One link, four tabs: it works once.
+	tok := link("ops@globex.test")
+	ok, errs = start([]string{tok, tok, tok, tok})
+	if ok != 1 || len(errs) != 3 {
+		t.Fatalf("one link started %d evaluations (errors: %v)", ok, errs)
+	}
+	if n := e.count(t, `SELECT count(*) FROM customers WHERE email = 'ops@globex.test'`); n != 1 {
+		t.Fatalf("%d customers from one link", n)
 	}
 }
