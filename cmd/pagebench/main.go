@@ -116,16 +116,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	worst, worstP99 := "", time.Duration(0)
 	fmt.Fprintf(stdout, "%-70s %9s %9s\n", "page", "p50 ms", "p99 ms")
 	for _, p := range pages {
-		// One unmeasured request per page first, as a running issuer is warm (the
-		// dashboard's plots are kept for a minute; the first one of a minute costs
-		// the "cold" figure printed below).
+		// One unmeasured request per page first, as a running issuer is warm. The
+		// dashboard's plots are kept for a minute or until the audit trail moves on:
+		// a change recorded just before makes this first request compute them, which
+		// is the "cold" figure printed below.
+		if p == "/staff/" {
+			if err := svc.CreateCustomer(ctx, &entitlements.Customer{Name: "Pagebench cold plots"}, admin); err != nil {
+				return err
+			}
+		}
 		t0 := time.Now()
 		if resp, err := c.Get(ts.URL + p); err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 		if p == "/staff/" {
-			fmt.Fprintf(stdout, "%-70s %9.1f (cold: plots computed)\n", p, ms(time.Since(t0)))
+			fmt.Fprintf(stdout, "%-70s %9.1f (cold: plots computed after a change)\n", p, ms(time.Since(t0)))
 		}
 		var ds []time.Duration
 		for range *rounds {
@@ -236,7 +242,9 @@ func seed(ctx context.Context, store *storage.Store, nCust, nLic, nEvents int) e
 		}
 		fmt.Fprintf(os.Stderr, "  %s: %s\n", s.what, time.Since(t0).Round(time.Millisecond))
 	}
-	if _, err := store.Pool().Exec(ctx, `ANALYZE`); err != nil {
+	// Steady state: autovacuum has visited these tables (visibility map, BRIN ranges
+	// summarized), as on a running issuer; a bulk load that no VACUUM has seen is not.
+	if _, err := store.Pool().Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		return err
 	}
 	// What the running issuer's scheduler does every minute.

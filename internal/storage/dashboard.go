@@ -19,6 +19,15 @@ func (s *Store) ExpiriesPerWeek(ctx context.Context, weeks int) ([]Bucket, error
 		WHERE status = 'active' AND expires_at > now() AND expires_at < now() + make_interval(weeks => $1) GROUP BY 1 ORDER BY 1`, weeks)
 }
 
+// LastAuditID is the ID of the newest audit event (0 when there is none): every
+// change of a license, entitlement or key appends one, so a cache of what those
+// tables hold is current while it is unchanged. One index lookup.
+func (s *Store) LastAuditID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM audit_events`).Scan(&id)
+	return id, unavailable(err)
+}
+
 // IssuedPerWeek counts licenses by the week they were issued, up to now.
 func (s *Store) IssuedPerWeek(ctx context.Context, weeks int) ([]Bucket, error) {
 	return s.buckets(ctx, `SELECT date_trunc('week', issued_at), count(*) FROM licenses
