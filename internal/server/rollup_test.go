@@ -43,3 +43,18 @@ func TestLeaseRollup(t *testing.T) {
 		t.Fatalf("plot counts %d grants, %d refusals; want 80 (75 closed + 5 live) and 25", g, r)
 	}
 }
+
+// TestTimeIndexesAutosummarize: the BRIN indexes behind the time-range reads summarize
+// each range as it fills; without it, every range since the last VACUUM matches
+// every query and the lease plot rechecks the whole tail of lease_events.
+func TestTimeIndexesAutosummarize(t *testing.T) {
+	e := mustPortal(t, 0, 0)
+	for _, idx := range []string{"lease_events_at_brin", "audit_events_at_brin"} {
+		var on bool
+		err := e.svc.Store.Pool().QueryRow(context.Background(),
+			`SELECT coalesce('autosummarize=on' = ANY(reloptions), false) FROM pg_class WHERE relname = $1 AND relkind = 'i'`, idx).Scan(&on)
+		if err != nil || !on {
+			t.Errorf("%s: autosummarize not on (%v)", idx, err)
+		}
+	}
+}
