@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -61,7 +63,7 @@ func (s *Server) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // decodeStaffBody reads one JSON object (application/json, at most 1 MiB, no unknown
-// members) into p.
+// or duplicate members, nothing after it) into p.
 func decodeStaffBody(c echo.Context, p any) error {
 	r := c.Request()
 	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
@@ -71,9 +73,10 @@ func decodeStaffBody(c echo.Context, p any) error {
 	if err != nil || len(body) > maxStaffBody {
 		return entitlements.Errorf(entitlements.EINVALID, "the body is unreadable or larger than 1 MiB")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(p); err != nil {
+	// The project's strict JSON (as the lease API): one value and nothing after it,
+	// exact member names, no unknown or duplicate members. Durations are nanoseconds,
+	// as the client (encoding/json) writes them.
+	if err := jsonv2.Unmarshal(body, p, jsonv2.RejectUnknownMembers(true), jsonv1.FormatDurationAsNano(true)); err != nil {
 		return entitlements.Errorf(entitlements.EINVALID, "the body is not the JSON this call takes: %v", err)
 	}
 	return nil

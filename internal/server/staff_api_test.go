@@ -216,3 +216,35 @@ func TestStaffAPITokens(t *testing.T) {
 func issuanceInput(customerID string) issuance.EntitlementInput {
 	return issuance.EntitlementInput{CustomerID: customerID, Template: "enterprise-annual"}
 }
+
+// TestStaffAPIStrictBodies: a body that is not exactly one JSON object of the call's
+// members (trailing data, a duplicate or unknown member, a wrong Content-Type) is
+// refused with 400 and changes nothing; the same body sent well creates the customer.
+func TestStaffAPIStrictBodies(t *testing.T) {
+	e := mustPortal(t, 0, 0)
+	tok := e.staffTokens(t)[entitlements.RoleIssuer]
+	post := func(body, contentType string) leaseResp {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.ts.URL+staffapi.Prefix+staffapi.CustomerCreate, strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return do(t, req)
+	}
+	before := e.changes(t)
+	for _, bad := range []struct{ body, contentType string }{
+		{`{"Name":"Globex"} {"Name":"Initech"}`, "application/json"},
+		{`{"Name":"Globex"}x`, "application/json"},
+		{`{"Name":"Globex","Name":"Initech"}`, "application/json"},
+		{`{"Name":"Globex","Admin":true}`, "application/json"},
+		{`{"name":"Globex"}`, "application/json"},
+		{`{"Name":"Globex"}`, "text/plain"},
+	} {
+		wantProblem(t, post(bad.body, bad.contentType), 400, "invalid")
+	}
+	if after := e.changes(t); after != before {
+		t.Fatalf("a refused body changed something:\n%s\n%s", before, after)
+	}
+	if r := post(`{"Name":"Globex"}`, "application/json; charset=utf-8"); r.status != 200 || !strings.Contains(string(r.body), "Globex") {
+		t.Fatalf("a good body: %d %s", r.status, r.body)
+	}
+}
