@@ -108,7 +108,7 @@ func (s *Service) signBundle(signer signing.Signer, in storage.BundleInput) (*st
 	if err != nil {
 		return nil, errorf("sign bundle: %w", err)
 	}
-	jwk, err := signing.JWKOf(signer.Public(), signer.Algorithm(), signer.Purposes())
+	jwk, err := signing.JWKOf(signer.Public(), signer.Algorithm(), signer.Purposes(), in.Product)
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Sig
 	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
-	jwk, err := signing.JWKOf(k.Public(), k.Algorithm(), k.Purposes())
+	jwk, err := signing.JWKOf(k.Public(), k.Algorithm(), k.Purposes(), product)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +172,9 @@ func (s *Service) PublicKeySet(ctx context.Context) ([]byte, error) {
 			continue
 		}
 		jwk := k.PublicJWK
+		// Every key belongs to one product (formats.md v1.2): the set says which, so
+		// one product's key can never vouch for another's documents.
+		jwk.Products = []string{k.Product}
 		if k.NotAfter != nil {
 			jwk.NotAfter = verify.FormatTime(*k.NotAfter)
 		}

@@ -106,7 +106,7 @@ func (s *Service) build(e *entitlements.Entitlement, c *entitlements.Customer, b
 		}
 		l.File, l.FileName, l.ContentType = []byte(tok+"\n"), "license.jwk", "application/jose"
 	}
-	parsed, err := selfCheck(l.File, signer)
+	parsed, err := selfCheck(l.File, signer, e.Product)
 	if err != nil {
 		return nil, errorf("the signed license does not verify: %w", err)
 	}
@@ -127,9 +127,10 @@ func (s *Service) coreSDKIssuer() string {
 	return "https://licensing.coresdk.io"
 }
 
-// selfCheck parses a freshly signed file with the verifier, trusting only its signer.
-func selfCheck(file []byte, signer signing.Signer) (*verify.License, error) {
-	jwk, err := signing.JWKOf(signer.Public(), signer.Algorithm(), signer.Purposes())
+// selfCheck parses a freshly signed file with the verifier, trusting only its signer
+// (bound to the product it signs for, as the released key set binds it).
+func selfCheck(file []byte, signer signing.Signer, product string) (*verify.License, error) {
+	jwk, err := signing.JWKOf(signer.Public(), signer.Algorithm(), signer.Purposes(), product)
 	if err != nil {
 		return nil, err
 	}

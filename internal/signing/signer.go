@@ -108,16 +108,19 @@ type PublicJWK struct {
 	Alg      string   `json:"alg"`
 	Use      string   `json:"use"`
 	Purposes []string `json:"purposes"`
+	// Products are the products whose documents the key may vouch for (formats.md
+	// v1.2): a key without them is trusted for nothing by a v1.2 verifier.
+	Products []string `json:"products,omitempty"`
 	NotAfter string   `json:"not_after,omitempty"`
 }
 
-// JWKOf describes a public key for the key set.
-func JWKOf(pub crypto.PublicKey, alg string, purposes []verify.Purpose) (PublicJWK, error) {
+// JWKOf describes a public key for the key set, bound to the given products.
+func JWKOf(pub crypto.PublicKey, alg string, purposes []verify.Purpose, products ...string) (PublicJWK, error) {
 	kid, err := verify.Thumbprint(pub)
 	if err != nil {
 		return PublicJWK{}, err
 	}
-	j := PublicJWK{Kid: kid, Alg: alg, Use: "sig"}
+	j := PublicJWK{Kid: kid, Alg: alg, Use: "sig", Products: products}
 	for _, p := range purposes {
 		j.Purposes = append(j.Purposes, string(p))
 	}
