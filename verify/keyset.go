@@ -88,6 +88,7 @@ type jwkWire struct {
 	Use      string   `json:"use,omitempty"`
 	KeyOps   []string `json:"key_ops,omitempty"`
 	Purposes []string `json:"purposes"`
+	Products []string `json:"products,omitempty"`
 	NotAfter string   `json:"not_after,omitempty"`
 }
 
