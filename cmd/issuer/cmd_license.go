@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -27,6 +25,8 @@ const licenseHelp = `Usage: issuer license <command> [flags]
   revoke       revoke a license (final; asks for confirmation)
   suspend      suspend a license (lifted by reinstate)
   reinstate    lift a suspension
+  restore-previous   after a refund or dispute of a successor, make the license it
+               replaced active again
   rotate-lease-token   give a lease-required license a new lease token
 
 Renewals, replacements and top-ups are entitlements: approve them, then issue.
@@ -37,15 +37,18 @@ func cmdLicense(ctx context.Context, a *app, args []string) error {
 		"issue": licIssue, "list": licList, "download": licDownload, "show": licShow,
 		"renew": licRenew, "replace": licReplace, "top-up": licTopUp,
 		"revoke": licRevoke, "suspend": licSuspend, "reinstate": licReinstate, "rotate-lease-token": licRotateToken,
+		"restore-previous": licRestorePrevious,
 	}, licenseHelp)
 }
 
 func licJSON(l *entitlements.License) map[string]any {
+	st := l.StateAt(time.Now())
 	m := map[string]any{"id": l.ID, "entitlement_id": l.EntitlementID, "customer_id": l.CustomerID,
 		"customer_name": l.CustomerName, "product": l.Product, "sku": l.SKU, "template_version": l.TemplateVersion,
 		"key_id": l.KeyID, "issued_at": verify.FormatTime(l.IssuedAt), "not_before": verify.FormatTime(l.NotBefore),
 		"expires_at": verify.FormatTime(l.ExpiresAt), "status": l.Status, "status_reason": l.StatusReason,
 		"status_effective_at": nil, "supersedes": l.Supersedes, "superseded_by": l.SupersededBy,
+		"state": st.Phase, "state_label": st.Label(), "serving": st.Serving, "blocked_with": l.BlockedWith,
 		"features": l.Terms.Features, "limits": l.Terms.Limits, "lease_ttl_seconds": l.Terms.LeaseTTLSeconds,
 		"file_sha256": fmt.Sprintf("%x", l.FileSHA256)}
 	if !l.StatusEffectiveAt.IsZero() {
@@ -414,68 +417,6 @@ func licTopUp(ctx context.Context, a *app, args []string) error {
 license-wide token budget and otherwise the old license's features, limits, grace,
 lease policy and instance binding, running until the old license's expiry.`, true)
 	return runSuccessor(ctx, a, f, entitlements.KindTopUp, args)
-}
-
-func licRevoke(ctx context.Context, a *app, args []string) error {
-	return licStatus(ctx, a, args, entitlements.ActionRevoke,
-		`Revokes a license: final, listed as revoked in the next revocation bundle (published
-within a minute by the running issuer, or now with 'issuer bundle publish'). Asks you to
-type the license ID to confirm; --yes skips that (scripts).`)
-}
-
-func licSuspend(ctx context.Context, a *app, args []string) error {
-	return licStatus(ctx, a, args, entitlements.ActionSuspend,
-		`Suspends a license (a commercial or support hold): listed as suspended in the next
-revocation bundle until reinstated. Asks for confirmation; --yes skips it.`)
-}
-
-func licReinstate(ctx context.Context, a *app, args []string) error {
-	return licStatus(ctx, a, args, entitlements.ActionReinstate,
-		"Lifts a suspension: the next revocation bundle no longer lists the license.")
-}
-
-func licStatus(ctx context.Context, a *app, args []string, action, help string) error {
-	fs := a.flags("license "+action, "license "+action+" --id lic_… --reason TEXT [--effective-at RFC3339] [--yes] [--as STAFF] [--json]", help)
-	id := fs.String("id", "", "license ID (required)")
-	reason := fs.String("reason", "", "why, shown in revocation bundles (required)")
-	eff := fs.String("effective-at", "", "when it takes effect (default now)")
-	yes := fs.Bool("yes", false, "don't ask for confirmation")
-	as, asJSON := actorFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	at, err := optTime(fs, "effective-at", *eff)
-	if err != nil {
-		return err
-	}
-	svc, err := a.api(*as)
-	if err != nil {
-		return err
-	}
-	if action != entitlements.ActionReinstate && !*yes {
-		l, err := svc.GetLicense(ctx, *id)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stderr, "%s %s (%s, %s, customer %s)? Type the license ID to confirm: ", action, l.ID, l.SKU, l.Status, l.CustomerName)
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		if strings.TrimSpace(line) != l.ID {
-			return errors.New("not confirmed: nothing changed (type the license ID, or pass --yes)")
-		}
-	}
-	l, err := svc.ChangeStatus(ctx, *id, action, *reason, at)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(licJSON(l))
-	}
-	fmt.Fprintf(a.stdout, "license %s is %s", l.ID, l.Status)
-	if !l.StatusEffectiveAt.IsZero() {
-		fmt.Fprintf(a.stdout, " (effective %s)", verify.FormatTime(l.StatusEffectiveAt))
-	}
-	fmt.Fprintln(a.stdout, "; the next revocation bundle carries it")
-	return nil
 }
 
 func licRotateToken(ctx context.Context, a *app, args []string) error {

@@ -86,8 +86,16 @@ func (r remote) CreateSuccessor(ctx context.Context, in issuance.SuccessorInput)
 	return do[*entitlements.Entitlement](ctx, r, staffapi.LicenseSuccessor, in)
 }
 
-func (r remote) ChangeStatus(ctx context.Context, licenseID, action, reason string, effectiveAt time.Time) (*entitlements.License, error) {
-	return do[*entitlements.License](ctx, r, staffapi.LicenseStatus, staffapi.StatusRequest{LicenseID: licenseID, Action: action, Reason: reason, EffectiveAt: effectiveAt})
+func (r remote) ChangeStatus(ctx context.Context, req staffapi.StatusRequest) (*staffapi.StatusResult, error) {
+	return do[*staffapi.StatusResult](ctx, r, staffapi.LicenseStatus, req)
+}
+
+func (r remote) StatusPreview(ctx context.Context, licenseID, action string) (*staffapi.StatusResult, error) {
+	return do[*staffapi.StatusResult](ctx, r, staffapi.LicenseChain, staffapi.StatusRequest{LicenseID: licenseID, Action: action})
+}
+
+func (r remote) RestorePrevious(ctx context.Context, successorID, reason string) (*entitlements.License, error) {
+	return do[*entitlements.License](ctx, r, staffapi.LicenseRestore, staffapi.RestoreRequest{SuccessorID: successorID, Reason: reason})
 }
 
 func (r remote) RotateLeaseToken(ctx context.Context, licenseID string) (string, error) {

@@ -82,17 +82,6 @@ type Download struct {
 	ClientAddr string
 }
 
-// CustomerStatus is a license's status as customer-api.md names it: the stored
-// status once in effect, "expired" for an active license past its expiry, and
-// "active" while a revocation, suspension or supersession is still ahead (the
-// license still serves; superseded_by already names the replacement).
-func CustomerStatus(l *License, now time.Time) string {
-	st := l.Status
-	if st != LicenseActive && !l.StatusEffectiveAt.IsZero() && l.StatusEffectiveAt.After(now) {
-		st = LicenseActive
-	}
-	if st == LicenseActive && !l.ExpiresAt.After(now) {
-		return "expired"
-	}
-	return st
-}
+// CustomerStatus is a license's status as customer-api.md v1.1 names it (active,
+// suspended, revoked, superseded, expired): License.StateAt's Status.
+func CustomerStatus(l *License, now time.Time) string { return l.StateAt(now).Status }

@@ -255,11 +255,17 @@ type License struct {
 	StatusChangedBy   string
 	Supersedes        string
 	SupersededBy      string
-	File              []byte
-	FileSHA256        []byte
-	FileName          string
-	ContentType       string
-	CreatedBy         string
+	// BlockedWith names the successor this license was revoked or suspended together
+	// with (chain revocation), "" otherwise.
+	BlockedWith string
+	// SupersessionLifted: this license's supersession of its predecessor was lifted
+	// (the previous license was restored after a refund or dispute of this one).
+	SupersessionLifted bool
+	File               []byte
+	FileSHA256         []byte
+	FileName           string
+	ContentType        string
+	CreatedBy          string
 	// Summary is the safe summary: scalar metadata only, never payload or signature.
 	Summary map[string]any
 }

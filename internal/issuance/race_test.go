@@ -1,10 +1,12 @@
 package issuance_test
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
@@ -30,9 +32,12 @@ func race(n int, f func(i int) error) []error {
 	return errs
 }
 
-// TestConcurrentPublishesGetGaplessSequences: many publishes at once, for both
-// products, get distinct sequences 1..n with no gap, each inside its own signed file.
-func TestConcurrentPublishesGetGaplessSequences(t *testing.T) {
+// TestConcurrentPublishesKeepEachProductsSequenceIncreasing: many publishes at once,
+// for both products, give each product distinct sequences (formats.md v1.2: per
+// product), each inside its own signed file naming its product, whose issued_at never
+// goes backwards as the sequence goes up, and none above the millisecond it was
+// published in (what makes sequences safe across a restore).
+func TestConcurrentPublishesKeepEachProductsSequenceIncreasing(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	const n = 24
@@ -43,8 +48,9 @@ func TestConcurrentPublishesGetGaplessSequences(t *testing.T) {
 		bundles[i] = b
 		return err
 	})
+	after := time.Now()
 	ks, _ := e.mustKeySet(t)
-	var seqs []int64
+	byProduct := map[string][]*verify.Bundle{}
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("publish %d: %v", i, err)
@@ -54,18 +60,29 @@ func TestConcurrentPublishesGetGaplessSequences(t *testing.T) {
 			t.Fatalf("bundle %d does not verify: %v", bundles[i].Sequence, err)
 		}
 		if parsed.Sequence != bundles[i].Sequence {
-			t.Fatalf("row sequence %d, signed sequence %d", bundles[i].Sequence, parsed.Sequence)
+			t.Fatalf("row %s #%d, signed #%d", bundles[i].Product, bundles[i].Sequence, parsed.Sequence)
 		}
-		seqs = append(seqs, parsed.Sequence)
-	}
-	slices.Sort(seqs)
-	for i, s := range seqs {
-		if s != int64(i+1) {
-			t.Fatalf("sequences %v: not 1..%d without gaps or repeats", seqs, n)
+		if parsed.Sequence > after.UnixMilli() {
+			t.Fatalf("sequence %d is above the time it was published (%d ms)", parsed.Sequence, after.UnixMilli())
 		}
+		byProduct[bundles[i].Product] = append(byProduct[bundles[i].Product], parsed)
 	}
-	if got := count(t, e, `SELECT last_sequence FROM bundle_counter`); got != n {
-		t.Fatalf("counter at %d after %d publishes", got, n)
+	for product, list := range byProduct {
+		if len(list) != n/2 {
+			t.Fatalf("%s: %d bundles, want %d", product, len(list), n/2)
+		}
+		slices.SortFunc(list, func(a, b *verify.Bundle) int { return cmp.Compare(a.Sequence, b.Sequence) })
+		for i := 1; i < len(list); i++ {
+			if list[i].Sequence == list[i-1].Sequence {
+				t.Fatalf("%s: sequence %d published twice", product, list[i].Sequence)
+			}
+			if list[i].IssuedAt.Before(list[i-1].IssuedAt) {
+				t.Fatalf("%s: #%d issued at %s, before #%d at %s", product, list[i].Sequence, list[i].IssuedAt, list[i-1].Sequence, list[i-1].IssuedAt)
+			}
+		}
+		if got := count(t, e, `SELECT last_sequence FROM bundle_sequences WHERE product = '`+product+`'`); int64(got) != list[len(list)-1].Sequence {
+			t.Fatalf("%s: counter at %d, last published %d", product, got, list[len(list)-1].Sequence)
+		}
 	}
 }
 

@@ -2,9 +2,11 @@ package issuance
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/internal/templates"
 )
 
@@ -178,17 +180,73 @@ func (s *Service) RenewExpiring(ctx context.Context, product string, within time
 	return opened, nil
 }
 
-// ChangeStatus revokes, suspends or reinstates a license, with a reason. A revocation
-// or suspension takes effect in revocation bundles at effectiveAt (zero: now).
+// ChangeStatus revokes, suspends or reinstates a license, with a reason, and applies
+// the chain rule (ChangeStatusWith without Only). A revocation or suspension takes
+// effect in revocation bundles at effectiveAt (zero: now).
 func (s *Service) ChangeStatus(ctx context.Context, licenseID, action, reason string, effectiveAt time.Time, by *entitlements.Staff) (*entitlements.License, error) {
-	if effectiveAt.IsZero() {
-		effectiveAt = s.now()
-	}
-	l, err := s.Store.ChangeLicenseStatus(ctx, licenseID, action, reason, effectiveAt.UTC().Truncate(time.Second), by)
+	res, err := s.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: licenseID, Action: action, Reason: reason, EffectiveAt: effectiveAt}, by)
 	if err != nil {
 		return nil, err
 	}
-	s.logf("license status changed", "license_id", l.ID, "action", action, "status", l.Status, "actor", by.Email)
+	return res.License, nil
+}
+
+// ChangeStatusWith revokes, suspends or reinstates a license. Revoking or suspending
+// also blocks, at the same time, each predecessor still inside its changeover, unless
+// c.Only (docs/lifecycle.md, "Chain revocation"); reinstating puts back the
+// predecessors blocked with it.
+func (s *Service) ChangeStatusWith(ctx context.Context, c storage.StatusChange, by *entitlements.Staff) (*storage.StatusChangeResult, error) {
+	if c.EffectiveAt.IsZero() {
+		c.EffectiveAt = s.now()
+	}
+	c.EffectiveAt = c.EffectiveAt.UTC().Truncate(time.Second)
+	res, err := s.Store.ChangeLicenseStatus(ctx, c, by)
+	if err != nil {
+		return nil, err
+	}
+	chained := make([]string, 0, len(res.Chained))
+	for _, l := range res.Chained {
+		chained = append(chained, l.ID)
+	}
+	s.logf("license status changed", "license_id", res.License.ID, "action", c.Action, "status", res.License.Status,
+		"chained", strings.Join(chained, " "), "actor", by.Email)
+	return res, nil
+}
+
+// StatusChainPreview says what a revoke or suspend of a license would block now: the
+// license and the predecessors the chain rule blocks with it (blocked), and the
+// predecessors that keep working until their changeover ends when only this license
+// is changed (spared, with their StatusEffectiveAt).
+func (s *Service) StatusChainPreview(ctx context.Context, licenseID, action string, by *entitlements.Staff) (l *entitlements.License, blocked []*entitlements.License, err error) {
+	if err := require(by, entitlements.RoleViewer, "reading a license"); err != nil {
+		return nil, nil, err
+	}
+	l, chain, err := s.Store.StatusChainPreview(ctx, licenseID, s.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if action == entitlements.ActionReinstate {
+		for _, p := range chain {
+			if p.BlockedWith == l.ID && p.Status == entitlements.LicenseSuspended {
+				blocked = append(blocked, p)
+			}
+		}
+		return l, blocked, nil
+	}
+	return l, entitlements.ChainToBlock(chain, s.now()), nil
+}
+
+// RestorePrevious lifts the supersession of a refunded or disputed successor: the
+// license it replaced is active again (approver; docs/lifecycle.md).
+func (s *Service) RestorePrevious(ctx context.Context, successorID, reason string, by *entitlements.Staff) (*entitlements.License, error) {
+	if err := require(by, entitlements.RoleApprover, "restoring a previous license"); err != nil {
+		return nil, err
+	}
+	l, err := s.Store.RestorePrevious(ctx, successorID, strings.TrimSpace(reason), by)
+	if err != nil {
+		return nil, err
+	}
+	s.logf("previous license restored", "license_id", l.ID, "successor", successorID, "actor", by.Email)
 	return l, nil
 }
 

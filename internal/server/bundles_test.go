@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -31,7 +32,7 @@ func TestBundleDownloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := readBody(t, resp); resp.StatusCode != 200 || body != string(second.File) || resp.Header.Get("X-Bundle-Sequence") != "2" {
+	if body := readBody(t, resp); resp.StatusCode != 200 || body != string(second.File) || resp.Header.Get("X-Bundle-Sequence") != fmt.Sprint(second.Sequence) {
 		t.Fatalf("latest: %d seq %s", resp.StatusCode, resp.Header.Get("X-Bundle-Sequence"))
 	}
 	etag := resp.Header.Get("ETag")
@@ -40,9 +41,9 @@ func TestBundleDownloads(t *testing.T) {
 	if resp, _ := http.DefaultClient.Do(req); resp.StatusCode != http.StatusNotModified {
 		t.Fatalf("revalidation with the current ETag: %d", resp.StatusCode)
 	}
-	resp, _ = http.Get(e.ts.URL + "/v1/bundles/genai-smart-router/1")
+	resp, _ = http.Get(e.ts.URL + fmt.Sprintf("/v1/bundles/genai-smart-router/%d", first.Sequence))
 	if body := readBody(t, resp); body != string(first.File) || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
-		t.Fatalf("bundle #1: %q", resp.Header.Get("Cache-Control"))
+		t.Fatalf("bundle #%d: %q", first.Sequence, resp.Header.Get("Cache-Control"))
 	}
 	for path, want := range map[string]int{"/v1/bundles/genai-smart-router/0": 400, "/v1/bundles/genai-smart-router/x": 400,
 		"/v1/bundles/genai-smart-router/99": 404, "/v1/bundles/no-such-product/latest": 404} {

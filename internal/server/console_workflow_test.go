@@ -165,7 +165,7 @@ func TestBrowserConsoleWorkflow(t *testing.T) {
 	checker.shot("console-revoke-confirm")
 	checker.do("confirm", chromedp.SendKeys(chromedp.ID("reason"), "contract ended"), chromedp.Click(chromedp.ID("confirm")),
 		chromedp.WaitVisible(chromedp.ID("flash")))
-	if f := checker.text("#flash"); !strings.Contains(f, lic3+" is revoked") || !strings.Contains(f, "Revocation bundle") {
+	if f := checker.text("#flash"); !strings.Contains(f, lic3+" is revoked") || !strings.Contains(f, "revocation bundle") {
 		t.Fatalf("flash: %q", f)
 	}
 	checker.do("publish", chromedp.Navigate(e.ts.URL+"/staff/bundles"), chromedp.Click(chromedp.ID("publish")), chromedp.WaitVisible(chromedp.ID("bundles")))

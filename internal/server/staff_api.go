@@ -237,8 +237,23 @@ func (s *Server) staffLicenseCalls(a route) {
 		p.OrderID = ""
 		return s.Svc.CreateSuccessor(ctx, *p, by)
 	}))
-	a(staffapi.LicenseStatus, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.StatusRequest) (*entitlements.License, error) {
-		return s.Svc.ChangeStatus(ctx, p.LicenseID, p.Action, p.Reason, p.EffectiveAt, by)
+	a(staffapi.LicenseStatus, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.StatusRequest) (*staffapi.StatusResult, error) {
+		res, err := s.Svc.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: p.LicenseID, Action: p.Action, Reason: p.Reason,
+			EffectiveAt: p.EffectiveAt, Only: p.Only}, by)
+		if err != nil {
+			return nil, err
+		}
+		return &staffapi.StatusResult{License: res.License, Chained: res.Chained}, nil
+	}))
+	a(staffapi.LicenseChain, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.StatusRequest) (*staffapi.StatusResult, error) {
+		l, chain, err := s.Svc.StatusChainPreview(ctx, p.LicenseID, p.Action, by)
+		if err != nil {
+			return nil, err
+		}
+		return &staffapi.StatusResult{License: l, Chained: chain}, nil
+	}))
+	a(staffapi.LicenseRestore, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.RestoreRequest) (*entitlements.License, error) {
+		return s.Svc.RestorePrevious(ctx, p.SuccessorID, p.Reason, by)
 	}))
 	a(staffapi.LicenseLeaseToken, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Token, error) {
 		tok, err := s.Svc.RotateLeaseToken(ctx, p.ID, by)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -30,7 +31,7 @@ func (s *Server) staffStatusConfirm(c echo.Context) error {
 	if !ok {
 		return entitlements.NotFound("action", c.Param("action"))
 	}
-	l, err := s.Store.GetLicense(c.Request().Context(), c.Param("id"))
+	l, chain, err := s.Svc.StatusChainPreview(c.Request().Context(), c.Param("id"), c.Param("action"), staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -39,8 +40,12 @@ func (s *Server) staffStatusConfirm(c echo.Context) error {
 		entitlements.ActionSuspend:   "Verifiers that load the next revocation bundle refuse it (license-suspended) until it is reinstated; the lease API refuses at once.",
 		entitlements.ActionReinstate: "The next revocation bundle no longer lists it, and it serves again.",
 	}[c.Param("action")]
-	return Render(c, http.StatusOK, web.StaffStatusConfirm(s.page(c, verb+" "+l.ID), web.StaffStatusChange{
-		Verb: verb, Action: c.Param("action"), LicenseID: l.ID, Customer: l.CustomerName, CustomerID: l.CustomerID, SKU: l.SKU, Effect: effect}))
+	v := web.StaffStatusChange{Verb: verb, Action: c.Param("action"), LicenseID: l.ID, Customer: l.CustomerName,
+		CustomerID: l.CustomerID, SKU: l.SKU, Effect: effect}
+	for _, p := range chain {
+		v.Chain = append(v.Chain, web.StaffChainItem{LicenseID: p.ID, SKU: p.SKU, Until: p.StatusEffectiveAt.UTC().Format("2006-01-02 15:04 UTC")})
+	}
+	return Render(c, http.StatusOK, web.StaffStatusConfirm(s.page(c, verb+" "+l.ID), v))
 }
 
 func (s *Server) staffStatusChange(c echo.Context) error {
@@ -48,14 +53,21 @@ func (s *Server) staffStatusChange(c echo.Context) error {
 	if _, ok := statusActions[action]; !ok {
 		return entitlements.NotFound("action", action)
 	}
-	l, err := s.Svc.ChangeStatus(ctx, c.Param("id"), action, strings.TrimSpace(c.FormValue("reason")), timeZero, staffOf(c))
+	scope := c.FormValue("scope")
+	if scope != "" && scope != "chain" && scope != "only" {
+		return entitlements.Invalid(map[string]string{"scope": "chain or only"})
+	}
+	res, err := s.Svc.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: c.Param("id"), Action: action,
+		Reason: strings.TrimSpace(c.FormValue("reason")), Only: scope == "only"}, staffOf(c))
 	if err != nil {
 		return err
 	}
+	l := res.License
 	msg := fmt.Sprintf("%s is %s.", l.ID, l.Status)
-	if seq, err := s.Store.NextBundleSequence(ctx); err == nil {
-		msg += fmt.Sprintf(" Revocation bundle %d will carry it (the issuer publishes it within the bundle check interval, or publish now from Bundles).", seq)
+	for _, p := range res.Chained {
+		msg += fmt.Sprintf(" %s is %s with it.", p.ID, p.Status)
 	}
+	msg += " The next " + l.Product + " revocation bundle carries it: the issuer publishes it within the bundle check interval, or publish now from Bundles."
 	return s.redirectWithFlash(c, "/staff/licenses/"+l.ID, msg)
 }
 

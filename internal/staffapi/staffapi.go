@@ -38,6 +38,8 @@ const (
 	LicenseSuccessor   = "/licenses/successor"
 	LicenseRenewAll    = "/licenses/renew-expiring" // NDJSON
 	LicenseStatus      = "/licenses/status"
+	LicenseChain       = "/licenses/status-preview"
+	LicenseRestore     = "/licenses/restore-previous"
 	LicenseLeaseToken  = "/licenses/rotate-lease-token"
 	BundlePublish      = "/bundles/publish"
 	BundleGet          = "/bundles/get"
@@ -134,11 +136,22 @@ type RenewAllRequest struct {
 	Within  time.Duration
 }
 
-// StatusRequest revokes, suspends or reinstates a license.
+// StatusRequest revokes, suspends or reinstates a license. Only: change this license
+// alone; its predecessors in their changeover keep working until it ends.
 type StatusRequest struct {
 	LicenseID, Action, Reason string
 	EffectiveAt               time.Time
+	Only                      bool
 }
+
+// StatusResult is a changed license and the predecessors that changed with it.
+type StatusResult struct {
+	License *entitlements.License
+	Chained []*entitlements.License
+}
+
+// RestoreRequest restores the license a refunded or disputed successor replaced.
+type RestoreRequest struct{ SuccessorID, Reason string }
 
 // Token is a secret shown once.
 type Token struct{ Token string }

@@ -86,7 +86,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEvent, er
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, at, actor, action, subject, details, hash FROM audit_events
-		WHERE ($1 = '' OR subject = $1) AND ($2 = 0 OR id < $2) AND ($4 = '' OR actor = $4) AND ($5 = '' OR action = $5)
+		WHERE ($1 = '' OR subject = $1) AND ($2::bigint = 0 OR id < $2) AND ($4 = '' OR actor = $4) AND ($5 = '' OR action = $5)
 		  AND ($6::timestamptz IS NULL OR at >= $6)
 		ORDER BY id DESC LIMIT $3`, f.Subject, f.BeforeID, f.Limit, f.Actor, f.Action, optionalTime(f.Since))
 	if err != nil {

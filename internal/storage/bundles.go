@@ -69,21 +69,24 @@ type PublishOptions struct {
 	OnlyIfDue bool
 }
 
-// PublishBundle takes the next sequence and stores a signed bundle in one
-// transaction. The counter row lock serialises publishes across replicas, and a
-// failed publish rolls its number back: sequences are gapless and never reused.
+// PublishBundle takes the product's next sequence and stores a signed bundle in one
+// transaction. The product's counter row lock serialises its publishes across
+// replicas, and a failed publish takes no number.
+//
+// The sequence is the larger of the last one plus one and the database clock in Unix
+// milliseconds, read after the lock; when the clock has not yet passed the last
+// sequence (two publishes in one millisecond) the publish waits for it. So a sequence
+// is never above the millisecond it was published in, and a database restored from a
+// backup publishes above everything the lost interval published, without knowing
+// what it lost (formats.md v1.2; docs/operations.md). issued_at is read after the
+// lock too, and never goes behind the last bundle's: a higher sequence never carries
+// an earlier time.
 func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBundleFunc) (*Bundle, error) {
 	var out *Bundle
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var last int64
-		if err := tx.QueryRow(ctx, `SELECT last_sequence FROM bundle_counter FOR UPDATE`).Scan(&last); err != nil {
-			return fmt.Errorf("storage: bundle counter: %w", err)
-		}
-		var version int64
-		var now time.Time
-		err := tx.QueryRow(ctx, `SELECT revocation_version, date_trunc('second', now()) FROM products WHERE id = $1`, o.Product).Scan(&version, &now)
+		seq, now, version, err := nextBundleSequence(ctx, tx, o.Product)
 		if err != nil {
-			return notFound(err, "product", o.Product)
+			return err
 		}
 		if o.OnlyIfDue {
 			due, reason, err := bundleDue(ctx, tx, o.Product, version, now, o.TTL)
@@ -96,7 +99,7 @@ func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBu
 		if err != nil {
 			return err
 		}
-		in := BundleInput{Product: o.Product, Sequence: last + 1, IssuedAt: now, ExpiresAt: now.Add(o.TTL), Entries: entries}
+		in := BundleInput{Product: o.Product, Sequence: seq, IssuedAt: now, ExpiresAt: now.Add(o.TTL), Entries: entries}
 		signed, err := sign(in)
 		if err != nil {
 			return err
@@ -113,7 +116,8 @@ func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBu
 		if err != nil {
 			return fmt.Errorf("storage: insert bundle: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE bundle_counter SET last_sequence = $1`, b.Sequence); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE bundle_sequences SET last_sequence = $2, last_issued_at = $3 WHERE product = $1`,
+			b.Product, b.Sequence, b.IssuedAt); err != nil {
 			return err
 		}
 		out = b
@@ -122,6 +126,52 @@ func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBu
 				"key_id": b.KeyID, "expires_at": b.ExpiresAt.UTC().Format(time.RFC3339), "file_sha256": fmt.Sprintf("%x", b.FileSHA256)}})
 	})
 	return out, err
+}
+
+// maxSequenceWait bounds how long a publish waits for the clock to pass the last
+// sequence. Beyond a few milliseconds the last sequence is ahead of the clock for
+// another reason (the clock was set back, or a recovery raised the floor above it):
+// the publish then takes last + 1, which still never reuses a number.
+const maxSequenceWait = 20 * time.Millisecond
+
+// nextBundleSequence locks a product's counter and returns the sequence and time of
+// its next bundle, and the product's revocation version, all read after the lock.
+func nextBundleSequence(ctx context.Context, tx pgx.Tx, product string) (seq int64, now time.Time, version int64, err error) {
+	var last int64
+	var lastIssued *time.Time
+	err = tx.QueryRow(ctx, `SELECT s.last_sequence, s.last_issued_at, p.revocation_version
+		FROM products p JOIN bundle_sequences s ON s.product = p.id WHERE p.id = $1 FOR UPDATE OF s`, product).Scan(&last, &lastIssued, &version)
+	if err != nil {
+		return 0, time.Time{}, 0, notFound(err, "product", product)
+	}
+	deadline := time.Now().Add(maxSequenceWait)
+	for {
+		var ms int64
+		if err := tx.QueryRow(ctx, `SELECT date_trunc('second', clock_timestamp()), floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`).Scan(&now, &ms); err != nil {
+			return 0, time.Time{}, 0, err
+		}
+		if ms > last {
+			seq = ms
+			break
+		}
+		if time.Now().After(deadline) {
+			seq = last + 1
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if lastIssued != nil && now.Before(*lastIssued) {
+		now = *lastIssued
+	}
+	return seq, now, version, nil
+}
+
+// RaiseBundleSequence moves a product's counter up to at least floor (a sequence seen
+// in a published bundle); it never lowers it. Recovery after a restore uses it.
+func raiseBundleSequence(ctx context.Context, tx pgx.Tx, product string, floor int64, issuedAt time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE bundle_sequences SET last_sequence = greatest(last_sequence, $2),
+		last_issued_at = greatest(last_issued_at, $3) WHERE product = $1`, product, floor, issuedAt)
+	return err
 }
 
 // bundleDue decides whether the scheduler must publish for a product now.
@@ -146,8 +196,17 @@ func bundleDue(ctx context.Context, tx pgx.Tx, product string, version int64, no
 // bundleEntries lists a product's revoked, suspended and superseded licenses, except
 // those that expired before pruneBefore.
 func bundleEntries(ctx context.Context, tx pgx.Tx, product string, pruneBefore time.Time) ([]BundleEntry, error) {
-	rows, err := tx.Query(ctx, `SELECT id, status, status_reason, status_effective_at, coalesce(superseded_by, '')
-		FROM licenses WHERE product = $1 AND status <> 'active' AND expires_at >= $2 ORDER BY id COLLATE "C"`, product, pruneBefore)
+	// Recovered entries are what a published bundle showed of licenses this database
+	// never had (issued after the backup it was restored from), or of a supersession by
+	// such a license: they stay listed, their expiry unknown, while the row (if any)
+	// says nothing stronger.
+	rows, err := tx.Query(ctx, `SELECT id, status, reason, effective_at, superseded_by FROM (
+		SELECT id, status, status_reason AS reason, status_effective_at AS effective_at, coalesce(superseded_by, '') AS superseded_by
+		FROM licenses WHERE product = $1 AND status <> 'active' AND expires_at >= $2
+		UNION ALL
+		SELECT r.license_id, r.status, r.reason, r.effective_at, r.superseded_by FROM recovered_entries r
+		WHERE r.product = $1 AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.id = r.license_id AND l.status <> 'active')) e
+		ORDER BY id COLLATE "C"`, product, pruneBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +231,7 @@ func scanBundle(r pgx.Row, extra ...any) (*Bundle, error) {
 func (s *Store) GetBundle(ctx context.Context, product string, sequence int64) (*Bundle, error) {
 	var file []byte
 	b, err := scanBundle(s.pool.QueryRow(ctx, `SELECT `+bundleCols+`, file_bytes FROM revocation_bundles
-		WHERE product = $1 AND ($2 = 0 OR sequence = $2) ORDER BY sequence DESC LIMIT 1`, product, sequence), &file)
+		WHERE product = $1 AND ($2::bigint = 0 OR sequence = $2) ORDER BY sequence DESC LIMIT 1`, product, sequence), &file)
 	if err != nil {
 		if sequence == 0 {
 			return nil, notFound(err, "revocation bundle for", product)
@@ -189,16 +248,19 @@ func (s *Store) ListBundles(ctx context.Context, product string, before int64, l
 		limit = 50
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+bundleCols+` FROM revocation_bundles
-		WHERE ($1 = '' OR product = $1) AND ($2 = 0 OR sequence < $2) ORDER BY sequence DESC LIMIT $3`, product, before, limit)
+		WHERE ($1 = '' OR product = $1) AND ($2::bigint = 0 OR sequence < $2) ORDER BY sequence DESC LIMIT $3`, product, before, limit)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Bundle, error) { return scanBundle(r) })
 }
 
-// NextBundleSequence is the sequence the next published bundle will carry.
-func (s *Store) NextBundleSequence(ctx context.Context) (int64, error) {
+// LastBundleSequence is the last sequence a product's bundles used (0: none yet).
+func (s *Store) LastBundleSequence(ctx context.Context, product string) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT last_sequence + 1 FROM bundle_counter`).Scan(&n)
-	return n, unavailable(err)
+	err := s.pool.QueryRow(ctx, `SELECT last_sequence FROM bundle_sequences WHERE product = $1`, product).Scan(&n)
+	if err != nil {
+		return 0, notFound(err, "product", product)
+	}
+	return n, nil
 }

@@ -541,7 +541,7 @@ func (s *Store) ListLeaseEvents(ctx context.Context, licenseID string, before in
 		limit = 50
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, at, license_id, instance_fingerprint, lease_id, outcome, reason, expires_at
-		FROM lease_events WHERE license_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, licenseID, before, limit)
+		FROM lease_events WHERE license_id = $1 AND ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, licenseID, before, limit)
 	if err != nil {
 		return nil, unavailable(err)
 	}

@@ -187,7 +187,8 @@ func lockPredecessor(ctx context.Context, tx pgx.Tx, id string) (*entitlements.L
 const licenseCols = `l.id, l.entitlement_id, l.customer_id, c.name, l.product, l.sku, l.template_version, l.key_id,
 	l.issued_at, l.not_before, l.expires_at, l.form, l.features, l.limits, l.grace_period_seconds, l.instance_fingerprint,
 	l.lease_ttl_seconds, l.status, l.status_reason, coalesce(l.status_effective_at, 'epoch'), l.status_changed_by,
-	coalesce(l.supersedes, ''), coalesce(l.superseded_by, ''), l.file_sha256, l.file_name, l.content_type, l.created_by`
+	coalesce(l.supersedes, ''), coalesce(l.superseded_by, ''), l.file_sha256, l.file_name, l.content_type, l.created_by,
+	coalesce(l.blocked_with, ''), l.supersession_lifted_at IS NOT NULL`
 
 func scanLicense(r pgx.Row, extra ...any) (*entitlements.License, error) {
 	l := &entitlements.License{}
@@ -195,7 +196,8 @@ func scanLicense(r pgx.Row, extra ...any) (*entitlements.License, error) {
 	dst := append([]any{&l.ID, &l.EntitlementID, &l.CustomerID, &l.CustomerName, &l.Product, &l.SKU, &l.TemplateVersion,
 		&l.KeyID, &l.IssuedAt, &l.NotBefore, &l.ExpiresAt, &l.Form, &t.Features, &t.Limits, &t.GracePeriodSeconds,
 		&t.InstanceFingerprint, &t.LeaseTTLSeconds, &l.Status, &l.StatusReason, &l.StatusEffectiveAt, &l.StatusChangedBy,
-		&l.Supersedes, &l.SupersededBy, &l.FileSHA256, &l.FileName, &l.ContentType, &l.CreatedBy}, extra...)
+		&l.Supersedes, &l.SupersededBy, &l.FileSHA256, &l.FileName, &l.ContentType, &l.CreatedBy,
+		&l.BlockedWith, &l.SupersessionLifted}, extra...)
 	err := r.Scan(dst...)
 	if l.StatusEffectiveAt.Equal(time.Unix(0, 0)) {
 		l.StatusEffectiveAt = time.Time{}
@@ -251,51 +253,4 @@ func (s *Store) ListLicenses(ctx context.Context, f entitlements.LicenseFilter) 
 		return nil, unavailable(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.License, error) { return scanLicense(r) })
-}
-
-// ChangeLicenseStatus revokes, suspends or reinstates a license, with its reason and
-// actor, under the row lock; effectiveAt is when a revocation or suspension takes
-// effect in bundles. The product's revocation_version moves (a trigger), so the next
-// scheduler pass publishes a bundle.
-func (s *Store) ChangeLicenseStatus(ctx context.Context, id, action, reason string, effectiveAt time.Time, by *entitlements.Staff) (*entitlements.License, error) {
-	var out *entitlements.License
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		l, err := scanLicense(tx.QueryRow(ctx, `SELECT `+licenseCols+` FROM licenses l JOIN customers c ON c.id = l.customer_id
-			WHERE l.id = $1 FOR UPDATE OF l`, id))
-		if err != nil {
-			return notFound(err, "license", id)
-		}
-		inChangeover := l.Status == entitlements.LicenseSuperseded && l.StatusEffectiveAt.After(effectiveAt)
-		next, err := entitlements.CheckStatusChange(l.Status, l.SupersededBy != "", inChangeover, action, by, reason)
-		if err != nil {
-			return err
-		}
-		var eff *time.Time
-		if next != entitlements.LicenseActive {
-			eff = &effectiveAt
-		}
-		if next == entitlements.LicenseSuperseded {
-			// Reinstated with a successor: superseded from now (the suspension ended its
-			// changeover); the bundle reason says what it was replaced by.
-			reason = "superseded"
-		}
-		err = tx.QueryRow(ctx, `UPDATE licenses SET status = $2, status_reason = $3, status_changed_at = now(),
-			status_changed_by = $4, status_effective_at = $5 WHERE id = $1 RETURNING coalesce(status_effective_at, 'epoch')`,
-			id, next, reason, by.Email, eff).Scan(&l.StatusEffectiveAt)
-		if err != nil {
-			return err
-		}
-		if eff == nil {
-			l.StatusEffectiveAt = time.Time{}
-		}
-		prev := l.Status
-		l.Status, l.StatusReason, l.StatusChangedBy = next, reason, by.Email
-		out = l
-		details := map[string]string{"from": prev, "to": next, "reason": reason}
-		if eff != nil {
-			details["effective_at"] = eff.UTC().Format(time.RFC3339)
-		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: by.Email, Action: "license." + action, Subject: id, Details: details})
-	})
-	return out, err
 }

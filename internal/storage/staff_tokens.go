@@ -73,7 +73,7 @@ func (s *Store) RevokeStaffToken(ctx context.Context, ownerID int64, id, actor s
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var email string
 		err := tx.QueryRow(ctx, `UPDATE staff_tokens t SET revoked_at = coalesce(t.revoked_at, now()) FROM staff_users u
-			WHERE t.id = $1 AND ($2 = 0 OR t.staff_id = $2) AND u.id = t.staff_id RETURNING u.email`, id, ownerID).Scan(&email)
+			WHERE t.id = $1 AND ($2::bigint = 0 OR t.staff_id = $2) AND u.id = t.staff_id RETURNING u.email`, id, ownerID).Scan(&email)
 		if err != nil {
 			return notFound(err, "token", id)
 		}

@@ -1,0 +1,133 @@
+package entitlements
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func lic(id, sku, status string, eff time.Time, supersedes, by string) *License {
+	return &License{ID: id, SKU: sku, Product: "genai-smart-router", Status: status, StatusEffectiveAt: eff,
+		Supersedes: supersedes, SupersededBy: by, IssuedAt: t0.Add(-time.Duration(len(supersedes)) * time.Hour),
+		NotBefore: t0.Add(-48 * time.Hour), ExpiresAt: t0.Add(365 * 24 * time.Hour)}
+}
+
+// TestStateAt is the one status truth, row by row.
+func TestStateAt(t *testing.T) {
+	var zero time.Time
+	for _, c := range []struct {
+		name          string
+		l             *License
+		phase, status string
+		serving       bool
+	}{
+		{"active", lic("a", "x", LicenseActive, zero, "", ""), PhaseActive, LicenseActive, true},
+		{"changeover", lic("a", "x", LicenseSuperseded, t0.Add(time.Hour), "", "b"), PhaseChangeover, LicenseSuperseded, true},
+		{"superseded", lic("a", "x", LicenseSuperseded, t0.Add(-time.Hour), "", "b"), PhaseSuperseded, LicenseSuperseded, false},
+		{"suspended", lic("a", "x", LicenseSuspended, t0.Add(-time.Hour), "", ""), PhaseSuspended, LicenseSuspended, false},
+		{"revoked", lic("a", "x", LicenseRevoked, t0, "", ""), PhaseRevoked, LicenseRevoked, false},
+		{"revocation ahead", lic("a", "x", LicenseRevoked, t0.Add(time.Hour), "", ""), PhaseEnding, LicenseRevoked, true},
+		{"expired", func() *License { l := lic("a", "x", LicenseActive, zero, "", ""); l.ExpiresAt = t0; return l }(), PhaseExpired, "expired", false},
+		{"not yet valid", func() *License {
+			l := lic("a", "x", LicenseActive, zero, "", "")
+			l.NotBefore = t0.Add(time.Hour)
+			return l
+		}(), PhaseNotYetValid, LicenseActive, false},
+		{"revoked and expired", func() *License {
+			l := lic("a", "x", LicenseRevoked, t0.Add(time.Hour), "", "")
+			l.ExpiresAt = t0
+			return l
+		}(), PhaseRevoked, LicenseRevoked, false},
+	} {
+		st := c.l.StateAt(t0)
+		if st.Phase != c.phase || st.Status != c.status || st.Serving != c.serving {
+			t.Errorf("%s: %+v, want %s/%s serving=%v", c.name, st, c.phase, c.status, c.serving)
+		}
+	}
+}
+
+// TestChainToBlock follows predecessors while each is inside its changeover.
+func TestChainToBlock(t *testing.T) {
+	in := lic("r", "renewal", LicenseSuperseded, t0.Add(time.Hour), "o", "t")
+	orig := lic("o", "orig", LicenseSuperseded, t0.Add(time.Minute), "", "r")
+	over := lic("o", "orig", LicenseSuperseded, t0.Add(-time.Minute), "", "r")
+	older := lic("p", "older", LicenseSuperseded, t0.Add(time.Hour), "", "o")
+	if got := ChainToBlock([]*License{in, orig}, t0); len(got) != 2 {
+		t.Fatalf("both in changeover: %d", len(got))
+	}
+	if got := ChainToBlock([]*License{in, over, older}, t0); len(got) != 1 || got[0] != in {
+		t.Fatalf("stops at the first whose changeover is over: %v", got)
+	}
+	if got := ChainToBlock(nil, t0); len(got) != 0 {
+		t.Fatal("no predecessors")
+	}
+}
+
+// TestAdviseInstall never names a revoked, suspended or superseded license, and says
+// why when there is none.
+func TestAdviseInstall(t *testing.T) {
+	orig := lic("lic_o", "enterprise-annual", LicenseSuperseded, t0.Add(-time.Hour), "", "lic_r")
+	renewal := lic("lic_r", "enterprise-annual", LicenseSuperseded, t0.Add(time.Hour), "lic_o", "lic_t")
+	topUp := lic("lic_t", "credit-pack-5m", LicenseRevoked, t0.Add(-time.Minute), "lic_r", "")
+	topUp.StatusReason = "chargeback"
+	orig.IssuedAt, renewal.IssuedAt, topUp.IssuedAt = t0.Add(-48*time.Hour), t0.Add(-24*time.Hour), t0.Add(-time.Hour)
+	a := AdviseInstall("genai-smart-router", []*License{orig, renewal, topUp}, t0)
+	if a.Install != nil {
+		t.Fatalf("advised %s", a.Install.ID)
+	}
+	for _, want := range []string{"lic_t", "revoked", "chargeback", "lic_r", "keeps working until"} {
+		if !strings.Contains(a.Why, want) {
+			t.Errorf("why %q lacks %q", a.Why, want)
+		}
+	}
+	topUp.Status, topUp.StatusEffectiveAt = LicenseActive, time.Time{}
+	if a := AdviseInstall("genai-smart-router", []*License{orig, renewal, topUp}, t0); a.Install != topUp {
+		t.Fatalf("an active top-up is the one to install: %+v", a)
+	}
+	if a := AdviseInstall("coresdk", []*License{orig}, t0); a.Install != nil || !strings.Contains(a.Why, "no license") {
+		t.Fatalf("another product: %+v", a)
+	}
+}
+
+// TestCanRestorePrevious: the rule's refusals.
+func TestCanRestorePrevious(t *testing.T) {
+	approver := &Staff{Email: "a@x", Role: RoleApprover}
+	prev := lic("lic_r", "x", LicenseSuperseded, t0, "", "lic_t")
+	succ := lic("lic_t", "y", LicenseSuspended, t0, "lic_r", "")
+	if err := CanRestorePrevious(succ, prev, t0, approver, "refund"); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func() (error, string){
+		"issuer role": func() (error, string) {
+			return CanRestorePrevious(succ, prev, t0, &Staff{Role: RoleIssuer}, "r"), EFORBIDDEN
+		},
+		"no reason": func() (error, string) { return CanRestorePrevious(succ, prev, t0, approver, ""), EINVALID },
+		"successor active": func() (error, string) {
+			s := *succ
+			s.Status = LicenseActive
+			return CanRestorePrevious(&s, prev, t0, approver, "r"), ECONFLICT
+		},
+		"no predecessor": func() (error, string) { return CanRestorePrevious(succ, nil, t0, approver, "r"), ECONFLICT },
+		"revoked predecessor": func() (error, string) {
+			p := *prev
+			p.Status = LicenseRevoked
+			return CanRestorePrevious(succ, &p, t0, approver, "r"), ECONFLICT
+		},
+		"expired predecessor": func() (error, string) {
+			p := *prev
+			p.ExpiresAt = t0
+			return CanRestorePrevious(succ, &p, t0, approver, "r"), ECONFLICT
+		},
+		"already lifted": func() (error, string) {
+			s := *succ
+			s.SupersessionLifted = true
+			return CanRestorePrevious(&s, prev, t0, approver, "r"), ECONFLICT
+		},
+	} {
+		if err, want := f(); ErrorCode(err) != want {
+			t.Errorf("%s: %v, want %s", name, err, want)
+		}
+	}
+}
