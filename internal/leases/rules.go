@@ -121,6 +121,12 @@ func (rules Rules) Decide(now time.Time, reqs []storage.LeaseRequest, states []s
 			d.Outcome, d.ExpiresAt = OutcomeRetry, time.Time{}
 			continue
 		}
+		if st.MaxInstances != nil && now.Before(st.QuarantineUntil) {
+			// After a restore every slot counts as taken until leases this database
+			// forgot have all expired (docs/operations.md, "Restore").
+			d.Outcome, d.Reason, d.ExpiresAt = OutcomeRefused, verify.ReasonLimitExceeded, time.Time{}
+			continue
+		}
 		if st.MaxInstances != nil {
 			used, ok := live[r.LicenseID]
 			if !ok {

@@ -180,3 +180,31 @@ func TestNoUsableKeyGrantsNothing(t *testing.T) {
 		t.Fatalf("the decision does not name the key that must sign it: %+v", d)
 	}
 }
+
+// TestQuarantineAfterRecoveryRefusesNewSlots: after `issuer recover`, until the
+// license's lease TTL has passed, no host takes a new slot (this database may have
+// forgotten leases granted after its backup), while a host whose slot it knows still
+// renews; unlimited licenses are not held back.
+func TestQuarantineAfterRecoveryRefusesNewSlots(t *testing.T) {
+	st := base()
+	st.QuarantineUntil = now.Add(time.Minute)
+	d := Rules{}.Decide(now, []storage.LeaseRequest{req("new")}, []storage.LeaseState{st})
+	if d[0].Outcome != OutcomeRefused || d[0].Reason != verify.ReasonLimitExceeded {
+		t.Fatalf("new host in quarantine: %+v", d[0])
+	}
+	held := st
+	held.SlotLeaseID, held.SlotExpiresAt = "lea_OLD", now.Add(time.Minute)
+	if d := (Rules{}).Decide(now, []storage.LeaseRequest{req("old")}, []storage.LeaseState{held}); d[0].Outcome != OutcomeRenewed {
+		t.Fatalf("known host in quarantine: %+v", d[0])
+	}
+	unlimited := st
+	unlimited.MaxInstances = nil
+	if d := (Rules{}).Decide(now, []storage.LeaseRequest{req("new")}, []storage.LeaseState{unlimited}); d[0].Outcome != OutcomeGranted {
+		t.Fatalf("unlimited license in quarantine: %+v", d[0])
+	}
+	over := st
+	over.QuarantineUntil = now
+	if d := (Rules{}).Decide(now, []storage.LeaseRequest{req("new")}, []storage.LeaseState{over}); d[0].Outcome != OutcomeGranted {
+		t.Fatalf("after the quarantine: %+v", d[0])
+	}
+}

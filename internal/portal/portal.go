@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,21 +58,24 @@ const PageSize = 100
 // Summary is the safe summary of customer-api.md: exactly these members, never
 // payload bytes beyond them, signatures or key material.
 type Summary struct {
-	LicenseID     string           `json:"license_id"`
-	Product       string           `json:"product"`
-	SKU           string           `json:"sku"`
-	Status        string           `json:"status"`
-	CustomerID    string           `json:"customer_id"`
-	KeyID         string           `json:"key_id"`
-	IssuedAt      string           `json:"issued_at"`
-	NotBefore     string           `json:"not_before"`
-	ExpiresAt     string           `json:"expires_at"`
-	Features      []string         `json:"features"`
-	Limits        map[string]int64 `json:"limits"`
-	Supersedes    *string          `json:"supersedes"`
-	SupersededBy  *string          `json:"superseded_by"`
-	LeaseRequired bool             `json:"lease_required"`
-	FileSHA256    string           `json:"file_sha256"`
+	LicenseID    string           `json:"license_id"`
+	Product      string           `json:"product"`
+	SKU          string           `json:"sku"`
+	Status       string           `json:"status"`
+	CustomerID   string           `json:"customer_id"`
+	KeyID        string           `json:"key_id"`
+	IssuedAt     string           `json:"issued_at"`
+	NotBefore    string           `json:"not_before"`
+	ExpiresAt    string           `json:"expires_at"`
+	Features     []string         `json:"features"`
+	Limits       map[string]int64 `json:"limits"`
+	Supersedes   *string          `json:"supersedes"`
+	SupersededBy *string          `json:"superseded_by"`
+	// SupersededEffectiveAt is until when a superseded license keeps working
+	// (customer-api.md v1.1); null when it was not replaced.
+	SupersededEffectiveAt *string `json:"superseded_effective_at"`
+	LeaseRequired         bool    `json:"lease_required"`
+	FileSHA256            string  `json:"file_sha256"`
 }
 
 func optional(s string) *string {
@@ -91,10 +95,16 @@ func SummaryOf(l *entitlements.License, now time.Time) Summary {
 	if limits == nil {
 		limits = map[string]int64{}
 	}
-	return Summary{LicenseID: l.ID, Product: l.Product, SKU: l.SKU, Status: entitlements.CustomerStatus(l, now),
+	sum := Summary{LicenseID: l.ID, Product: l.Product, SKU: l.SKU, Status: entitlements.CustomerStatus(l, now),
 		CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: verify.FormatTime(l.IssuedAt), NotBefore: verify.FormatTime(l.NotBefore),
 		ExpiresAt: verify.FormatTime(l.ExpiresAt), Features: features, Limits: limits, Supersedes: optional(l.Supersedes),
 		SupersededBy: optional(l.SupersededBy), LeaseRequired: l.Terms.LeaseTTLSeconds > 0, FileSHA256: hex.EncodeToString(l.FileSHA256)}
+	if l.SupersededBy != "" && !l.StatusEffectiveAt.IsZero() {
+		// A license revoked or suspended after it was replaced still names its successor;
+		// its supersession's end is the time its status took effect.
+		sum.SupersededEffectiveAt = optional(verify.FormatTime(l.StatusEffectiveAt))
+	}
+	return sum
 }
 
 // encodeCursor and decodeCursor make the opaque page cursor: the (issued_at, id) of
@@ -141,6 +151,33 @@ func (s *Service) Licenses(ctx context.Context, p *entitlements.Principal, after
 		next = encodeCursor(list[limit-1])
 	}
 	return list, next, nil
+}
+
+// adviceWindow bounds how many of a customer's newest licenses the install advice
+// reads: the current ones are always among them.
+const adviceWindow = 500
+
+// InstallAdvice says, for each product the principal's customer holds a license of,
+// the one license to install now, or why there is none (the one status truth:
+// entitlements.AdviseInstall), in product order.
+func (s *Service) InstallAdvice(ctx context.Context, p *entitlements.Principal) ([]entitlements.InstallAdvice, error) {
+	list, err := s.Store.CustomerLicenses(ctx, p.CustomerID, time.Time{}, "", adviceWindow)
+	if err != nil {
+		return nil, err
+	}
+	var products []string
+	for _, l := range list {
+		if !slices.Contains(products, l.Product) {
+			products = append(products, l.Product)
+		}
+	}
+	slices.Sort(products)
+	now := s.clock()
+	out := make([]entitlements.InstallAdvice, 0, len(products))
+	for _, product := range products {
+		out = append(out, entitlements.AdviseInstall(product, list, now))
+	}
+	return out, nil
 }
 
 // License returns one of the principal's customer's licenses.

@@ -83,7 +83,7 @@ func TestCustomerAPISummaryAndPaging(t *testing.T) {
 		t.Fatalf("summary: %d %s", r.status, r.body)
 	}
 	want := []string{"license_id", "product", "sku", "status", "customer_id", "key_id", "issued_at", "not_before", "expires_at",
-		"features", "limits", "supersedes", "superseded_by", "lease_required", "file_sha256"}
+		"features", "limits", "supersedes", "superseded_by", "superseded_effective_at", "lease_required", "file_sha256"}
 	var got []string
 	for k := range one {
 		got = append(got, k)

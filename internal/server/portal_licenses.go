@@ -20,7 +20,8 @@ import (
 const portalPageSize = 50
 
 func portalRow(l *entitlements.License, now time.Time) web.PortalLicenseRow {
-	r := web.PortalLicenseRow{ID: l.ID, Product: l.Product, SKU: l.SKU, Status: entitlements.CustomerStatus(l, now),
+	st := l.StateAt(now)
+	r := web.PortalLicenseRow{ID: l.ID, Product: l.Product, SKU: l.SKU, Status: st.Status, StatusLabel: st.Label(),
 		ExpiresAt: l.ExpiresAt.UTC().Format("2006-01-02"), DaysLeft: portal.DaysLeft(l, now), Features: l.Terms.Features}
 	names := make([]string, 0, len(l.Terms.Limits))
 	for k := range l.Terms.Limits {
@@ -33,6 +34,14 @@ func portalRow(l *entitlements.License, now time.Time) web.PortalLicenseRow {
 	return r
 }
 
+func portalInstall(a entitlements.InstallAdvice) web.PortalInstall {
+	pi := web.PortalInstall{Product: a.Product, Why: a.Why}
+	if a.Install != nil {
+		pi.LicenseID, pi.SKU = a.Install.ID, a.Install.SKU
+	}
+	return pi
+}
+
 func (s *Server) portalLicenses(c echo.Context) error {
 	list, next, err := s.Portal.Licenses(c.Request().Context(), principal(c), c.QueryParam("after"), portalPageSize)
 	if err != nil {
@@ -42,6 +51,13 @@ func (s *Server) portalLicenses(c echo.Context) error {
 	v := web.PortalLicenses{}
 	for _, l := range list {
 		v.Rows = append(v.Rows, portalRow(l, now))
+	}
+	advice, err := s.Portal.InstallAdvice(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	for _, a := range advice {
+		v.Install = append(v.Install, portalInstall(a))
 	}
 	if next != "" {
 		v.NextURL = "/portal/?" + url.Values{"after": {next}}.Encode()
@@ -60,7 +76,18 @@ func (s *Server) portalLicense(c echo.Context) error {
 		NotBefore: day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
 		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0,
 		RenewURL: "/portal/buy?kind=renewal&license=" + l.ID, TopUpURL: "/portal/buy?kind=top-up&license=" + l.ID,
-		MaxInstances: "any number of", ReleaseBudget: "unlimited"}
+		MaxInstances: "any number of", ReleaseBudget: "unlimited", Installable: l.StateAt(now).Installable()}
+	if !v.Installable {
+		advice, err := s.Portal.InstallAdvice(ctx, p)
+		if err != nil {
+			return err
+		}
+		for _, a := range advice {
+			if a.Product == l.Product {
+				v.Advice = portalInstall(a)
+			}
+		}
+	}
 	if s.Purchase != nil {
 		for _, it := range s.Purchase.ItemsFor(l) {
 			v.SelfService = true

@@ -55,6 +55,10 @@ type LeaseState struct {
 	// RetryAfter is set by the rules' rate limit when an authenticated request is
 	// over its license's rate: it is then refused with 429 and leaves no row.
 	RetryAfter time.Duration
+	// QuarantineUntil: after `issuer recover`, until the license's longest lease could
+	// have expired, leases granted before the restore may be held by hosts this
+	// database forgot: no new slot is taken until then (zero: no quarantine).
+	QuarantineUntil time.Time
 }
 
 // LeaseDecision is the outcome of one request: granted (a new slot), renewed (the
@@ -149,7 +153,9 @@ func (s *Store) grantLeases(ctx context.Context, reqs []LeaseRequest, lics []str
 			coalesce(s.lease_id, ''), coalesce(s.expires_at, 'epoch'), s.released_at IS NOT NULL,
 			coalesce((SELECT k.kid FROM active_keys a JOIN signing_keys k ON k.kid = a.kid
 				WHERE a.product = l.product AND a.purpose = 'lease' AND k.status = 'published'
-					AND (k.not_after IS NULL OR k.not_after > c.now)), '')
+					AND (k.not_after IS NULL OR k.not_after > c.now)), ''),
+			coalesce((SELECT max(q.at) FROM recoveries q WHERE q.product = l.product)
+				+ make_interval(secs => l.lease_ttl_seconds), 'epoch')
 		FROM c, unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS r(lic, th, fp, idx)
 		LEFT JOIN lease_tokens t ON t.license_id = r.lic
 		LEFT JOIN licenses l ON l.id = t.license_id
@@ -272,7 +278,7 @@ func readLeaseStates(res pgx.BatchResults, execs int, states []LeaseState, now *
 		var st LeaseState
 		if err := rows.Scan(now, &idx, &st.Known, &st.TokenOK, &st.Product, &st.Status, &st.StatusEffectiveAt,
 			&st.NotBefore, &st.ExpiresAt, &st.BoundFingerprint, &st.MaxInstances, &st.TTLSeconds,
-			&st.SlotLeaseID, &st.SlotExpiresAt, &st.SlotReleased, &st.LeaseKeyID); err != nil {
+			&st.SlotLeaseID, &st.SlotExpiresAt, &st.SlotReleased, &st.LeaseKeyID, &st.QuarantineUntil); err != nil {
 			return err
 		}
 		states[idx-1] = st
