@@ -139,7 +139,7 @@ func BenchmarkCLIIssueAllApproved(b *testing.B) {
 // say so in their --help; the others act through the staff API.
 func TestOperatorCommandsSaySo(t *testing.T) {
 	c := newCLI(t)
-	for _, args := range [][]string{{"serve"}, {"dev"}, {"migrate"}, {"staff", "create"}, {"keys", "rewrap"}, {"audit", "verify"}} {
+	for _, args := range [][]string{{"serve"}, {"dev"}, {"migrate"}, {"staff", "create"}, {"keys", "rewrap"}, {"audit", "verify"}, {"recover"}} {
 		_, errOut, _ := c.try(append(args, "--help")...)
 		if !strings.Contains(errOut, "operator") {
 			t.Errorf("issuer %s --help does not say it is an operator command:\n%s", strings.Join(args, " "), errOut)

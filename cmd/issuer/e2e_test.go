@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/metrum/licensing/internal/leases"
 	"github.com/metrum/licensing/internal/pgtest"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/storage"
@@ -77,7 +78,11 @@ func (c *cli) startIssuer() {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	srv := &server.Server{Svc: svc, Store: a.store, Portal: a.portalService(true), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ls := leases.New(a.store, svc, leases.Options{Products: []string{"genai-smart-router", "coresdk"}})
+	lctx, stop := context.WithCancel(context.Background())
+	go ls.Run(lctx)
+	c.t.Cleanup(stop)
+	srv := &server.Server{Svc: svc, Store: a.store, Leases: ls, Portal: a.portalService(true), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	c.t.Cleanup(ts.Close)
 	c.url, c.issuer = ts.URL, a

@@ -55,6 +55,8 @@ Operator (open the database or keys themselves; on the issuer's host):
   serve         run the HTTP service against DATABASE_URL (production); the only
                 process that opens signing keys
   migrate       apply database migrations
+  recover --from-bundle FILE...   after a restore from backup: re-apply what the
+                published bundles show, raise bundle sequences, quarantine leases
   staff create --bootstrap   the first admin account
   keys rewrap   re-seal the file keys under a new KEK
   audit verify  check the audit trail's hash chain (read-only)
@@ -71,7 +73,7 @@ Records:
   order         queue | show | review               (self-service orders; refunds and disputes)
   entitlement   create | approve | reject | cancel | list | show
   license       issue | list | show | download | renew | replace | top-up |
-                revoke | suspend | reinstate | rotate-lease-token
+                revoke | suspend | reinstate | restore-previous | rotate-lease-token
   bundle        publish | list | download        (revocation bundles)
   lease         slots | history                  (online leases of a license)
   audit         list | verify                    (the hash-chained audit trail)
@@ -93,6 +95,7 @@ var commands = map[string]cmdFunc{
 	"dev":         cmdDev,
 	"serve":       cmdServe,
 	"migrate":     cmdMigrate,
+	"recover":     cmdRecover,
 	"customer":    cmdCustomer,
 	"login":       cmdLogin,
 	"whoami":      cmdWhoAmI,

@@ -144,3 +144,39 @@ func TestConcurrentTopUpsIssueExactlyOneSuccessor(t *testing.T) {
 		t.Fatalf("%d issue events for successors", got)
 	}
 }
+
+// TestSequenceIsNeverReusedAfterARestore: a database that went back in time (its
+// counter and bundles as they were before the last publishes) still publishes above
+// every sequence published, without being told what it lost.
+func TestSequenceIsNeverReusedAfterARestore(t *testing.T) {
+	e := mustService(t)
+	ctx := context.Background()
+	first, err := e.svc.PublishBundle(ctx, "genai-smart-router", approver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for range 3 {
+		b, err := e.svc.PublishBundle(ctx, "genai-smart-router", approver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = b.Sequence
+	}
+	// The "restore": back to the state right after the first publish.
+	pool := e.svc.Store.Pool()
+	if _, err := pool.Exec(ctx, `DELETE FROM revocation_bundles WHERE product = 'genai-smart-router' AND sequence > $1`, first.Sequence); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE bundle_sequences SET last_sequence = $1, last_issued_at = $2 WHERE product = 'genai-smart-router'`,
+		first.Sequence, first.IssuedAt); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.svc.PublishBundle(ctx, "genai-smart-router", approver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Sequence <= last {
+		t.Fatalf("after the restore: #%d, but #%d was published before it", b.Sequence, last)
+	}
+}

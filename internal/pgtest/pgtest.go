@@ -105,6 +105,21 @@ func NewDatabase(t testing.TB) string {
 	return dbURL(name)
 }
 
+// EmptyDatabase creates an empty database (from template0, not migrated: what a
+// restore from a dump goes into) and returns its URL; it is dropped when the test ends.
+func EmptyDatabase(t testing.TB) string {
+	t.Helper()
+	if tmplName == "" {
+		t.Fatal("pgtest: call pgtest.Main from TestMain")
+	}
+	name := fmt.Sprintf("%s_e%d", tmplName, counter.Add(1))
+	if err := exec(context.Background(), fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0", name)); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() { _ = exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	return dbURL(name)
+}
+
 // NewStore returns a Store over a fresh migrated database.
 func NewStore(t testing.TB) *storage.Store {
 	t.Helper()
