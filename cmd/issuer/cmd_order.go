@@ -69,6 +69,15 @@ func orderShow(ctx context.Context, a *app, args []string) error {
 	if o.ReviewReason != "" {
 		fmt.Fprintf(a.stdout, "review: %s (reviewed by %q)\n", o.ReviewReason, o.ReviewedBy)
 	}
+	// A refunded or disputed renewal or top-up: the license it replaced may be given
+	// back (docs/lifecycle.md, "Restore the previous license").
+	if o.FulfilledLicenseID != "" && (o.Kind == entitlements.OrderRenewal || o.Kind == entitlements.OrderTopUp) && o.ReviewReason != "" {
+		if l, err := svc.GetLicense(ctx, o.FulfilledLicenseID); err == nil && l.Supersedes != "" && !l.SupersessionLifted &&
+			(l.Status == entitlements.LicenseSuspended || l.Status == entitlements.LicenseRevoked) {
+			fmt.Fprintf(a.stdout, "the license it replaced, %s, can be restored: issuer license restore-previous --successor %s --reason \"…\"\n",
+				l.Supersedes, l.ID)
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,8 @@ package entitlements
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -121,53 +123,66 @@ func ChainToBlock(predecessors []*License, t time.Time) []*License {
 	return out
 }
 
-// InstallAdvice is what the portal tells a customer about one product: the license
+// InstallAdvice is what the portal tells a customer about one line of licenses (a
+// license and the renewals, replacements and top-ups that followed it): the license
 // to install now, or why there is none.
 type InstallAdvice struct {
 	Product string
+	// Head is the newest license of the line.
+	Head *License
 	// Install is the license to install now; nil when none may be.
 	Install *License
 	// Why explains the advice in a sentence (always set).
 	Why string
 }
 
-// AdviseInstall picks, among one customer's licenses of one product, the one to
-// install now: the newest serving license that is neither replaced nor about to be
-// blocked. It never names a revoked, suspended or superseded license; when there is
-// none, Why says what happened to the latest ones.
-func AdviseInstall(product string, licenses []*License, now time.Time) InstallAdvice {
-	a := InstallAdvice{Product: product}
-	var latest *License
-	for _, l := range licenses {
-		if l.Product != product {
-			continue
-		}
-		if latest == nil || l.IssuedAt.After(latest.IssuedAt) {
-			latest = l
-		}
-		if l.StateAt(now).Installable() && (a.Install == nil || l.IssuedAt.After(a.Install.IssuedAt)) {
-			a.Install = l
-		}
-	}
-	switch {
-	case a.Install != nil:
-		a.Why = fmt.Sprintf("%s (%s) is the license to install: it is active until %s.", a.Install.ID, a.Install.SKU,
-			a.Install.ExpiresAt.UTC().Format("2006-01-02"))
-	case latest == nil:
-		a.Why = "You have no license of this product."
-	default:
-		a.Why = noInstallWhy(latest, licenses, now)
-	}
-	return a
-}
+// staleLine is how long after its newest license expired a line stops being shown.
+const staleLine = 30 * 24 * time.Hour
 
-// noInstallWhy explains why no license of a product can be installed, starting from
-// the newest one and following what it replaced while those still serve.
-func noInstallWhy(latest *License, licenses []*License, now time.Time) string {
+// AdviseInstall says, for each line of a customer's licenses, the one license to
+// install now: the newest of the line, when it serves and is neither replaced nor
+// about to be blocked. It never names a revoked, suspended or superseded license;
+// when a line has none, Why says what happened to it. Lines whose newest license
+// expired long ago, and the revoked or suspended successor of a restored license,
+// are left out. The result is ordered by product, newest line first.
+func AdviseInstall(licenses []*License, now time.Time) []InstallAdvice {
 	byID := map[string]*License{}
 	for _, l := range licenses {
 		byID[l.ID] = l
 	}
+	var out []InstallAdvice
+	for _, l := range licenses {
+		if next := byID[l.SupersededBy]; l.SupersededBy != "" && next != nil {
+			continue // not the newest of its line
+		}
+		st := l.StateAt(now)
+		if l.SupersessionLifted && !st.Installable() {
+			continue // a dead branch: the license it replaced was restored
+		}
+		if st.Phase == PhaseExpired && now.Sub(l.ExpiresAt) > staleLine {
+			continue
+		}
+		a := InstallAdvice{Product: l.Product, Head: l}
+		if st.Installable() {
+			a.Install = l
+			a.Why = fmt.Sprintf("%s (%s) is the license to install: it is active until %s.", l.ID, l.SKU, l.ExpiresAt.UTC().Format("2006-01-02"))
+		} else {
+			a.Why = noInstallWhy(l, byID, now)
+		}
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b InstallAdvice) int {
+		if c := strings.Compare(a.Product, b.Product); c != 0 {
+			return c
+		}
+		return b.Head.IssuedAt.Compare(a.Head.IssuedAt)
+	})
+	return out
+}
+
+// noInstallWhy explains why no license of a product can be installed, starting from
+// the newest one and following what it replaced while those still serve.
+func noInstallWhy(latest *License, byID map[string]*License, now time.Time) string {
 	st := latest.StateAt(now)
 	why := fmt.Sprintf("%s (%s) is %s", latest.ID, latest.SKU, st.Label())
 	if st.Reason != "" && (st.Status == LicenseRevoked || st.Status == LicenseSuspended) {

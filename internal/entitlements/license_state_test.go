@@ -65,29 +65,44 @@ func TestChainToBlock(t *testing.T) {
 	}
 }
 
-// TestAdviseInstall never names a revoked, suspended or superseded license, and says
-// why when there is none.
+// TestAdviseInstall never names a revoked, suspended or superseded license, says why
+// when a line has none, and gives each line of licenses its own advice.
 func TestAdviseInstall(t *testing.T) {
 	orig := lic("lic_o", "enterprise-annual", LicenseSuperseded, t0.Add(-time.Hour), "", "lic_r")
 	renewal := lic("lic_r", "enterprise-annual", LicenseSuperseded, t0.Add(time.Hour), "lic_o", "lic_t")
 	topUp := lic("lic_t", "credit-pack-5m", LicenseRevoked, t0.Add(-time.Minute), "lic_r", "")
 	topUp.StatusReason = "chargeback"
 	orig.IssuedAt, renewal.IssuedAt, topUp.IssuedAt = t0.Add(-48*time.Hour), t0.Add(-24*time.Hour), t0.Add(-time.Hour)
-	a := AdviseInstall("genai-smart-router", []*License{orig, renewal, topUp}, t0)
-	if a.Install != nil {
-		t.Fatalf("advised %s", a.Install.ID)
+	pilot := lic("lic_p", "pilot-30d", LicenseActive, time.Time{}, "", "")
+	pilot.IssuedAt = t0.Add(-2 * time.Hour)
+	old := lic("lic_x", "eval-72h", LicenseActive, time.Time{}, "", "")
+	old.ExpiresAt = t0.Add(-60 * 24 * time.Hour)
+
+	got := AdviseInstall([]*License{orig, renewal, topUp, pilot, old}, t0)
+	if len(got) != 2 {
+		t.Fatalf("%d lines, want 2 (the revoked chain and the pilot; the long-expired evaluation left out): %+v", len(got), got)
+	}
+	chain, other := got[0], got[1]
+	if chain.Head != topUp || chain.Install != nil {
+		t.Fatalf("the revoked chain: %+v", chain)
 	}
 	for _, want := range []string{"lic_t", "revoked", "chargeback", "lic_r", "keeps working until"} {
-		if !strings.Contains(a.Why, want) {
-			t.Errorf("why %q lacks %q", a.Why, want)
+		if !strings.Contains(chain.Why, want) {
+			t.Errorf("why %q lacks %q", chain.Why, want)
 		}
 	}
-	topUp.Status, topUp.StatusEffectiveAt = LicenseActive, time.Time{}
-	if a := AdviseInstall("genai-smart-router", []*License{orig, renewal, topUp}, t0); a.Install != topUp {
-		t.Fatalf("an active top-up is the one to install: %+v", a)
+	if other.Install != pilot {
+		t.Fatalf("the pilot's line: %+v", other)
 	}
-	if a := AdviseInstall("coresdk", []*License{orig}, t0); a.Install != nil || !strings.Contains(a.Why, "no license") {
-		t.Fatalf("another product: %+v", a)
+	topUp.Status, topUp.StatusEffectiveAt = LicenseActive, time.Time{}
+	if got := AdviseInstall([]*License{orig, renewal, topUp}, t0); len(got) != 1 || got[0].Install != topUp {
+		t.Fatalf("an active top-up is the one to install: %+v", got)
+	}
+	// A restored license: its revoked successor is a dead branch, not a line.
+	topUp.Status, topUp.SupersessionLifted = LicenseRevoked, true
+	renewal.Status, renewal.SupersededBy, renewal.StatusEffectiveAt = LicenseActive, "", time.Time{}
+	if got := AdviseInstall([]*License{orig, renewal, topUp}, t0); len(got) != 1 || got[0].Install != renewal {
+		t.Fatalf("after restoring the renewal: %+v", got)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,27 +156,38 @@ func (s *Service) Licenses(ctx context.Context, p *entitlements.Principal, after
 // reads: the current ones are always among them.
 const adviceWindow = 500
 
-// InstallAdvice says, for each product the principal's customer holds a license of,
-// the one license to install now, or why there is none (the one status truth:
-// entitlements.AdviseInstall), in product order.
+// InstallAdvice says, for each line of the principal's customer's licenses, the one
+// license to install now, or why there is none (the one status truth:
+// entitlements.AdviseInstall).
 func (s *Service) InstallAdvice(ctx context.Context, p *entitlements.Principal) ([]entitlements.InstallAdvice, error) {
 	list, err := s.Store.CustomerLicenses(ctx, p.CustomerID, time.Time{}, "", adviceWindow)
 	if err != nil {
 		return nil, err
 	}
-	var products []string
-	for _, l := range list {
-		if !slices.Contains(products, l.Product) {
-			products = append(products, l.Product)
+	return entitlements.AdviseInstall(list, s.clock()), nil
+}
+
+// LineAdvice is InstallAdvice for the line the license l belongs to (the newest of
+// its renewals, replacements and top-ups); ok is false when the line is not shown.
+func (s *Service) LineAdvice(ctx context.Context, p *entitlements.Principal, l *entitlements.License) (entitlements.InstallAdvice, bool, error) {
+	list, err := s.Store.CustomerLicenses(ctx, p.CustomerID, time.Time{}, "", adviceWindow)
+	if err != nil {
+		return entitlements.InstallAdvice{}, false, err
+	}
+	byID := map[string]*entitlements.License{}
+	for _, x := range list {
+		byID[x.ID] = x
+	}
+	head := l.ID
+	for i := 0; i < len(list) && byID[head] != nil && byID[head].SupersededBy != "" && byID[byID[head].SupersededBy] != nil; i++ {
+		head = byID[head].SupersededBy
+	}
+	for _, a := range entitlements.AdviseInstall(list, s.clock()) {
+		if a.Head.ID == head {
+			return a, true, nil
 		}
 	}
-	slices.Sort(products)
-	now := s.clock()
-	out := make([]entitlements.InstallAdvice, 0, len(products))
-	for _, product := range products {
-		out = append(out, entitlements.AdviseInstall(product, list, now))
-	}
-	return out, nil
+	return entitlements.InstallAdvice{}, false, nil
 }
 
 // License returns one of the principal's customer's licenses.

@@ -35,7 +35,7 @@ func portalRow(l *entitlements.License, now time.Time) web.PortalLicenseRow {
 }
 
 func portalInstall(a entitlements.InstallAdvice) web.PortalInstall {
-	pi := web.PortalInstall{Product: a.Product, Why: a.Why}
+	pi := web.PortalInstall{Product: a.Product, Head: a.Head.ID, Why: a.Why}
 	if a.Install != nil {
 		pi.LicenseID, pi.SKU = a.Install.ID, a.Install.SKU
 	}
@@ -78,14 +78,14 @@ func (s *Server) portalLicense(c echo.Context) error {
 		RenewURL: "/portal/buy?kind=renewal&license=" + l.ID, TopUpURL: "/portal/buy?kind=top-up&license=" + l.ID,
 		MaxInstances: "any number of", ReleaseBudget: "unlimited", Installable: l.StateAt(now).Installable()}
 	if !v.Installable {
-		advice, err := s.Portal.InstallAdvice(ctx, p)
+		a, ok, err := s.Portal.LineAdvice(ctx, p, l)
 		if err != nil {
 			return err
 		}
-		for _, a := range advice {
-			if a.Product == l.Product {
-				v.Advice = portalInstall(a)
-			}
+		if ok {
+			v.Advice = portalInstall(a)
+		} else {
+			v.Advice.Why = "It has no current successor to install. Contact Metrum support."
 		}
 	}
 	if s.Purchase != nil {

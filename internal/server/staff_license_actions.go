@@ -17,6 +17,8 @@ func (s *Server) staffLicenseActionRoutes(a *echo.Group) {
 	a.GET("/licenses/:id/actions/:action", s.staffStatusConfirm)
 	a.POST("/licenses/:id/actions/:action", s.staffStatusChange)
 	a.POST("/licenses/:id/successor", s.staffSuccessor)
+	a.GET("/licenses/:id/restore-previous", s.staffRestorePreviousConfirm)
+	a.POST("/licenses/:id/restore-previous", s.staffRestorePrevious)
 	a.GET("/licenses/:id/lease-token", s.staffLeaseTokenConfirm)
 	a.POST("/licenses/:id/lease-token", s.staffLeaseToken)
 }
@@ -103,4 +105,32 @@ func (s *Server) staffLeaseToken(c echo.Context) error {
 	}
 	return Render(c, http.StatusOK, web.StaffSecret(s.page(c, "New lease token"), "New lease token for "+id,
 		"Give it to the customer over a safe channel; the old one no longer works.", tok, "/staff/licenses/"+id))
+}
+
+// staffRestorePreviousConfirm names the refunded or disputed successor and the
+// license it replaced, and takes the reason.
+func (s *Server) staffRestorePreviousConfirm(c echo.Context) error {
+	ctx := c.Request().Context()
+	succ, err := s.Store.GetLicense(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if succ.Supersedes == "" {
+		return entitlements.Errorf(entitlements.ECONFLICT, "license %s replaced no license", succ.ID)
+	}
+	prev, err := s.Store.GetLicense(ctx, succ.Supersedes)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, web.StaffRestorePreviousConfirm(s.page(c, "Restore "+prev.ID), web.StaffRestorePrevious{
+		SuccessorID: succ.ID, SuccessorSKU: succ.SKU, SuccessorStatus: succ.Status, PreviousID: prev.ID, PreviousSKU: prev.SKU,
+		Customer: succ.CustomerName}))
+}
+
+func (s *Server) staffRestorePrevious(c echo.Context) error {
+	l, err := s.Svc.RestorePrevious(c.Request().Context(), c.Param("id"), c.FormValue("reason"), staffOf(c))
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/staff/licenses/"+l.ID, l.ID+" is active again; the next revocation bundle stops listing it.")
 }

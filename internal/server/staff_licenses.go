@@ -96,6 +96,11 @@ func (s *Server) staffLicense(c echo.Context) error {
 	}
 	now := s.now()
 	v := web.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: portalRow(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
+	if l.Supersedes != "" {
+		if prev, err := s.Store.GetLicense(ctx, l.Supersedes); err == nil {
+			v.CanRestorePrevious = entitlements.CanRestorePrevious(l, prev, now, staffOf(c), "?") == nil
+		}
+	}
 	if v.Downloads, err = s.Store.ListDownloads(ctx, l.ID, 200); err != nil {
 		return err
 	}
