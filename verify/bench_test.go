@@ -80,7 +80,7 @@ func bigBundle(b *testing.B, f *fixture, n int) []byte {
 		entries[i] = verify.BundleEntry{LicenseID: fmt.Sprintf("lic_01J%023d", i), Status: "revoked", Reason: "non-payment",
 			EffectiveAt: "2026-01-01T00:00:00Z"}
 	}
-	raw := marshal(b, verify.BundlePayload{Schema: 1, Issuer: "metrum", Sequence: 1, IssuedAt: "2026-05-01T00:00:00Z",
+	raw := marshal(b, verify.BundlePayload{Schema: verify.BundleSchema, Issuer: "metrum", Product: router, Sequence: 1, IssuedAt: "2026-05-01T00:00:00Z",
 		ExpiresAt: future, Entries: entries})
 	env, err := signing.SignEnvelope(f.rev, verify.FormatRevocation, raw)
 	if err != nil {

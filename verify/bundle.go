@@ -25,10 +25,15 @@ type BundleEntry struct {
 	SupersededBy string `json:"superseded_by,omitempty"`
 }
 
+// BundleSchema is the only revocation bundle schema a v1.2 verifier accepts: schema 1
+// has no product, and so no way to tell a router's bundle from another product's.
+const BundleSchema = 2
+
 // BundlePayload is the wire form of a `metrum.revocation.v1` payload.
 type BundlePayload struct {
 	Schema    int64         `json:"schema"`
 	Issuer    string        `json:"issuer"`
+	Product   string        `json:"product"`
 	Sequence  int64         `json:"sequence"`
 	IssuedAt  string        `json:"issued_at"`
 	ExpiresAt string        `json:"expires_at"`
@@ -45,7 +50,9 @@ type Entry struct {
 
 // Bundle is a verified revocation bundle.
 type Bundle struct {
-	Issuer    string
+	Issuer string
+	// Product is the product whose licenses the bundle covers; its key is trusted for it.
+	Product   string
 	Sequence  int64
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -92,7 +99,9 @@ func (b *Bundle) Count(status string) int {
 	return n
 }
 
-// ParseBundleFile verifies a revocation bundle's signature and shape.
+// ParseBundleFile verifies a revocation bundle's signature and shape: schema 2, and a
+// `product` among its key's products. That it covers the right license, and is not
+// rolled back, is for the caller to check (Check does).
 func ParseBundleFile(data []byte, ks *KeySet) (*Bundle, error) {
 	if len(data) > MaxBundleSize {
 		return nil, fmt.Errorf("bundle larger than %d bytes", MaxBundleSize)
@@ -130,8 +139,11 @@ func parseBundle(data []byte, ks *KeySet) (*Bundle, error) {
 		return nil, fmt.Errorf("bundle payload: %w", perr)
 	}
 	key := env.key
-	if b.Issuer == "" {
-		return nil, errors.New("bundle payload: issuer is empty")
+	if b.Issuer == "" || b.Product == "" {
+		return nil, errors.New("bundle payload: issuer and product must not be empty")
+	}
+	if !key.Trusts(b.Product) {
+		return nil, fmt.Errorf("bundle of product %q signed by key %s, which is not trusted for it", b.Product, key.KID)
 	}
 	if b.Sequence < 1 {
 		return nil, errors.New("bundle payload: sequence must be ≥ 1")
@@ -163,9 +175,16 @@ type Lease struct {
 	IssuedAt            time.Time
 	ExpiresAt           time.Time
 	KeyID               string
+	key                 *Key
 }
 
-// ParseLeaseFile verifies a lease's signature and shape.
+// KeyTrusts reports whether the lease's key is trusted for product, which must be the
+// product of the license the lease is for (formats.md v1.2: a lease names no product of
+// its own, so only its license says which keys may sign it).
+func (l *Lease) KeyTrusts(product string) bool { return l.key != nil && l.key.Trusts(product) }
+
+// ParseLeaseFile verifies a lease's signature and shape. Its key's products can only
+// be checked against the license it is for: see KeyTrusts.
 func ParseLeaseFile(data []byte, ks *KeySet) (*Lease, error) {
 	if len(data) > MaxLeaseSize {
 		return nil, fmt.Errorf("lease larger than %d bytes", MaxLeaseSize)
@@ -194,7 +213,7 @@ func ParseLeaseFile(data []byte, ks *KeySet) (*Lease, error) {
 	if !leaseID.MatchString(*w.LeaseID) || !licenseID.MatchString(*w.LicenseID) || *w.InstanceFingerprint == "" {
 		return nil, errors.New("lease payload: lease_id, license_id or instance_fingerprint malformed")
 	}
-	ls := &Lease{LeaseID: *w.LeaseID, LicenseID: *w.LicenseID, InstanceFingerprint: *w.InstanceFingerprint, KeyID: key.KID}
+	ls := &Lease{LeaseID: *w.LeaseID, LicenseID: *w.LicenseID, InstanceFingerprint: *w.InstanceFingerprint, KeyID: key.KID, key: key}
 	if ls.IssuedAt, err = parseTime("issued_at", *w.IssuedAt); err != nil {
 		return nil, err
 	}

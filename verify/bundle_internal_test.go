@@ -58,12 +58,12 @@ func BenchmarkBundleMillion(b *testing.B) {
 func millionBundle(n int) ([]byte, *KeySet) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	kid, _ := Thumbprint(pub)
-	ks := &KeySet{keys: map[string]*Key{kid: {KID: kid, Alg: AlgEdDSA, Purposes: []Purpose{PurposeRevocation}, Public: pub}}}
+	ks := &KeySet{keys: map[string]*Key{kid: {KID: kid, Alg: AlgEdDSA, Purposes: []Purpose{PurposeRevocation}, Products: []string{"genai-smart-router"}, Public: pub}}}
 	entries := make([]BundleEntry, n)
 	for i := range entries {
 		entries[i] = BundleEntry{LicenseID: fmt.Sprintf("lic_01J%023d", i), Status: StatusRevoked, Reason: "non-payment", EffectiveAt: "2026-01-01T00:00:00Z"}
 	}
-	raw, _ := json.Marshal(BundlePayload{Schema: 1, Issuer: "metrum", Sequence: 1, IssuedAt: "2026-05-01T00:00:00Z", ExpiresAt: "2026-07-01T00:00:00Z", Entries: entries})
+	raw, _ := json.Marshal(BundlePayload{Schema: BundleSchema, Issuer: "metrum", Product: "genai-smart-router", Sequence: 1, IssuedAt: "2026-05-01T00:00:00Z", ExpiresAt: "2026-07-01T00:00:00Z", Entries: entries})
 	entries = nil
 	env, _ := json.Marshal(Envelope{Format: FormatRevocation, KeyID: kid, Algorithm: EnvelopeEd25519,
 		Payload: EncodeB64(raw), Signature: EncodeB64(ed25519.Sign(priv, PAE(FormatRevocation, raw)))})

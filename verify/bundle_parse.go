@@ -18,7 +18,7 @@ func parseBundlePayload(payload []byte, b *Bundle) error {
 	if err := expect(dec, '{'); err != nil {
 		return err
 	}
-	var seen [6]bool
+	var seen [7]bool
 	for dec.PeekKind() != '}' {
 		name, err := readName(dec)
 		if err != nil {
@@ -29,8 +29,8 @@ func parseBundlePayload(payload []byte, b *Bundle) error {
 		case "schema":
 			i = 0
 			var v int64
-			if v, err = readInt(dec, name); err == nil && v != 1 {
-				err = errors.New("schema is not 1")
+			if v, err = readInt(dec, name); err == nil && v != BundleSchema {
+				err = fmt.Errorf("schema %d is not %d", v, BundleSchema)
 			}
 		case "issuer":
 			i = 1
@@ -47,6 +47,9 @@ func parseBundlePayload(payload []byte, b *Bundle) error {
 		case "entries":
 			i = 5
 			err = readEntries(dec, b)
+		case "product":
+			i = 6
+			b.Product, err = readString(dec, name)
 		default:
 			return fmt.Errorf("unknown member %q", name)
 		}
@@ -63,7 +66,7 @@ func parseBundlePayload(payload []byte, b *Bundle) error {
 	}
 	for i, ok := range seen {
 		if !ok {
-			return fmt.Errorf("%s is missing", []string{"schema", "issuer", "sequence", "issued_at", "expires_at", "entries"}[i])
+			return fmt.Errorf("%s is missing", []string{"schema", "issuer", "sequence", "issued_at", "expires_at", "entries", "product"}[i])
 		}
 	}
 	return nil

@@ -213,6 +213,9 @@ func readEnvelope(data []byte, format string, ks *KeySet) (*envelope, error) {
 	if !key.Has(purposeOf[format]) {
 		return nil, fmt.Errorf("envelope: key %s lacks the %s purpose", key.KID, purposeOf[format])
 	}
+	if len(key.Products) == 0 {
+		return nil, fmt.Errorf("envelope: key %s has no products: it trusts nothing", key.KID)
+	}
 	sig, err := decodeB64("signature", string(fields[4]))
 	if err != nil {
 		return nil, err

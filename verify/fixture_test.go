@@ -18,9 +18,16 @@ type fixture struct {
 	t                                    testing.TB
 	dir                                  string
 	lic, rev, lease, es, rsa, edJWS, bad *signing.FileKey
+	revSDK                               *signing.FileKey // CoreSDK's revocation key
 	ks                                   *verify.KeySet
 	keysetJSON                           []byte
 }
+
+// The two products of the fixtures: every key is bound to one or both (formats.md v1.2).
+const (
+	router  = "genai-smart-router"
+	coresdk = verify.ProductCoreSDK
+)
 
 var (
 	t0       = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -47,17 +54,23 @@ func newFixture(t testing.TB) *fixture {
 		rsaKeyCache = mustKey(t, verify.AlgRS256, verify.PurposeLicense)
 	}
 	f := &fixture{t: t, dir: t.TempDir(),
-		lic:   mustKey(t, verify.AlgEdDSA, verify.PurposeLicense),
-		rev:   mustKey(t, verify.AlgEdDSA, verify.PurposeRevocation),
-		lease: mustKey(t, verify.AlgEdDSA, verify.PurposeLease),
-		es:    mustKey(t, verify.AlgES256, verify.PurposeLicense, verify.PurposeRevocation),
-		rsa:   rsaKeyCache,
-		edJWS: mustKey(t, verify.AlgEdDSA, verify.PurposeLicense),
-		bad:   mustKey(t, verify.AlgEdDSA, verify.PurposeLicense), // not in the key set
+		lic:    mustKey(t, verify.AlgEdDSA, verify.PurposeLicense),
+		rev:    mustKey(t, verify.AlgEdDSA, verify.PurposeRevocation),
+		lease:  mustKey(t, verify.AlgEdDSA, verify.PurposeLease),
+		es:     mustKey(t, verify.AlgES256, verify.PurposeLicense, verify.PurposeRevocation),
+		rsa:    rsaKeyCache,
+		edJWS:  mustKey(t, verify.AlgEdDSA, verify.PurposeLicense),
+		bad:    mustKey(t, verify.AlgEdDSA, verify.PurposeLicense), // not in the key set
+		revSDK: mustKey(t, verify.AlgEdDSA, verify.PurposeRevocation),
 	}
 	var jwks []signing.PublicJWK
-	for _, k := range []*signing.FileKey{f.lic, f.rev, f.lease, f.es, f.rsa, f.edJWS} {
-		j, err := signing.JWKOf(k.Public(), k.Algorithm(), k.Purposes())
+	for _, kp := range []struct {
+		k        *signing.FileKey
+		products []string
+	}{{f.lic, []string{router}}, {f.rev, []string{router}}, {f.lease, []string{router}},
+		{f.es, []string{router, coresdk}}, {f.rsa, []string{coresdk}}, {f.edJWS, []string{coresdk}},
+		{f.revSDK, []string{coresdk}}} {
+		j, err := signing.JWKOf(kp.k.Public(), kp.k.Algorithm(), kp.k.Purposes(), kp.products...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,13 +142,23 @@ func (f *fixture) license(m map[string]any) string {
 
 type entry = map[string]any
 
+// bundle is a router bundle signed by the router's revocation key.
 func (f *fixture) bundle(seq int, expires string, entries ...entry) []byte {
+	return f.sign(f.rev, verify.FormatRevocation, marshal(f.t, bundlePayload(router, seq, expires, entries...)))
+}
+
+// bundleBy is a bundle of the given product signed by k.
+func (f *fixture) bundleBy(k *signing.FileKey, product string, seq int, expires string, entries ...entry) []byte {
+	return f.sign(k, verify.FormatRevocation, marshal(f.t, bundlePayload(product, seq, expires, entries...)))
+}
+
+// bundlePayload is a schema-2 bundle payload as a map, for tests to bend.
+func bundlePayload(product string, seq int, expires string, entries ...entry) map[string]any {
 	if entries == nil {
 		entries = []entry{}
 	}
-	return f.sign(f.rev, verify.FormatRevocation, marshal(f.t, map[string]any{
-		"schema": 1, "issuer": "metrum", "sequence": seq, "issued_at": "2026-05-01T00:00:00Z",
-		"expires_at": expires, "entries": entries}))
+	return map[string]any{"schema": 2, "issuer": "metrum", "product": product, "sequence": seq,
+		"issued_at": "2026-05-01T00:00:00Z", "expires_at": expires, "entries": entries}
 }
 
 func (f *fixture) leaseFile(license, fp, expires string) string {
@@ -149,11 +172,17 @@ func (f *fixture) opts(path string) verify.Options {
 }
 
 // trustedAs returns a key that can sign anything, added to the fixture's key set with
-// only the given purposes: documents it signs for other purposes must be refused.
+// only the given purposes (for the router): documents it signs for other purposes must
+// be refused.
 func (f *fixture) trustedAs(purposes ...verify.Purpose) *signing.FileKey {
+	return f.trustedFor([]string{router}, purposes...)
+}
+
+// trustedFor is trustedAs for the given products (none: a key that trusts nothing).
+func (f *fixture) trustedFor(products []string, purposes ...verify.Purpose) *signing.FileKey {
 	f.t.Helper()
 	k := mustKey(f.t, verify.AlgEdDSA, verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease)
-	j, err := signing.JWKOf(k.Public(), k.Algorithm(), purposes)
+	j, err := signing.JWKOf(k.Public(), k.Algorithm(), purposes, products...)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func TestGraceV11(t *testing.T) {
 		}, G, verify.ReasonRevocationCheckFailed},
 		{"untrusted bundle, fail closed, within grace: still grace", func(f *fixture) verify.Options {
 			o := observe(f, f.bundled(f.bundle(5, future), false, true))
-			raw := marshal(f.t, map[string]any{"schema": 1, "issuer": "metrum", "sequence": 6, "issued_at": past, "expires_at": future, "entries": []entry{}})
+			raw := marshal(f.t, bundlePayload(router, 6, future))
 			o.BundlePath = f.write("bundle.json", f.sign(f.trustedAs(verify.PurposeLicense), verify.FormatRevocation, raw))
 			return o
 		}, G, verify.ReasonRevocationCheckFailed},

@@ -94,6 +94,9 @@ func parseJWS(data []byte, ks *KeySet) (*License, error) {
 	if !key.Has(PurposeLicense) {
 		return nil, fmt.Errorf("jws: key %s lacks the license purpose", key.KID)
 	}
+	if !key.Trusts(ProductCoreSDK) {
+		return nil, fmt.Errorf("jws: key %s is not trusted for product %s", key.KID, ProductCoreSDK)
+	}
 	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(key.Alg)})
 	if err != nil {
 		return nil, fmt.Errorf("jws: %w", err)

@@ -33,17 +33,27 @@ const (
 	AlgRS256 = "RS256"
 )
 
-// Key is one trusted public key.
+// Key is one public key of the key set.
 type Key struct {
 	KID      string
 	Alg      string // EdDSA, ES256 or RS256
 	Purposes []Purpose
+	// Products are the products whose documents the key may vouch for (formats.md
+	// v1.2). Empty: the key set gave none, and the key trusts nothing.
+	Products []string
 	NotAfter time.Time // zero: none
 	Public   crypto.PublicKey
 }
 
 // Has reports whether the key may sign documents of purpose p.
 func (k *Key) Has(p Purpose) bool { return slices.Contains(k.Purposes, p) }
+
+// Trusts reports whether the key may vouch for documents of the given product. A key
+// without products trusts nothing, so that one product's key can never vouch for
+// another's documents (formats.md v1.2).
+func (k *Key) Trusts(product string) bool {
+	return product != "" && slices.Contains(k.Products, product)
+}
 
 // KeySet is the set of public keys a verifier trusts, by key ID.
 type KeySet struct {
@@ -61,7 +71,23 @@ func (ks *KeySet) Lookup(kid string) *Key {
 	return ks.keys[kid]
 }
 
-// Keys returns the trusted keys in file order.
+// NoProducts names the keys of the set that carry no `products` and so trust nothing
+// (formats.md v1.2), for a warning: a set exported before v1.2 loads but verifies
+// nothing.
+func (ks *KeySet) NoProducts() []string {
+	var out []string
+	if ks == nil {
+		return nil
+	}
+	for _, kid := range ks.order {
+		if len(ks.keys[kid].Products) == 0 {
+			out = append(out, kid)
+		}
+	}
+	return out
+}
+
+// Keys returns the keys in file order.
 func (ks *KeySet) Keys() []*Key {
 	out := make([]*Key, 0, len(ks.order))
 	for _, kid := range ks.order {
@@ -88,14 +114,18 @@ type jwkWire struct {
 	Use      string   `json:"use,omitempty"`
 	KeyOps   []string `json:"key_ops,omitempty"`
 	Purposes []string `json:"purposes"`
+	Products []string `json:"products,omitempty"`
 	NotAfter string   `json:"not_after,omitempty"`
 }
 
-// ParseKeySet reads a JWK Set (RFC 7517) with the `purposes` and `not_after` members of
-// formats.md section 1. A file that is not a JWK Set is an error. A single key that is
-// malformed, carries private material, names an unknown purpose, has an `alg` that does
-// not fit its key type, or whose `kid` is not its RFC 7638 thumbprint is not trusted
-// (listed in Dropped); documents naming it then fail as signed by an unknown key.
+// ParseKeySet reads a JWK Set (RFC 7517) with the `purposes`, `products` and
+// `not_after` members of formats.md section 1. A file that is not a JWK Set is an
+// error. A single key that is malformed, carries private material, names an unknown
+// purpose, lists a product twice or an empty one, has an `alg` that does not fit its
+// key type, or whose `kid` is not its RFC 7638 thumbprint is not trusted (listed in
+// Dropped); documents naming it then fail as signed by an unknown key. A key without
+// `products` is kept (a v1.2 verifier loads such a set rather than refusing it) but
+// trusts nothing: see Key.Trusts and NoProducts.
 func ParseKeySet(data []byte) (*KeySet, error) {
 	var set jwkSetWire
 	if err := decodeStrict(data, &set); err != nil {
@@ -163,6 +193,12 @@ func parseJWK(raw []byte) (*Key, error) {
 		default:
 			return nil, fmt.Errorf("unknown purpose %q", p)
 		}
+	}
+	for _, p := range w.Products {
+		if p == "" || slices.Contains(k.Products, p) {
+			return nil, fmt.Errorf("product %q is empty or listed twice", p)
+		}
+		k.Products = append(k.Products, p)
 	}
 	if w.NotAfter != "" {
 		if k.NotAfter, err = parseTime("not_after", w.NotAfter); err != nil {

@@ -99,7 +99,7 @@ func keySetOf(t *testing.T, keys ...signing.PublicJWK) *verify.KeySet {
 func TestKnownAnswerES256EnvelopeFromOpenSSL(t *testing.T) {
 	o := newOpenSSL(t)
 	path, pub := o.key("ec", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
-	jwk, err := signing.JWKOf(pub, verify.AlgES256, []verify.Purpose{verify.PurposeLicense})
+	jwk, err := signing.JWKOf(pub, verify.AlgES256, []verify.Purpose{verify.PurposeLicense}, router)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestKnownAnswerJWSFromOpenSSL(t *testing.T) {
 	} {
 		t.Run(c.alg, func(t *testing.T) {
 			path, pub := o.key(c.alg, c.genArgs...)
-			jwk, err := signing.JWKOf(pub, c.alg, []verify.Purpose{verify.PurposeLicense})
+			jwk, err := signing.JWKOf(pub, c.alg, []verify.Purpose{verify.PurposeLicense}, coresdk)
 			if err != nil {
 				t.Fatal(err)
 			}

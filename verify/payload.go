@@ -228,8 +228,9 @@ func checkLimits(m map[string]int64) error {
 }
 
 // ParseLicenseFile verifies the signature and shape of a license in either form (the
-// signed envelope or the CoreSDK compact JWS) and returns it. It checks nothing that
-// depends on time, host or revocation: Verify does that, in the order of the spec.
+// signed envelope or the CoreSDK compact JWS) and returns it; the signing key must be
+// trusted for the license's product (a JWS license's is coresdk). It checks nothing
+// that depends on time, host or revocation: Check does that, in the order of the spec.
 func ParseLicenseFile(data []byte, ks *KeySet) (*License, error) {
 	if len(data) > MaxLicenseSize {
 		return nil, fmt.Errorf("license file larger than %d bytes", MaxLicenseSize)
@@ -244,6 +245,10 @@ func ParseLicenseFile(data []byte, ks *KeySet) (*License, error) {
 	l, err := parseLicensePayload(payload)
 	if err != nil {
 		return nil, err
+	}
+	if !key.Trusts(l.Product) {
+		// formats.md v1.2: an unknown key_id, for this product.
+		return nil, fmt.Errorf("license of product %q signed by key %s, which is not trusted for it", l.Product, key.KID)
 	}
 	if !key.NotAfter.IsZero() && l.IssuedAt.After(key.NotAfter) {
 		return nil, fmt.Errorf("license issued at %s by key %s, past its not_after", FormatTime(l.IssuedAt), key.KID)

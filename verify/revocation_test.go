@@ -76,7 +76,7 @@ func TestRevocation(t *testing.T) {
 		{"malformed bundle, fail closed", func(f *fixture) verify.Options { return f.bundled([]byte("{"), false, true) }, B, verify.ReasonRevocationCheckFailed},
 		{"malformed bundle, fail open", func(f *fixture) verify.Options { return f.bundled([]byte("{"), false, false) }, V, ""},
 		{"bundle signed by a license-only key, fail closed", func(f *fixture) verify.Options {
-			raw := marshal(f.t, map[string]any{"schema": 1, "issuer": "metrum", "sequence": 1, "issued_at": past, "expires_at": future, "entries": []entry{}})
+			raw := marshal(f.t, bundlePayload(router, 1, future))
 			return f.bundled(f.sign(f.trustedAs(verify.PurposeLicense), verify.FormatRevocation, raw), false, true)
 		}, B, verify.ReasonRevocationCheckFailed},
 		{"bundle unsorted, fail closed", func(f *fixture) verify.Options {

@@ -282,6 +282,9 @@ func (v *run) checkLease(lic *License) (string, string) {
 		return ReasonLeaseInvalid, safe(err)
 	}
 	switch {
+	case !ls.KeyTrusts(lic.Product):
+		// formats.md v1.2: badly signed, for this license's product.
+		return ReasonLeaseInvalid, fmt.Sprintf("lease signed by key %s, which is not trusted for product %q", ls.KeyID, lic.Product)
 	case ls.LicenseID != lic.LicenseID:
 		return ReasonLeaseInvalid, "lease is for another license"
 	case o.InstanceFingerprint == "":

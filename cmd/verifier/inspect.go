@@ -114,7 +114,7 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		out["type"] = "revocation-bundle"
 		var b *verify.Bundle
 		if b, perr = verify.ParseBundleFile(data, ks); perr == nil {
-			maps.Copy(out, map[string]any{"issuer": b.Issuer, "sequence": b.Sequence, "key_id": b.KeyID,
+			maps.Copy(out, map[string]any{"issuer": b.Issuer, "product": b.Product, "sequence": b.Sequence, "key_id": b.KeyID,
 				"issued_at": verify.FormatTime(b.IssuedAt), "expires_at": verify.FormatTime(b.ExpiresAt),
 				"entries": b.Len(), "revoked": b.Count(verify.StatusRevoked), "suspended": b.Count(verify.StatusSuspended),
 				"superseded": b.Count(verify.StatusSuperseded), "current": time.Now().Before(b.ExpiresAt)})
@@ -164,7 +164,11 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	}
 	var rows []map[string]any
 	for _, k := range ks.Keys() {
-		row := map[string]any{"kid": k.KID, "alg": k.Alg, "purposes": k.Purposes}
+		products := k.Products
+		if products == nil {
+			products = []string{}
+		}
+		row := map[string]any{"kid": k.KID, "alg": k.Alg, "purposes": k.Purposes, "products": products}
 		if !k.NotAfter.IsZero() {
 			row["not_after"] = verify.FormatTime(k.NotAfter)
 		}
@@ -185,7 +189,11 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		if !k.NotAfter.IsZero() {
 			na = "  not_after " + verify.FormatTime(k.NotAfter)
 		}
-		fmt.Fprintf(stdout, "%s  %-6s %s%s\n", k.KID, k.Alg, humanValue(k.Purposes), na)
+		products := "products " + strings.Join(k.Products, ", ")
+		if len(k.Products) == 0 {
+			products = "no products: trusts nothing"
+		}
+		fmt.Fprintf(stdout, "%s  %-6s %s  %s%s\n", k.KID, k.Alg, humanValue(k.Purposes), products, na)
 	}
 	for _, d := range ks.Dropped {
 		fmt.Fprintln(stdout, "untrusted:", d)

@@ -39,7 +39,7 @@ Usage:
                   [--revocation FILE] [--require-current-bundle] [--fail-closed-on-bundle-error]
                   [--lease FILE] [--state FILE] [--keyset FILE] [--now RFC3339] [--json]
   verifier inspect FILE [--keyset FILE] [--json]    safe summary of a license, bundle or lease
-  verifier keys [--keyset FILE] [--json]            the keys this verifier trusts
+  verifier keys [--keyset FILE] [--json]            the keys this verifier trusts, with purposes and products
   verifier install --license FILE --dest PATH [verify flags]   verify, then write atomically
 
 Exit status: 0 valid or grace, 1 blocked, 2 usage error.
@@ -108,6 +108,17 @@ func loadKeySet(path string) (*verify.KeySet, error) {
 		return nil, usageError{fmt.Sprintf("key set: %v", err)}
 	}
 	return ks, nil
+}
+
+// warnKeys says, on standard error, which keys of the set trust nothing: entries that
+// were refused, and keys without products (a key set exported before v1.2).
+func warnKeys(stderr io.Writer, ks *verify.KeySet) {
+	for _, d := range ks.Dropped {
+		fmt.Fprintln(stderr, "verifier: warning: key set entry not trusted:", d)
+	}
+	for _, kid := range ks.NoProducts() {
+		fmt.Fprintf(stderr, "verifier: warning: key %s has no products: it trusts nothing\n", kid)
+	}
 }
 
 type multi []string

@@ -37,10 +37,12 @@ func mustFiles(t *testing.T) *files {
 		gen(verify.AlgEdDSA, verify.PurposeLease), gen(verify.AlgES256, verify.PurposeLicense)
 	f.licKey = lic
 	var jwks []signing.PublicJWK
-	for _, k := range []*signing.FileKey{lic, rev, lease, es} {
-		j, _ := signing.JWKOf(k.Public(), k.Algorithm(), k.Purposes())
+	for _, k := range []*signing.FileKey{lic, rev, lease} {
+		j, _ := signing.JWKOf(k.Public(), k.Algorithm(), k.Purposes(), "genai-smart-router")
 		jwks = append(jwks, j)
 	}
+	j, _ := signing.JWKOf(es.Public(), es.Algorithm(), es.Purposes(), verify.ProductCoreSDK)
+	jwks = append(jwks, j)
 	ks, _ := signing.KeySetJSON(jwks)
 	write := func(name string, b []byte) string {
 		p := filepath.Join(f.dir, name)
@@ -75,7 +77,7 @@ func mustFiles(t *testing.T) *files {
 		t.Fatal(err)
 	}
 	f.jws = write("license.jwk", []byte(tok+"\n"))
-	f.bundle = write("bundle.json", sign(rev, verify.FormatRevocation, verify.BundlePayload{Schema: 1, Issuer: "metrum", Sequence: 3,
+	f.bundle = write("bundle.json", sign(rev, verify.FormatRevocation, verify.BundlePayload{Schema: verify.BundleSchema, Issuer: "metrum", Product: "genai-smart-router", Sequence: 3,
 		IssuedAt: verify.FormatTime(now.Add(-time.Hour)), ExpiresAt: verify.FormatTime(now.Add(24 * time.Hour)),
 		Entries: []verify.BundleEntry{{LicenseID: "lic_01HZY3QK8Y0000000000000009", Status: "revoked", Reason: "fraud", EffectiveAt: verify.FormatTime(now.Add(-time.Hour))}}}))
 	f.lease = write("lease.json", sign(lease, verify.FormatLease, verify.LeasePayload{Schema: 1, LeaseID: "lea_01HZY3QK8Y0000000000000004",
@@ -305,5 +307,48 @@ func TestVerifyPackageDependencies(t *testing.T) {
 			strings.HasPrefix(dep, "github.com/metrum/licensing/internal"), strings.HasPrefix(dep, "github.com/labstack/"):
 			t.Errorf("verify depends on %s", dep)
 		}
+	}
+}
+
+// formats.md v1.2: keys carry products, and the command line shows them.
+func TestKeysAndInspectShowProducts(t *testing.T) {
+	f := mustFiles(t)
+	out, _, code := runCLI("keys", "--keyset", f.keyset)
+	if code != 0 || !strings.Contains(out, f.licKey.KeyID()+"  EdDSA  license  products genai-smart-router") || !strings.Contains(out, "products coresdk") {
+		t.Errorf("keys: exit %d\n%s", code, out)
+	}
+	out, _, code = runCLI("keys", "--keyset", f.keyset, "--json")
+	var keys struct {
+		Keys []struct {
+			Kid      string   `json:"kid"`
+			Products []string `json:"products"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(out), &keys, json.RejectUnknownMembers(false)); err != nil || code != 0 || len(keys.Keys) != 4 {
+		t.Fatalf("keys --json: %v exit %d\n%s", err, code, out)
+	}
+	for _, k := range keys.Keys {
+		if len(k.Products) != 1 {
+			t.Errorf("key %s: products %v", k.Kid, k.Products)
+		}
+	}
+	out, _, code = runCLI("inspect", f.bundle, "--keyset", f.keyset, "--json")
+	if code != 0 || !strings.Contains(out, `"product": "genai-smart-router"`) {
+		t.Errorf("inspect bundle: exit %d\n%s", code, out)
+	}
+
+	// A key set exported before v1.2 loads, lists its keys as trusting nothing, and
+	// verifies nothing.
+	j, _ := signing.JWKOf(f.licKey.Public(), f.licKey.Algorithm(), f.licKey.Purposes())
+	old, _ := signing.KeySetJSON([]signing.PublicJWK{j})
+	oldPath := filepath.Join(f.dir, "old-keyset.json")
+	os.WriteFile(oldPath, old, 0o644)
+	out, _, code = runCLI("keys", "--keyset", oldPath)
+	if code != 0 || !strings.Contains(out, "no products: trusts nothing") {
+		t.Errorf("keys of an old key set: exit %d\n%s", code, out)
+	}
+	out, stderr, code := runCLI("verify", "--license", f.license, "--keyset", oldPath, "--instance-fingerprint", "host-1", "--lease", f.lease, "--json")
+	if code != 1 || !strings.Contains(out, `"reason": "license-invalid"`) || !strings.Contains(stderr, "has no products: it trusts nothing") {
+		t.Errorf("verify with an old key set: exit %d\n%s\n%s", code, out, stderr)
 	}
 }

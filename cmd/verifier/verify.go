@@ -63,9 +63,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer, mode string) int {
 	if *bundle != "" {
 		o.Revocation = verify.RevocationFile
 	}
-	for _, d := range ks.Dropped {
-		fmt.Fprintln(stderr, "verifier: warning: key set entry not trusted:", d)
-	}
+	warnKeys(stderr, ks)
 	var r *verify.Result
 	installed := false
 	if mode == "install" {

@@ -91,7 +91,7 @@ func (s *Service) publish(ctx context.Context, product, actor, reason string, on
 // signBundle renders the payload of formats.md section 4 and signs it, then checks
 // the result with the verifier's own parser.
 func (s *Service) signBundle(signer signing.Signer, in storage.BundleInput) (*storage.SignedBundle, error) {
-	p := verify.BundlePayload{Schema: 1, Issuer: s.Issuer, Sequence: in.Sequence, IssuedAt: verify.FormatTime(in.IssuedAt),
+	p := verify.BundlePayload{Schema: 2, Issuer: s.Issuer, Product: in.Product, Sequence: in.Sequence, IssuedAt: verify.FormatTime(in.IssuedAt),
 		ExpiresAt: verify.FormatTime(in.ExpiresAt), Entries: make([]verify.BundleEntry, 0, len(in.Entries))}
 	for _, e := range in.Entries {
 		be := verify.BundleEntry{LicenseID: e.LicenseID, Status: e.Status, Reason: e.Reason, EffectiveAt: verify.FormatTime(e.EffectiveAt)}

@@ -27,7 +27,7 @@ var (
 		`"customer_id":"` + custID + `","customer_name":"Acme","sku":"enterprise-annual","template_version":1,` +
 		`"issued_at":"2026-01-01T00:00:00Z","not_before":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z",` +
 		`"features":["routing"],"limits":{"max_instances":2},"grace_period_seconds":3600}`)
-	bundlePayload = []byte(`{"schema":1,"issuer":"metrum","sequence":7,"issued_at":"2026-01-01T00:00:00Z",` +
+	bundlePayload = []byte(`{"schema":2,"issuer":"metrum","product":"genai-smart-router","sequence":7,"issued_at":"2026-01-01T00:00:00Z",` +
 		`"expires_at":"2026-01-08T00:00:00Z","entries":[{"license_id":"` + licID + `","status":"revoked","reason":"fraud","effective_at":"2026-01-01T00:00:00Z"}]}`)
 	leasePayload = []byte(`{"schema":1,"lease_id":"lea_01HZY3QK8Y0000000000000003","license_id":"` + licID + `",` +
 		`"instance_fingerprint":"host-1","issued_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T01:00:00Z"}`)
@@ -49,7 +49,7 @@ func keySetOf(t *testing.T, signers ...signing.Signer) *verify.KeySet {
 	t.Helper()
 	var jwks []signing.PublicJWK
 	for _, s := range signers {
-		j, err := signing.JWKOf(s.Public(), s.Algorithm(), s.Purposes())
+		j, err := signing.JWKOf(s.Public(), s.Algorithm(), s.Purposes(), "genai-smart-router", verify.ProductCoreSDK)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,7 +53,7 @@ func mustToken(t *testing.T) *pkcs11.Backend {
 
 func keySet(t *testing.T, s signing.Signer) *verify.KeySet {
 	t.Helper()
-	j, err := signing.JWKOf(s.Public(), s.Algorithm(), s.Purposes())
+	j, err := signing.JWKOf(s.Public(), s.Algorithm(), s.Purposes(), "genai-smart-router", verify.ProductCoreSDK)
 	if err != nil {
 		t.Fatal(err)
 	}
