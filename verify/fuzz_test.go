@@ -3,6 +3,7 @@ package verify_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/metrum/licensing/internal/signing"
@@ -61,6 +62,8 @@ func FuzzPayload(f *testing.F) {
 func FuzzBundle(f *testing.F) {
 	fx := fuzzFixture(f)
 	f.Add(fx.bundle(1, future, revoked(licID, "revoked")))
+	f.Add(fx.bundleBy(fx.revSDK, coresdk, 1, future, revoked(licID, "suspended")))
+	f.Add(fx.sign(fx.rev, verify.FormatRevocation, marshal(fx.t, with(bundlePayload(router, 1, future), "schema", 1))))
 	addSeedFiles(f, "bundle-*")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := verify.ParseBundleFile(data, fx.ks)
@@ -98,6 +101,13 @@ func FuzzKeySetAndState(f *testing.F) {
 	fx := fuzzFixture(f)
 	f.Add(fx.keysetJSON)
 	f.Add([]byte(`{"schema":1,"latest_seen":"2026-01-01T00:00:00Z","last_valid_grace_period_seconds":0,"bundle_sequence":0,"mac":"00"}`))
+	// v1.2 members: the kept license, per-(issuer, product) marks, revoked licenses.
+	f.Add([]byte(`{"schema":3,"latest_seen":"2026-01-01T00:00:00Z","last_valid_license_id":"` + licID + `",` +
+		`"last_valid_at":"2026-01-01T00:00:00Z","last_valid_grace_period_seconds":60,"last_valid_expires_at":"2027-01-01T00:00:00Z",` +
+		`"last_valid_license_file":"eyJmb3JtYXQiOiJtZXRydW0ubGljZW5zZS52MSJ9","bundle_sequence":0,` +
+		`"bundles":[{"issuer":"metrum","product":"coresdk","sequence":2,"sha256":"` + strings.Repeat("ab", 32) + `"}],` +
+		`"revoked":[{"license_id":"` + otherID + `","expires_at":"2027-01-01T00:00:00Z"}],"mac":"` + strings.Repeat("00", 32) + `"}`))
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"","kid":"","alg":"EdDSA","purposes":["license"],"products":["coresdk",""]}]}`))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = verify.ParseKeySet(data)

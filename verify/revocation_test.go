@@ -42,8 +42,13 @@ func TestRevocation(t *testing.T) {
 			o.BundlePath = filepath.Join(f.dir, "none.json")
 			return o
 		}, B, verify.ReasonRevocationRequired},
-		{"mode off ignores a revoking bundle", func(f *fixture) verify.Options {
-			o := f.bundled(f.bundle(1, future, revoked(licID, "revoked")), true, true)
+		{"mode off can't switch off a configured bundle (v1.2)", func(f *fixture) verify.Options {
+			o := f.bundled(f.bundle(1, future, revoked(licID, "revoked")), false, false)
+			o.Revocation = verify.RevocationOff
+			return o
+		}, B, verify.ReasonRevoked},
+		{"mode off without a bundle or require current: not checked", func(f *fixture) verify.Options {
+			o := f.opts(f.license(payload()))
 			o.Revocation = verify.RevocationOff
 			return o
 		}, V, ""},

@@ -1,30 +1,17 @@
 package verify
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"bytes"
+	"maps"
 	"time"
-
-	"github.com/go-json-experiment/json"
 )
 
 // ClockSkew is how far the clock may go back behind the latest time the state file
 // has seen before it counts as a rollback (formats.md section 6, step 4).
 const ClockSkew = 300 * time.Second
 
-// stateMACKey keys the state file's integrity MAC. It is built into every verifier, so
-// the MAC detects hand edits and corruption, not a determined attacker who reads this
-// source: the signatures on licenses and bundles carry the real security, the state
-// file only remembers what was already verified. See docs/verification.md.
-var stateMACKey = sha256.Sum256([]byte("metrum.verifier.state.v1 integrity key"))
-
-// State is what a verifier remembers between runs. It only ever moves forward.
+// State is what a verifier remembers between runs. It only ever moves forward. Check
+// takes one and returns the next; ReadState and WriteState keep it in a file.
 type State struct {
 	LatestSeen time.Time
 	// The last valid observation; zero LastValidAt: none.
@@ -34,145 +21,141 @@ type State struct {
 	// LastValidExpiresAt is the expires_at of the license last observed valid (v1.1):
 	// grace never runs past it. Zero in a state file written by a v1 verifier.
 	LastValidExpiresAt time.Time
+	// LastValidFile is the exact signed bytes of the license last observed valid
+	// (v1.2): a grace result re-verifies and serves them, not whatever file is there.
+	// Nil in a state file written before v1.2, which therefore gives no grace until its
+	// next valid observation.
+	LastValidFile []byte
 	// The last result that ended the valid observation (v1.1): license-expired,
 	// -revoked, -suspended or -superseded, for which license and when. Kept for the
 	// operator; grace is already ruled out by the cleared observation.
 	EndedLicense string
 	EndedReason  string
 	EndedAt      time.Time
-	// The highest revocation bundle sequence seen and its payload hash.
-	BundleSequence int64
-	BundleSHA256   string
+	// Bundles holds the highest revocation bundle sequence seen, and that bundle's
+	// payload hash, per issuer and product (v1.2).
+	Bundles map[BundleScope]BundleMark
+	// Legacy is the single bundle sequence of a v1 or v1.1 state file, whose product
+	// nobody recorded. It is the floor of every (issuer, product) that has no entry of
+	// its own in Bundles: nothing is ever lowered by the upgrade.
+	Legacy BundleMark
+	// Revoked holds the licenses seen revoked on this host, each with its license's
+	// expires_at (zero: unknown, as for a revocation carried over from a v1.1 file).
+	// A revocation is final (v1.2): such a license stays license-revoked whatever a
+	// later bundle says. Entries are dropped once their license has expired.
+	Revoked map[string]time.Time
 }
 
-// stateWire is the file. Schema 1 (v1) has no expires_at in its observation and no
-// ended result; schema 2 (v1.1) adds them. Both load; writes are always schema 2, so a
-// v1 file is upgraded at its next write. The new members are omitempty, so the MAC of
-// a v1 file is computed over exactly the members it has.
-type stateWire struct {
-	Schema             int64  `json:"schema"`
-	LatestSeen         string `json:"latest_seen"`
-	LastValidLicense   string `json:"last_valid_license_id,omitempty"`
-	LastValidAt        string `json:"last_valid_at,omitempty"`
-	LastValidGrace     int64  `json:"last_valid_grace_period_seconds"`
-	LastValidExpiresAt string `json:"last_valid_expires_at,omitempty"`
-	EndedLicense       string `json:"ended_license_id,omitempty"`
-	EndedReason        string `json:"ended_reason,omitempty"`
-	EndedAt            string `json:"ended_at,omitempty"`
-	BundleSequence     int64  `json:"bundle_sequence"`
-	BundleSHA256       string `json:"bundle_sha256,omitempty"`
-	MAC                string `json:"mac,omitempty"`
+// BundleScope is what a bundle sequence counts within (formats.md v1.2).
+type BundleScope struct {
+	Issuer  string
+	Product string
 }
 
-// stateSchema is the schema this verifier writes.
-const stateSchema = 2
-
-// ErrStateIntegrity is returned when a state file exists but can't be trusted.
-var ErrStateIntegrity = errors.New("state file failed its integrity check")
-
-func (w stateWire) mac() string {
-	w.MAC = ""
-	b, _ := json.Marshal(w, json.Deterministic(true))
-	m := hmac.New(sha256.New, stateMACKey[:])
-	m.Write(b)
-	return hex.EncodeToString(m.Sum(nil))
+// BundleMark is the highest sequence seen in one scope and the SHA-256 (hex) of that
+// bundle's payload.
+type BundleMark struct {
+	Sequence int64
+	SHA256   string
 }
 
-// ReadState loads a state file. A missing file is an empty state and no error; a file
-// that can't be read, parsed or whose MAC does not match is ErrStateIntegrity.
-func ReadState(path string) (*State, bool, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{}, false, nil
+// mark returns the sequence a bundle of this scope must not go below: its own entry,
+// or else the legacy one.
+func (s *State) mark(sc BundleScope) BundleMark {
+	if m, ok := s.Bundles[sc]; ok {
+		return m
 	}
-	if err != nil {
-		return nil, true, fmt.Errorf("%w: %v", ErrStateIntegrity, err)
+	return s.Legacy
+}
+
+// revoked reports whether the license was recorded as revoked and, at now, has not
+// expired since (the record is kept until then, formats.md v1.2).
+func (s *State) revoked(licenseID string, now time.Time) bool {
+	if s == nil {
+		return false
 	}
-	var w stateWire
-	if err := decodeStrict(data, &w); err != nil {
-		return nil, true, fmt.Errorf("%w: %v", ErrStateIntegrity, err)
+	exp, ok := s.Revoked[licenseID]
+	return ok && (exp.IsZero() || now.Before(exp))
+}
+
+// Clone returns a deep copy, so a caller can keep one State while Check computes the
+// next.
+func (s *State) Clone() *State {
+	c := *s
+	c.LastValidFile = bytes.Clone(s.LastValidFile)
+	c.Bundles = maps.Clone(s.Bundles)
+	c.Revoked = maps.Clone(s.Revoked)
+	return &c
+}
+
+// Equal reports whether two states hold the same facts.
+func (s *State) Equal(o *State) bool {
+	if s == nil || o == nil {
+		return s == o
 	}
-	if w.Schema < 1 || w.Schema > stateSchema || !hmac.Equal([]byte(w.MAC), []byte(w.mac())) {
-		return nil, true, ErrStateIntegrity
+	return s.LatestSeen.Equal(o.LatestSeen) && s.LastValidLicense == o.LastValidLicense &&
+		s.LastValidAt.Equal(o.LastValidAt) && s.LastValidGrace == o.LastValidGrace &&
+		s.LastValidExpiresAt.Equal(o.LastValidExpiresAt) && bytes.Equal(s.LastValidFile, o.LastValidFile) &&
+		s.EndedLicense == o.EndedLicense && s.EndedReason == o.EndedReason && s.EndedAt.Equal(o.EndedAt) &&
+		maps.Equal(s.Bundles, o.Bundles) && s.Legacy == o.Legacy &&
+		maps.EqualFunc(s.Revoked, o.Revoked, time.Time.Equal)
+}
+
+// next computes the state after a run: the clock, the observation, a revocation, the
+// accepted bundle. It never moves anything backwards; callers have already ruled out
+// an untrusted state file and a clock rollback.
+func (v *run) next(reason string) *State {
+	st := v.st.Clone()
+	if v.now.After(st.LatestSeen) {
+		st.LatestSeen = v.now
 	}
-	if w.Schema == 1 && (w.LastValidExpiresAt != "" || w.EndedLicense != "" || w.EndedReason != "" || w.EndedAt != "") {
-		return nil, true, fmt.Errorf("%w: schema 1 with schema 2 members", ErrStateIntegrity)
+	lic := v.r.License
+	if v.endReason != "" {
+		reason, lic = v.endReason, v.endLicense
 	}
-	s := &State{LastValidLicense: w.LastValidLicense, LastValidGrace: time.Duration(w.LastValidGrace) * time.Second,
-		EndedLicense: w.EndedLicense, EndedReason: w.EndedReason,
-		BundleSequence: w.BundleSequence, BundleSHA256: w.BundleSHA256}
-	if s.LatestSeen, err = parseTime("latest_seen", w.LatestSeen); err != nil {
-		return nil, true, fmt.Errorf("%w: %v", ErrStateIntegrity, err)
-	}
-	for _, f := range []struct {
-		name string
-		in   string
-		out  *time.Time
-	}{{"last_valid_at", w.LastValidAt, &s.LastValidAt}, {"last_valid_expires_at", w.LastValidExpiresAt, &s.LastValidExpiresAt}, {"ended_at", w.EndedAt, &s.EndedAt}} {
-		if f.in == "" {
-			continue
+	switch {
+	case v.r.Status == StatusValid:
+		st.LastValidLicense, st.LastValidAt, st.LastValidGrace = lic.LicenseID, v.now, lic.GracePeriod
+		st.LastValidExpiresAt, st.LastValidFile = lic.ExpiresAt, bytes.Clone(v.licData)
+	case endsObservation[reason]:
+		// v1.1: an expired, revoked, suspended or superseded result is recorded and ends
+		// the last valid observation, so deleting or corrupting the file afterwards
+		// can't fall back on grace.
+		st.LastValidLicense, st.LastValidAt, st.LastValidGrace, st.LastValidExpiresAt = "", time.Time{}, 0, time.Time{}
+		st.LastValidFile = nil
+		if st.EndedLicense != lic.LicenseID || st.EndedReason != reason {
+			st.EndedLicense, st.EndedReason, st.EndedAt = lic.LicenseID, reason, v.now
 		}
-		if *f.out, err = parseTime(f.name, f.in); err != nil {
-			return nil, true, fmt.Errorf("%w: %v", ErrStateIntegrity, err)
+	}
+	if reason == ReasonRevoked && lic != nil {
+		if st.Revoked == nil {
+			st.Revoked = map[string]time.Time{}
+		}
+		st.Revoked[lic.LicenseID] = lic.ExpiresAt
+	}
+	for id, exp := range st.Revoked {
+		// An expired license fails on its own (step 8); an unknown expiry stays.
+		if !exp.IsZero() && !st.LatestSeen.Before(exp) {
+			delete(st.Revoked, id)
 		}
 	}
-	return s, true, nil
-}
-
-// WriteState writes s atomically: a 0600 temp file in the same folder, fsync, rename,
-// fsync of the folder. A crash leaves the old file or the new one, never a torn one.
-func WriteState(path string, s *State) error {
-	w := stateWire{Schema: stateSchema, LatestSeen: FormatTime(s.LatestSeen), LastValidLicense: s.LastValidLicense,
-		LastValidGrace: int64(s.LastValidGrace / time.Second), EndedLicense: s.EndedLicense, EndedReason: s.EndedReason,
-		BundleSequence: s.BundleSequence, BundleSHA256: s.BundleSHA256}
-	w.LastValidAt = formatOptionalTime(s.LastValidAt)
-	w.LastValidExpiresAt = formatOptionalTime(s.LastValidExpiresAt)
-	w.EndedAt = formatOptionalTime(s.EndedAt)
-	w.MAC = w.mac()
-	data, err := json.Marshal(w, json.Deterministic(true))
-	if err != nil {
-		return err
+	if b := v.bundle; b != nil {
+		sc := BundleScope{Issuer: b.Issuer, Product: b.Product}
+		m := st.mark(sc)
+		if _, own := st.Bundles[sc]; b.Sequence > m.Sequence || !own || m.SHA256 == "" {
+			// Only an accepted bundle gets here: it is at or above the mark and, at the
+			// mark, has its content (or the mark had none).
+			if st.Bundles == nil {
+				st.Bundles = map[BundleScope]BundleMark{}
+			}
+			st.Bundles[sc] = BundleMark{Sequence: b.Sequence, SHA256: b.sha256Hex()}
+		}
 	}
-	return WriteFileAtomic(path, append(data, '\n'), 0o600)
-}
-
-func formatOptionalTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
+	if len(st.Revoked) == 0 {
+		st.Revoked = nil
 	}
-	return FormatTime(t)
-}
-
-// WriteFileAtomic writes data to path through a temp file, fsync and rename.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
+	if st.Equal(v.st) {
+		return nil
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return st
 }

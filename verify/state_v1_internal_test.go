@@ -37,17 +37,17 @@ func TestV1StateLoadsAndUpgrades(t *testing.T) {
 	if err != nil || !present {
 		t.Fatalf("v1 state file did not load: %v", err)
 	}
-	if st.LastValidLicense == "" || st.LastValidGrace != 24*time.Hour || !st.LastValidExpiresAt.IsZero() || st.BundleSequence != 3 {
+	if st.LastValidLicense == "" || st.LastValidGrace != 24*time.Hour || !st.LastValidExpiresAt.IsZero() || st.Legacy.Sequence != 3 {
 		t.Fatalf("v1 state read wrong: %+v", st)
 	}
-	// The next write is schema 2 and still loads.
+	// The next write is schema 3 and still loads.
 	st.LatestSeen = seen.Add(time.Minute)
 	st.LastValidExpiresAt = seen.Add(48 * time.Hour)
 	if err := WriteState(path, st); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
-	if !strings.Contains(string(raw), `"schema":2`) || !strings.Contains(string(raw), `"last_valid_expires_at"`) {
+	if !strings.Contains(string(raw), `"schema":3`) || !strings.Contains(string(raw), `"last_valid_expires_at"`) {
 		t.Fatalf("not upgraded: %s", raw)
 	}
 	st2, _, err := ReadState(path)
@@ -63,11 +63,11 @@ func TestStateSchemaMismatchIsIntegrityFailure(t *testing.T) {
 	if _, _, err := ReadState(path); err == nil {
 		t.Fatal("schema 1 with an expires_at member loaded")
 	}
-	w := stateWire{Schema: 3, LatestSeen: "2026-06-01T12:00:00Z"}
+	w := stateWire{Schema: 4, LatestSeen: "2026-06-01T12:00:00Z"}
 	w.MAC = w.mac()
 	b, _ := json.Marshal(w)
 	os.WriteFile(path, b, 0o600)
 	if _, _, err := ReadState(path); err == nil {
-		t.Fatal("schema 3 loaded")
+		t.Fatal("schema 4 loaded")
 	}
 }

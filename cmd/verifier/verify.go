@@ -27,7 +27,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer, mode string) int {
 	lim := limits{}
 	fs.Var(lim, "limit", "NAME=VALUE: a value that must be within the licensed limit (repeatable)")
 	bundle := fs.String("revocation", "", "revocation bundle file (turns revocation mode to file)")
-	requireCurrent := fs.Bool("require-current-bundle", false, "block unless a current revocation bundle is present")
+	requireCurrent := fs.Bool("require-current-bundle", false, "block unless a current revocation bundle is present (turns revocation mode to file)")
 	failClosed := fs.Bool("fail-closed-on-bundle-error", false, "block when the bundle is malformed, expired, untrusted or rolled back")
 	lease := fs.String("lease", "", "lease file")
 	state := fs.String("state", "", "state file (clock-rollback, grace and bundle-rollback memory)")
@@ -57,12 +57,11 @@ func cmdVerify(args []string, stdout, stderr io.Writer, mode string) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	// Revocation mode is file when --revocation or --require-current-bundle is given
+	// (formats.md v1.2, section 8): Verify derives it from BundlePath and RequireCurrent.
 	o := verify.Options{LicensePath: *license, Product: *product, InstanceFingerprint: *fp, Features: features,
-		Limits: lim, Revocation: verify.RevocationOff, BundlePath: *bundle, RequireCurrent: *requireCurrent,
+		Limits: lim, BundlePath: *bundle, RequireCurrent: *requireCurrent,
 		FailClosed: *failClosed, LeasePath: *lease, StatePath: *state, KeySet: ks, Now: t}
-	if *bundle != "" {
-		o.Revocation = verify.RevocationFile
-	}
 	warnKeys(stderr, ks)
 	var r *verify.Result
 	installed := false
