@@ -220,9 +220,13 @@ func keysList(ctx context.Context, a *app, args []string) error {
 }
 
 func keysExport(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("keys export-keyset", "keys export-keyset [--out FILE]",
-		"Writes the public JWK Set (every key not retired) for the verifier to embed:\nkeys/public/keyset.json in a release build. Default: stdout.")
+	fs := a.flags("keys export-keyset", "keys export-keyset [--product P] [--out FILE]",
+		`Writes the public JWK Set (every key not retired, each with the products it is
+trusted for) for the verifier to embed: keys/public/keyset.json in a release build.
+--product exports only that product's keys (a verifier released for one product).
+Default: stdout.`)
 	out := fs.String("out", "-", "file to write, or - for stdout")
+	product := fs.String("product", "", "only this product's keys (default: every product)")
 	fs.Bool("json", true, "the output is JSON (always)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -231,7 +235,7 @@ func keysExport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := svc.PublicKeySet(ctx)
+	b, err := svc.PublicKeySet(ctx, *product)
 	if err != nil {
 		return err
 	}

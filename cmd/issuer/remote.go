@@ -165,8 +165,8 @@ func (r remote) ListKeys(ctx context.Context) ([]*storage.KeyRecord, error) {
 	return do[[]*storage.KeyRecord](ctx, r, staffapi.KeyList, staffapi.Empty{})
 }
 
-func (r remote) PublicKeySet(ctx context.Context) ([]byte, error) {
-	out, err := do[*staffapi.KeySetAnswer](ctx, r, staffapi.KeySet, staffapi.Empty{})
+func (r remote) PublicKeySet(ctx context.Context, product string) ([]byte, error) {
+	out, err := do[*staffapi.KeySetAnswer](ctx, r, staffapi.KeySet, staffapi.KeySetRequest{Product: product})
 	if err != nil {
 		return nil, err
 	}

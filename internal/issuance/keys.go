@@ -162,13 +162,22 @@ func (s *Service) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, 
 // PublicKeySet returns the JWK Set of every key that is not retired: what a verifier
 // release embeds. Sorted by kid, so the same keys always give the same bytes.
 func (s *Service) PublicKeySet(ctx context.Context) ([]byte, error) {
+	return s.ProductKeySet(ctx, "")
+}
+
+// ProductKeySet is PublicKeySet for one product's keys ("" = every product): a
+// verifier released for one product trusts nothing of the others.
+func (s *Service) ProductKeySet(ctx context.Context, product string) ([]byte, error) {
+	if product != "" && templates.FormOf(product) == "" {
+		return nil, entitlements.Invalid(map[string]string{"product": "genai-smart-router or coresdk"})
+	}
 	keys, err := s.Store.ListKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var jwks []signing.PublicJWK
 	for _, k := range keys {
-		if k.Status == storage.KeyRetired {
+		if k.Status == storage.KeyRetired || (product != "" && k.Product != product) {
 			continue
 		}
 		jwk := k.PublicJWK

@@ -303,8 +303,8 @@ func (s *Server) staffKeyCalls(a route) {
 	a(staffapi.KeyList, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) ([]*storage.KeyRecord, error) {
 		return s.Store.ListKeys(ctx)
 	}))
-	a(staffapi.KeySet, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) (*staffapi.KeySetAnswer, error) {
-		ks, err := s.Svc.PublicKeySet(ctx)
+	a(staffapi.KeySet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.KeySetRequest) (*staffapi.KeySetAnswer, error) {
+		ks, err := s.Svc.ProductKeySet(ctx, p.Product)
 		return &staffapi.KeySetAnswer{KeySet: ks}, err
 	}))
 }

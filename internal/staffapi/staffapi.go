@@ -192,6 +192,9 @@ type KeyNotAfterRequest struct {
 // KeySetAnswer is the exported public key set.
 type KeySetAnswer struct{ KeySet []byte }
 
+// KeySetRequest names the product whose keys to export ("" = every product).
+type KeySetRequest struct{ Product string }
+
 // StaffCreateRequest adds a staff account.
 type StaffCreateRequest struct {
 	Email, Name, Role, Password string
