@@ -1,5 +1,5 @@
 // Package verify checks Metrum licenses, revocation bundles and leases offline, exactly
-// as ../shared/spec/formats.md (v1.2) says. It has no dependency on the issuer, a
+// as docs/spec/formats.md (v1.2) says. It has no dependency on the issuer, a
 // database or the network, so a router can embed the very same checks the `verifier`
 // runs: Check verifies documents given as bytes against a State and returns the next
 // State without writing anything; Verify is the same over files, for the command line.

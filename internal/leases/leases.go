@@ -1,4 +1,4 @@
-// Package leases serves the online lease API of ../shared/spec/lease-api.md: router
+// Package leases serves the online lease API of docs/spec/lease-api.md: router
 // hosts of lease-required licenses renew a short-lived signed lease. It is the
 // issuer's hottest path, so requests are group-committed: whatever arrives while a
 // batch is being written forms the next batch, decided in one transaction and made
