@@ -100,9 +100,10 @@ type jwkSetWire struct {
 	Keys []jsontext.Value `json:"keys"`
 }
 
-// jwkWire is one JWK of the key set. Private members (d, p, q, …) are unknown members
-// and so refuse the key: a key set never carries private material.
-type jwkWire struct {
+// JWK is one key of a key set, member for member (formats.md section 1): what the
+// verifier parses and what the issuer exports. Private members (d, p, q, …) are
+// unknown members and so refuse the key: a key set never carries private material.
+type JWK struct {
 	Kty      string   `json:"kty"`
 	Crv      string   `json:"crv,omitempty"`
 	X        string   `json:"x,omitempty"`
@@ -154,7 +155,7 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 }
 
 func parseJWK(raw []byte) (*Key, error) {
-	var w jwkWire
+	var w JWK
 	if err := decodeStrict(raw, &w); err != nil {
 		return nil, err
 	}

@@ -5,16 +5,17 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
-import "github.com/metrum/licensing/internal/storage"
+import (
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
+	"github.com/metrum/licensing/internal/entitlements"
+)
 
 // StaffAccounts is the accounts page: every account for admins, and one's own
 // password and sessions for everyone.
 type StaffAccounts struct {
-	Accounts []*storage.StaffAccount
-	Sessions []*storage.StaffSession
+	Accounts []*entitlements.StaffAccount
+	Sessions []*entitlements.StaffSession
 	Self     int64
 	Error    string
 }

@@ -5,16 +5,17 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
-import "github.com/metrum/licensing/internal/storage"
+import (
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
+	"github.com/metrum/licensing/internal/entitlements"
+)
 
 // StaffBundles lists a product's published bundles.
 type StaffBundles struct {
 	Product  string
 	Products []string
-	List     []*storage.Bundle
+	List     []*entitlements.Bundle
 	NextURL  string
 }
 
@@ -310,7 +311,7 @@ func StaffBundleList(p Page, v StaffBundles) templ.Component {
 
 // StaffKeys is the key management page.
 type StaffKeys struct {
-	Keys     []*storage.KeyRecord
+	Keys     []*entitlements.KeyRecord
 	Products []string
 }
 
@@ -767,11 +768,11 @@ func StaffKeyConfirmPage(p Page, v StaffKeyConfirm) templ.Component {
 
 // StaffAudit is the audit trail page.
 type StaffAudit struct {
-	Filter  storage.AuditFilter
+	Filter  entitlements.AuditFilter
 	Since   string
-	Events  []*storage.AuditEvent
+	Events  []*entitlements.AuditEvent
 	NextURL string
-	Report  *storage.ChainReport
+	Report  *entitlements.ChainReport
 }
 
 func StaffAuditList(p Page, v StaffAudit) templ.Component {

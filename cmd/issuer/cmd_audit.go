@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/entitlements"
 )
 
 const auditHelp = `Usage: issuer audit <list|verify> [flags]
@@ -32,26 +32,26 @@ func auditList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	list, err := svc.ListAudit(ctx, storage.AuditFilter{Subject: *subject, BeforeID: *before, Limit: *limit})
+	list, err := svc.ListAudit(ctx, entitlements.AuditFilter{Subject: *subject, BeforeID: *before, Limit: *limit})
 	if err != nil {
 		return err
 	}
-	return printListing(a, *asJSON, list, listing[*storage.AuditEvent]{
+	return printListing(a, *asJSON, list, listing[*entitlements.AuditEvent]{
 		empty:  "no audit events match",
 		header: "ID\tAT\tACTOR\tACTION\tSUBJECT\tDETAILS",
-		row: func(e *storage.AuditEvent) string {
+		row: func(e *entitlements.AuditEvent) string {
 			var d []string
 			for _, k := range slices.Sorted(maps.Keys(e.Details)) {
 				d = append(d, k+"="+e.Details[k])
 			}
 			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", e.ID, e.At.UTC().Format("2006-01-02 15:04:05"), e.Actor, e.Action, e.Subject, strings.Join(d, " "))
 		},
-		json: func(e *storage.AuditEvent) map[string]any {
+		json: func(e *entitlements.AuditEvent) map[string]any {
 			return map[string]any{"id": e.ID, "at": e.At.UTC().Format(time.RFC3339Nano), "actor": e.Actor,
 				"action": e.Action, "subject": e.Subject, "details": e.Details, "hash": fmt.Sprintf("%x", e.Hash)}
 		},
 		full: len(list) == *limit,
-		more: func(e *storage.AuditEvent) string { return fmt.Sprintf("--before %d", e.ID) },
+		more: func(e *entitlements.AuditEvent) string { return fmt.Sprintf("--before %d", e.ID) },
 	})
 }
 

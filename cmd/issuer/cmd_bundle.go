@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -25,7 +25,7 @@ func cmdBundle(ctx context.Context, a *app, args []string) error {
 	}, bundleHelp)
 }
 
-func bundleJSON(b *storage.Bundle) map[string]any {
+func bundleJSON(b *entitlements.Bundle) map[string]any {
 	return map[string]any{"sequence": b.Sequence, "product": b.Product, "issued_at": verify.FormatTime(b.IssuedAt),
 		"expires_at": verify.FormatTime(b.ExpiresAt), "key_id": b.KeyID, "entries": b.Entries, "reason": b.Reason,
 		"file_sha256": fmt.Sprintf("%x", b.FileSHA256), "created_by": b.CreatedBy}
@@ -73,14 +73,14 @@ func bundleList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printListing(a, *asJSON, list, listing[*storage.Bundle]{
+	return printListing(a, *asJSON, list, listing[*entitlements.Bundle]{
 		empty:  "no bundles yet: the running issuer publishes one per product with a revocation key, or run `issuer bundle publish`",
 		header: "SEQ\tPRODUCT\tENTRIES\tISSUED\tEXPIRES\tREASON",
-		row: func(b *storage.Bundle) string {
+		row: func(b *entitlements.Bundle) string {
 			return fmt.Sprintf("%d\t%s\t%d\t%s\t%s\t%s", b.Sequence, b.Product, b.Entries, verify.FormatTime(b.IssuedAt), verify.FormatTime(b.ExpiresAt), b.Reason)
 		},
 		json: bundleJSON, full: len(list) == *limit,
-		more: func(b *storage.Bundle) string { return fmt.Sprintf("--before %d", b.Sequence) },
+		more: func(b *entitlements.Bundle) string { return fmt.Sprintf("--before %d", b.Sequence) },
 	})
 }
 

@@ -199,6 +199,9 @@ func (a *app) devStaff(ctx context.Context) (string, error) {
 			_, _ = rand.Read(raw)
 			pw := base64.RawURLEncoding.EncodeToString(raw)
 			st := &entitlements.Staff{Email: s.email, Name: strings.Split(s.email, "@")[0], Role: s.role}
+			if err := entitlements.ValidateNewStaff(st, pw); err != nil {
+				return "", err
+			}
 			if err := a.store.CreateStaff(ctx, st, pw, "dev"); err != nil {
 				return "", err
 			}

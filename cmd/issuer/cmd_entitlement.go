@@ -10,7 +10,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -148,7 +147,7 @@ stderr; one failure does not stop the rest, and the command fails if any did.`)
 		return err
 	}
 	if *all {
-		drafts, err := svc.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateDraft, Kind: *kind, Limit: 500})
+		drafts, err := svc.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateDraft, Kind: *kind, Limit: 500})
 		if err != nil {
 			return err
 		}
@@ -241,7 +240,7 @@ func entList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	list, err := svc.ListEntitlements(ctx, storage.EntitlementFilter{State: *state, Kind: *kind, CustomerID: *cust, BeforeID: *before, Limit: *limit})
+	list, err := svc.ListEntitlements(ctx, entitlements.EntitlementFilter{State: *state, Kind: *kind, CustomerID: *cust, BeforeID: *before, Limit: *limit})
 	if err != nil {
 		return err
 	}

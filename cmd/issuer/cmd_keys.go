@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/signing"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -36,7 +36,7 @@ func cmdKeys(ctx context.Context, a *app, args []string) error {
 	}, keysHelp)
 }
 
-func keyJSON(k *storage.KeyRecord) map[string]any {
+func keyJSON(k *entitlements.KeyRecord) map[string]any {
 	m := map[string]any{"kid": k.KID, "product": k.Product, "alg": k.Alg, "purposes": k.Purposes, "backend": k.Backend,
 		"status": k.Status, "created_at": verify.FormatTime(k.CreatedAt), "not_after": optTimeJSON(k.NotAfter), "active_for": k.Active}
 	if k.Active == nil {
@@ -200,16 +200,16 @@ func keysList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printListing(a, *asJSON, keys, listing[*storage.KeyRecord]{
+	return printListing(a, *asJSON, keys, listing[*entitlements.KeyRecord]{
 		empty:  "no keys: make one with `issuer keys generate --activate`",
 		header: "KID\tPRODUCT\tALG\tPURPOSES\tBACKEND\tSTATUS\tCREATED\tNOT AFTER\tSIGNS FOR",
-		row: func(k *storage.KeyRecord) string {
+		row: func(k *entitlements.KeyRecord) string {
 			na := "-"
 			if k.NotAfter != nil {
 				na = verify.FormatTime(*k.NotAfter)
 			}
 			role := strings.Join(k.Active, " ")
-			if role == "" && k.Status == storage.KeyPublished {
+			if role == "" && k.Status == entitlements.KeyPublished {
 				role = "(standby)"
 			}
 			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.KID, k.Product, k.Alg, strings.Join(k.Purposes, ","), k.Backend,
@@ -288,7 +288,7 @@ the database (for the audit event) itself.`)
 	if err != nil {
 		details["stopped"] = err.Error()
 	}
-	if aerr := a.store.Audit(ctx, &storage.AuditEvent{Actor: operatorActor(a), Action: "keys.rewrap", Subject: "kek", Details: details}); aerr != nil {
+	if aerr := a.store.Audit(ctx, &entitlements.AuditEvent{Actor: operatorActor(a), Action: "keys.rewrap", Subject: "kek", Details: details}); aerr != nil {
 		return errors.Join(err, fmt.Errorf("the rewrap is not in the audit trail: %w", aerr))
 	}
 	if err != nil {

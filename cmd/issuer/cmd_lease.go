@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -37,10 +37,10 @@ func leaseSlots(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	now := time.Now()
-	return printListing(a, *asJSON, slots, listing[*storage.Lease]{
+	return printListing(a, *asJSON, slots, listing[*entitlements.Lease]{
 		empty:  "no host has taken a lease on this license yet",
 		header: "INSTANCE\tLEASE\tSTATE\tRENEWED\tEXPIRES",
-		row: func(s *storage.Lease) string {
+		row: func(s *entitlements.Lease) string {
 			state := "live"
 			switch {
 			case s.ReleasedAt != nil:
@@ -50,7 +50,7 @@ func leaseSlots(ctx context.Context, a *app, args []string) error {
 			}
 			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", s.Fingerprint, s.LeaseID, state, verify.FormatTime(s.RenewedAt), verify.FormatTime(s.ExpiresAt))
 		},
-		json: func(s *storage.Lease) map[string]any {
+		json: func(s *entitlements.Lease) map[string]any {
 			return map[string]any{"instance_fingerprint": s.Fingerprint, "lease_id": s.LeaseID, "granted_at": verify.FormatTime(s.GrantedAt),
 				"renewed_at": verify.FormatTime(s.RenewedAt), "expires_at": verify.FormatTime(s.ExpiresAt),
 				"live": s.ReleasedAt == nil && s.ExpiresAt.After(now), "released_at": optTimeJSON(s.ReleasedAt)}
@@ -73,17 +73,17 @@ func leaseHistory(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printListing(a, *asJSON, events, listing[*storage.LeaseEvent]{
+	return printListing(a, *asJSON, events, listing[*entitlements.LeaseEvent]{
 		empty:  "no lease records for this license",
 		header: "ID\tAT\tINSTANCE\tOUTCOME\tREASON\tLEASE",
-		row: func(e *storage.LeaseEvent) string {
+		row: func(e *entitlements.LeaseEvent) string {
 			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", e.ID, verify.FormatTime(e.At), e.Fingerprint, e.Outcome, e.Reason, e.LeaseID)
 		},
-		json: func(e *storage.LeaseEvent) map[string]any {
+		json: func(e *entitlements.LeaseEvent) map[string]any {
 			return map[string]any{"id": e.ID, "at": verify.FormatTime(e.At), "instance_fingerprint": e.Fingerprint, "lease_id": e.LeaseID,
 				"outcome": e.Outcome, "reason": e.Reason, "expires_at": optTimeJSON(e.ExpiresAt)}
 		},
 		full: len(events) == *limit,
-		more: func(e *storage.LeaseEvent) string { return fmt.Sprintf("--before %d", e.ID) },
+		more: func(e *entitlements.LeaseEvent) string { return fmt.Sprintf("--before %d", e.ID) },
 	})
 }

@@ -6,8 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -106,14 +106,14 @@ it, every key the database has recorded.`)
 }
 
 var recoverWords = map[string]string{
-	storage.RecoveredApplied:   "applied (the database lacked it)",
-	storage.RecoveredUnknown:   "kept: this database has no such license (issued after the backup?)",
-	storage.RecoveredAlready:   "already so",
-	storage.RecoveredForeign:   "ignored: the license is of another product",
-	storage.RecoveredLiftedMay: "suspended here but not in the bundle: lifted after the backup? reinstate it if so",
+	entitlements.RecoveredApplied:   "applied (the database lacked it)",
+	entitlements.RecoveredUnknown:   "kept: this database has no such license (issued after the backup?)",
+	entitlements.RecoveredAlready:   "already so",
+	entitlements.RecoveredForeign:   "ignored: the license is of another product",
+	entitlements.RecoveredLiftedMay: "suspended here but not in the bundle: lifted after the backup? reinstate it if so",
 }
 
-func printRecoverReport(a *app, r *storage.RecoverReport, dry bool) {
+func printRecoverReport(a *app, r *entitlements.RecoverReport, dry bool) {
 	verb := "recovered"
 	if dry {
 		verb = "would recover"
@@ -122,7 +122,7 @@ func printRecoverReport(a *app, r *storage.RecoverReport, dry bool) {
 	counts := map[string]int{}
 	for _, e := range r.Entries {
 		counts[e.Outcome]++
-		if e.Outcome == storage.RecoveredAlready {
+		if e.Outcome == entitlements.RecoveredAlready {
 			continue
 		}
 		was := e.Was
@@ -132,7 +132,7 @@ func printRecoverReport(a *app, r *storage.RecoverReport, dry bool) {
 		fmt.Fprintf(a.stdout, "  %s %s (was %s): %s\n", e.LicenseID, e.Status, was, recoverWords[e.Outcome])
 	}
 	fmt.Fprintf(a.stdout, "  %d applied, %d kept for unknown licenses, %d already so, %d suspensions to review\n",
-		counts[storage.RecoveredApplied], counts[storage.RecoveredUnknown], counts[storage.RecoveredAlready], counts[storage.RecoveredLiftedMay])
+		counts[entitlements.RecoveredApplied], counts[entitlements.RecoveredUnknown], counts[entitlements.RecoveredAlready], counts[entitlements.RecoveredLiftedMay])
 	if !r.LeaseQuarantineFrom.IsZero() {
 		fmt.Fprintf(a.stdout, "  lease quarantine from %s: no new lease slots until each license's lease TTL has passed\n",
 			r.LeaseQuarantineFrom.UTC().Format(time.RFC3339))

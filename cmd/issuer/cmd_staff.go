@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/storage"
 )
 
 const staffHelp = `Usage: issuer staff <create> [flags]
@@ -51,7 +50,10 @@ admin only while no account exists; two racing bootstraps make one account.`)
 		if err := a.openStore(ctx); err != nil {
 			return err
 		}
-		if err := a.store.CreateStaff(ctx, st, pw, storage.BootstrapActor); err != nil {
+		if err := entitlements.ValidateNewStaff(st, pw); err != nil {
+			return err
+		}
+		if err := a.store.CreateStaff(ctx, st, pw, entitlements.BootstrapActor); err != nil {
 			return err
 		}
 	} else {

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/internal/staffclient"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -195,13 +195,13 @@ func tokenMine(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	now := time.Now()
-	return printListing(a, *asJSON, list, listing[*storage.StaffToken]{
+	return printListing(a, *asJSON, list, listing[*entitlements.StaffToken]{
 		empty:  "no tokens",
 		header: "ID\tNAME\tACTIVE\tEXPIRES\tLAST USED",
-		row: func(t *storage.StaffToken) string {
+		row: func(t *entitlements.StaffToken) string {
 			return fmt.Sprintf("%s\t%s\t%t\t%s\t%s", t.ID, t.Name, t.RevokedAt == nil && t.ExpiresAt.After(now), verify.FormatTime(t.ExpiresAt), optText(t.LastUsedAt, "never"))
 		},
-		json: func(t *storage.StaffToken) map[string]any {
+		json: func(t *entitlements.StaffToken) map[string]any {
 			return map[string]any{"id": t.ID, "name": t.Name, "created_at": verify.FormatTime(t.CreatedAt), "expires_at": verify.FormatTime(t.ExpiresAt),
 				"last_used_at": optTimeJSON(t.LastUsedAt), "revoked_at": optTimeJSON(t.RevokedAt)}
 		},

@@ -8,7 +8,6 @@ import (
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/internal/staffclient"
-	"github.com/metrum/licensing/internal/storage"
 )
 
 // remote is what the CLI's record commands act through: the issuer's staff API, as
@@ -62,7 +61,7 @@ func (r remote) GetEntitlement(ctx context.Context, id string) (*entitlements.En
 	return do[*entitlements.Entitlement](ctx, r, staffapi.EntitlementGet, staffapi.ID{ID: id})
 }
 
-func (r remote) ListEntitlements(ctx context.Context, f storage.EntitlementFilter) ([]*entitlements.Entitlement, error) {
+func (r remote) ListEntitlements(ctx context.Context, f entitlements.EntitlementFilter) ([]*entitlements.Entitlement, error) {
 	return do[[]*entitlements.Entitlement](ctx, r, staffapi.EntitlementList, f)
 }
 
@@ -106,32 +105,32 @@ func (r remote) RotateLeaseToken(ctx context.Context, licenseID string) (string,
 	return out.Token, nil
 }
 
-func (r remote) PublishBundle(ctx context.Context, product string) (*storage.Bundle, error) {
-	return do[*storage.Bundle](ctx, r, staffapi.BundlePublish, staffapi.BundleRequest{Product: product})
+func (r remote) PublishBundle(ctx context.Context, product string) (*entitlements.Bundle, error) {
+	return do[*entitlements.Bundle](ctx, r, staffapi.BundlePublish, staffapi.BundleRequest{Product: product})
 }
 
-func (r remote) GetBundle(ctx context.Context, product string, sequence int64) (*storage.Bundle, error) {
-	return do[*storage.Bundle](ctx, r, staffapi.BundleGet, staffapi.BundleRequest{Product: product, Sequence: sequence})
+func (r remote) GetBundle(ctx context.Context, product string, sequence int64) (*entitlements.Bundle, error) {
+	return do[*entitlements.Bundle](ctx, r, staffapi.BundleGet, staffapi.BundleRequest{Product: product, Sequence: sequence})
 }
 
-func (r remote) ListBundles(ctx context.Context, product string, before int64, limit int) ([]*storage.Bundle, error) {
-	return do[[]*storage.Bundle](ctx, r, staffapi.BundleList, staffapi.BundleRequest{Product: product, Before: before, Limit: limit})
+func (r remote) ListBundles(ctx context.Context, product string, before int64, limit int) ([]*entitlements.Bundle, error) {
+	return do[[]*entitlements.Bundle](ctx, r, staffapi.BundleList, staffapi.BundleRequest{Product: product, Before: before, Limit: limit})
 }
 
-func (r remote) ListLeases(ctx context.Context, licenseID string) ([]*storage.Lease, error) {
-	return do[[]*storage.Lease](ctx, r, staffapi.LeaseSlots, staffapi.LeaseRequest{LicenseID: licenseID})
+func (r remote) ListLeases(ctx context.Context, licenseID string) ([]*entitlements.Lease, error) {
+	return do[[]*entitlements.Lease](ctx, r, staffapi.LeaseSlots, staffapi.LeaseRequest{LicenseID: licenseID})
 }
 
-func (r remote) ListLeaseEvents(ctx context.Context, licenseID string, before int64, limit int) ([]*storage.LeaseEvent, error) {
-	return do[[]*storage.LeaseEvent](ctx, r, staffapi.LeaseHistory, staffapi.LeaseRequest{LicenseID: licenseID, Before: before, Limit: limit})
+func (r remote) ListLeaseEvents(ctx context.Context, licenseID string, before int64, limit int) ([]*entitlements.LeaseEvent, error) {
+	return do[[]*entitlements.LeaseEvent](ctx, r, staffapi.LeaseHistory, staffapi.LeaseRequest{LicenseID: licenseID, Before: before, Limit: limit})
 }
 
-func (r remote) ListAudit(ctx context.Context, f storage.AuditFilter) ([]*storage.AuditEvent, error) {
-	return do[[]*storage.AuditEvent](ctx, r, staffapi.AuditList, f)
+func (r remote) ListAudit(ctx context.Context, f entitlements.AuditFilter) ([]*entitlements.AuditEvent, error) {
+	return do[[]*entitlements.AuditEvent](ctx, r, staffapi.AuditList, f)
 }
 
-func (r remote) GenerateKey(ctx context.Context, in issuance.KeyInput, activate bool) (*storage.KeyRecord, error) {
-	return do[*storage.KeyRecord](ctx, r, staffapi.KeyGenerate, staffapi.KeyGenerateRequest{Input: in, Activate: activate})
+func (r remote) GenerateKey(ctx context.Context, in issuance.KeyInput, activate bool) (*entitlements.KeyRecord, error) {
+	return do[*entitlements.KeyRecord](ctx, r, staffapi.KeyGenerate, staffapi.KeyGenerateRequest{Input: in, Activate: activate})
 }
 
 func (r remote) RotateKey(ctx context.Context, product, purpose string) (string, string, error) {
@@ -157,12 +156,12 @@ func (r remote) SetKeyNotAfter(ctx context.Context, kid string, at time.Time) er
 	return err
 }
 
-func (r remote) GetKey(ctx context.Context, kid string) (*storage.KeyRecord, error) {
-	return do[*storage.KeyRecord](ctx, r, staffapi.KeyGet, staffapi.ID{ID: kid})
+func (r remote) GetKey(ctx context.Context, kid string) (*entitlements.KeyRecord, error) {
+	return do[*entitlements.KeyRecord](ctx, r, staffapi.KeyGet, staffapi.ID{ID: kid})
 }
 
-func (r remote) ListKeys(ctx context.Context) ([]*storage.KeyRecord, error) {
-	return do[[]*storage.KeyRecord](ctx, r, staffapi.KeyList, staffapi.Empty{})
+func (r remote) ListKeys(ctx context.Context) ([]*entitlements.KeyRecord, error) {
+	return do[[]*entitlements.KeyRecord](ctx, r, staffapi.KeyList, staffapi.Empty{})
 }
 
 func (r remote) PublicKeySet(ctx context.Context, product string) ([]byte, error) {
@@ -181,8 +180,8 @@ func (r remote) CreateStaffToken(ctx context.Context, name string, lifetime time
 	return do[*staffapi.NewToken](ctx, r, staffapi.TokenCreate, staffapi.TokenRequest{Name: name, Lifetime: lifetime})
 }
 
-func (r remote) ListStaffTokens(ctx context.Context) ([]*storage.StaffToken, error) {
-	return do[[]*storage.StaffToken](ctx, r, staffapi.TokenList, staffapi.Empty{})
+func (r remote) ListStaffTokens(ctx context.Context) ([]*entitlements.StaffToken, error) {
+	return do[[]*entitlements.StaffToken](ctx, r, staffapi.TokenList, staffapi.Empty{})
 }
 
 func (r remote) RevokeStaffToken(ctx context.Context, id string) error {

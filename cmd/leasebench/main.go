@@ -183,8 +183,8 @@ type presignedGranter struct{ lease *leases.Lease }
 func (p presignedGranter) Grant(context.Context, []byte, string, string) (*leases.Lease, error) {
 	return p.lease, nil
 }
-func (p presignedGranter) Release(context.Context, []byte, string) (*storage.ReleaseResult, error) {
-	return &storage.ReleaseResult{Known: true}, nil
+func (p presignedGranter) Release(context.Context, []byte, string) (*entitlements.ReleaseResult, error) {
+	return &entitlements.ReleaseResult{Known: true}, nil
 }
 
 func presign(ctx context.Context, svc *issuance.Service, licenseID string) (presignedGranter, error) {

@@ -83,7 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(keyDir, "keys"), kek)), Issuer: "metrum", MakerChecker: true}
 	admin := &entitlements.Staff{Email: "bench@metrum.test", Role: entitlements.RoleAdmin}
-	if err := store.CreateStaff(ctx, admin, "a long enough password", storage.BootstrapActor); err != nil {
+	if err := entitlements.ValidateNewStaff(admin, "a long enough password"); err != nil {
+		return err
+	}
+	if err := store.CreateStaff(ctx, admin, "a long enough password", entitlements.BootstrapActor); err != nil {
 		return err
 	}
 	admin, _ = store.StaffByEmail(ctx, admin.Email)

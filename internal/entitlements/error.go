@@ -17,6 +17,8 @@ const (
 	EFORBIDDEN    = "forbidden"
 	EINTERNAL     = "internal"
 	EUNAVAILABLE  = "unavailable"
+	// ERATELIMITED: over a rate limit; RetryAfter says when to come back (HTTP 429).
+	ERATELIMITED = "rate-limited"
 )
 
 // Error is the one error type of the domain: a code, a message safe to show a user,
@@ -80,4 +82,10 @@ func Invalid(fields map[string]string) error {
 		return nil
 	}
 	return &Error{Code: EINVALID, Message: "the input is not valid", Fields: fields}
+}
+
+// RateLimited is the error of a request over its rate limit: nothing was done, and
+// wait says when to come back.
+func RateLimited(wait time.Duration, message string) *Error {
+	return &Error{Code: ERATELIMITED, Message: message, RetryAfter: wait}
 }

@@ -1,6 +1,9 @@
 package entitlements
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Role is a staff role; each includes the ones before it.
 type Role string
@@ -32,3 +35,34 @@ type Staff struct {
 
 // System is the actor of work the issuer does by itself (scheduled re-publishing).
 var System = &Staff{Email: "system", Name: "system", Role: RoleAdmin}
+
+// MinPasswordLength is the shortest staff password accepted.
+const MinPasswordLength = 12
+
+// ValidatePassword checks a new staff password.
+func ValidatePassword(pw string) error {
+	if len(pw) < MinPasswordLength {
+		return Invalid(map[string]string{"password": "at least 12 characters"})
+	}
+	return nil
+}
+
+// ValidateNewStaff normalises and checks a new staff account and its first password.
+func ValidateNewStaff(st *Staff, password string) error {
+	st.Email = strings.ToLower(strings.TrimSpace(st.Email))
+	st.Name = strings.TrimSpace(st.Name)
+	f := map[string]string{}
+	if at := strings.Index(st.Email, "@"); at < 1 || at == len(st.Email)-1 || len(st.Email) > 254 {
+		f["email"] = "not an email address"
+	}
+	if len(st.Name) > 200 {
+		f["name"] = "at most 200 characters"
+	}
+	if !st.Role.Valid() {
+		f["role"] = "viewer, issuer, approver or admin"
+	}
+	if len(password) < MinPasswordLength {
+		f["password"] = "at least 12 characters"
+	}
+	return Invalid(f)
+}

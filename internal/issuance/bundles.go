@@ -38,7 +38,7 @@ func (s *Service) bundleRetention() time.Duration {
 
 // PublishBundle signs and stores a new revocation bundle for a product now, whatever
 // changed (staff asked for it). Approvers and above may publish.
-func (s *Service) PublishBundle(ctx context.Context, product string, by *entitlements.Staff) (*storage.Bundle, error) {
+func (s *Service) PublishBundle(ctx context.Context, product string, by *entitlements.Staff) (*entitlements.Bundle, error) {
 	if err := require(by, entitlements.RoleApprover, "publishing a revocation bundle"); err != nil {
 		return nil, err
 	}
@@ -50,26 +50,26 @@ func (s *Service) PublishBundle(ctx context.Context, product string, by *entitle
 // than half its lifetime left. It is what the issuer's scheduler runs; several
 // replicas may run it at once (the counter lock lets one publish, the others then find
 // nothing due).
-func (s *Service) PublishDue(ctx context.Context) ([]*storage.Bundle, error) {
-	var out []*storage.Bundle
+func (s *Service) PublishDue(ctx context.Context) ([]*entitlements.Bundle, error) {
+	var out []*entitlements.Bundle
 	var errs []error
 	for _, product := range []string{templates.ProductRouter, templates.ProductCoreSDK} {
 		if _, err := s.Store.ActiveKey(ctx, product, string(verify.PurposeRevocation)); entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
 			continue
 		}
 		b, err := s.publish(ctx, product, entitlements.System.Email, "", true)
-		if err != nil {
+		switch {
+		case errors.Is(err, storage.ErrNotDue):
+		case err != nil:
 			errs = append(errs, err)
-			continue
-		}
-		if b != nil {
+		default:
 			out = append(out, b)
 		}
 	}
 	return out, errors.Join(errs...)
 }
 
-func (s *Service) publish(ctx context.Context, product, actor, reason string, onlyIfDue bool) (*storage.Bundle, error) {
+func (s *Service) publish(ctx context.Context, product, actor, reason string, onlyIfDue bool) (*entitlements.Bundle, error) {
 	if templates.FormOf(product) == "" {
 		return nil, entitlements.Invalid(map[string]string{"product": "genai-smart-router or coresdk"})
 	}
@@ -81,7 +81,7 @@ func (s *Service) publish(ctx context.Context, product, actor, reason string, on
 		Actor: actor, Reason: reason, OnlyIfDue: onlyIfDue}, func(in storage.BundleInput) (*storage.SignedBundle, error) {
 		return s.signBundle(signer, in)
 	})
-	if err != nil || b == nil {
+	if err != nil {
 		return nil, err
 	}
 	s.logf("revocation bundle published", "product", product, "sequence", b.Sequence, "entries", b.Entries, "reason", b.Reason, "key_id", b.KeyID)

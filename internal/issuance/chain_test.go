@@ -7,7 +7,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -42,7 +41,7 @@ func TestRevokingATopUpRevokesThePredecessorsInTheirChangeover(t *testing.T) {
 	if err != nil || len(blocked) != 2 || blocked[0].ID != renewal.ID || blocked[1].ID != orig.ID {
 		t.Fatalf("preview: %v %v", blocked, err)
 	}
-	res, err := e.svc.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: topUp.ID, Action: entitlements.ActionRevoke, Reason: "chargeback"}, approver)
+	res, err := e.svc.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: topUp.ID, Action: entitlements.ActionRevoke, Reason: "chargeback"}, approver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +72,7 @@ func TestRevokingOnlyTheTopUpSparesThePredecessorsUntilTheirChangeoverEnds(t *te
 	e := mustService(t)
 	ctx := context.Background()
 	_, renewal, topUp := chainOf(t, e)
-	res, err := e.svc.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: topUp.ID, Action: entitlements.ActionRevoke, Reason: "chargeback", Only: true}, approver)
+	res, err := e.svc.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: topUp.ID, Action: entitlements.ActionRevoke, Reason: "chargeback", Only: true}, approver)
 	if err != nil || len(res.Chained) != 0 {
 		t.Fatalf("only: chained %v, %v", res, err)
 	}
@@ -104,7 +103,7 @@ func TestSuspendThenReinstateATopUpPutsThePredecessorBack(t *testing.T) {
 	if err != nil || len(back) != 2 {
 		t.Fatalf("reinstate preview: %v %v", back, err)
 	}
-	res, err := e.svc.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: topUp.ID, Action: entitlements.ActionReinstate, Reason: "won"}, approver)
+	res, err := e.svc.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: topUp.ID, Action: entitlements.ActionReinstate, Reason: "won"}, approver)
 	if err != nil || len(res.Chained) != 2 {
 		t.Fatalf("reinstate: %v %v", res, err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/signing"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/verify"
 )
@@ -64,7 +63,7 @@ func (in *KeyInput) validate() error {
 // activate it becomes the active signer of its slots at once (a first key, or an
 // emergency); without, it is a standby that joins the key set, to ship in a verifier
 // release before it signs anything (keys/README.md). Only admins manage keys.
-func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, by *entitlements.Staff) (*storage.KeyRecord, error) {
+func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, by *entitlements.Staff) (*entitlements.KeyRecord, error) {
 	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
@@ -90,7 +89,7 @@ func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, b
 
 // RegisterKey records the public part of a key its backend already holds (made by
 // GenerateKey, or imported).
-func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Signer, backend, ref string, activate bool, by *entitlements.Staff) (*storage.KeyRecord, error) {
+func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Signer, backend, ref string, activate bool, by *entitlements.Staff) (*entitlements.KeyRecord, error) {
 	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
@@ -98,7 +97,7 @@ func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Sig
 	if err != nil {
 		return nil, err
 	}
-	rec := &storage.KeyRecord{KID: k.KeyID(), Product: product, Alg: k.Algorithm(), PublicJWK: jwk, Backend: backend, BackendRef: ref}
+	rec := &entitlements.KeyRecord{KID: k.KeyID(), Product: product, Alg: k.Algorithm(), PublicJWK: jwk, Backend: backend, BackendRef: ref}
 	for _, p := range k.Purposes() {
 		rec.Purposes = append(rec.Purposes, string(p))
 	}
@@ -119,7 +118,7 @@ func (s *Service) ActivateKey(ctx context.Context, kid string, by *entitlements.
 	if err != nil {
 		return err
 	}
-	if _, err := s.Keys.Open(rec.Ref()); err != nil {
+	if _, err := s.Keys.Open(keyRef(rec)); err != nil {
 		return entitlements.Errorf(entitlements.ECONFLICT, "key %s can't be opened here: %v", kid, err)
 	}
 	return s.Store.ActivateKey(ctx, kid, by.Email)
@@ -177,7 +176,7 @@ func (s *Service) ProductKeySet(ctx context.Context, product string) ([]byte, er
 	}
 	var jwks []signing.PublicJWK
 	for _, k := range keys {
-		if k.Status == storage.KeyRetired || (product != "" && k.Product != product) {
+		if k.Status == entitlements.KeyRetired || (product != "" && k.Product != product) {
 			continue
 		}
 		jwk := k.PublicJWK
@@ -202,7 +201,7 @@ func (s *Service) signerFor(ctx context.Context, product string, purpose verify.
 	if err != nil {
 		return nil, err
 	}
-	signer, err := s.Keys.Open(rec.Ref())
+	signer, err := s.Keys.Open(keyRef(rec))
 	if err != nil {
 		return nil, errorf("open %s key %s: %w", purpose, rec.KID, err)
 	}
@@ -212,4 +211,13 @@ func (s *Service) signerFor(ctx context.Context, product string, purpose verify.
 // LeaseSigner opens the active lease key of a product (the lease API uses it).
 func (s *Service) LeaseSigner(ctx context.Context, product string) (signing.Signer, error) {
 	return s.signerFor(ctx, product, verify.PurposeLease)
+}
+
+// keyRef is what a key's backend needs to open it.
+func keyRef(k *entitlements.KeyRecord) signing.KeyRef {
+	r := signing.KeyRef{KID: k.KID, Alg: k.Alg, Backend: k.Backend, Ref: k.BackendRef}
+	for _, p := range k.Purposes {
+		r.Purposes = append(r.Purposes, verify.Purpose(p))
+	}
+	return r
 }

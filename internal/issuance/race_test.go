@@ -10,7 +10,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -41,7 +40,7 @@ func TestConcurrentPublishesKeepEachProductsSequenceIncreasing(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	const n = 24
-	bundles := make([]*storage.Bundle, n)
+	bundles := make([]*entitlements.Bundle, n)
 	errs := race(n, func(i int) error {
 		product := []string{"genai-smart-router", "coresdk"}[i%2]
 		b, err := e.svc.PublishBundle(ctx, product, approver)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/signing"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -44,8 +43,8 @@ func (s *Service) KnownKeySet(ctx context.Context) (*verify.KeySet, error) {
 // entries of licenses it never had are kept for every later bundle, the product's
 // sequence rises above the bundle's, and a lease quarantine starts. dryRun reports
 // without writing.
-func (s *Service) Recover(ctx context.Context, files [][]byte, ks *verify.KeySet, dryRun bool) ([]*storage.RecoverReport, error) {
-	var ins []storage.RecoverInput
+func (s *Service) Recover(ctx context.Context, files [][]byte, ks *verify.KeySet, dryRun bool) ([]*entitlements.RecoverReport, error) {
+	var ins []entitlements.RecoverInput
 	var seen []string
 	for i, data := range files {
 		b, err := verify.ParseBundleFile(data, ks)
@@ -59,15 +58,15 @@ func (s *Service) Recover(ctx context.Context, files [][]byte, ks *verify.KeySet
 			return nil, entitlements.Errorf(entitlements.EINVALID, "two bundles of %s: give only the newest of each product", b.Product)
 		}
 		seen = append(seen, b.Product)
-		in := storage.RecoverInput{Product: b.Product, Sequence: b.Sequence, IssuedAt: b.IssuedAt, SHA256: b.PayloadSHA256[:],
+		in := entitlements.RecoverInput{Product: b.Product, Sequence: b.Sequence, IssuedAt: b.IssuedAt, SHA256: b.PayloadSHA256[:],
 			Actor: RecoverActor, DryRun: dryRun}
 		for id, e := range b.All() {
-			in.Entries = append(in.Entries, storage.BundleEntry{LicenseID: id, Status: e.Status, Reason: e.Reason,
+			in.Entries = append(in.Entries, entitlements.BundleEntry{LicenseID: id, Status: e.Status, Reason: e.Reason,
 				EffectiveAt: e.EffectiveAt, SupersededBy: e.SupersededBy})
 		}
 		ins = append(ins, in)
 	}
-	var out []*storage.RecoverReport
+	var out []*entitlements.RecoverReport
 	for _, in := range ins {
 		rep, err := s.Store.Recover(ctx, in)
 		if err != nil {

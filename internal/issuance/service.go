@@ -161,7 +161,7 @@ const (
 
 // CreateStaffToken makes a personal access token for the acting staff member (any
 // role: the token acts with its owner's role), shown once.
-func (s *Service) CreateStaffToken(ctx context.Context, name string, lifetime time.Duration, by *entitlements.Staff) (string, *storage.StaffToken, error) {
+func (s *Service) CreateStaffToken(ctx context.Context, name string, lifetime time.Duration, by *entitlements.Staff) (string, *entitlements.StaffToken, error) {
 	if err := require(by, entitlements.RoleViewer, "making a token"); err != nil {
 		return "", nil, err
 	}
@@ -199,6 +199,9 @@ func (s *Service) CreateStaff(ctx context.Context, st *entitlements.Staff, passw
 	if err := require(by, entitlements.RoleAdmin, "creating staff accounts"); err != nil {
 		return err
 	}
+	if err := entitlements.ValidateNewStaff(st, password); err != nil {
+		return err
+	}
 	return s.Store.CreateStaff(ctx, st, password, by.Email)
 }
 
@@ -211,6 +214,14 @@ func (s *Service) UpdateStaff(ctx context.Context, id int64, role *entitlements.
 	if id == by.ID && (role != nil || disabled != nil) {
 		return entitlements.Errorf(entitlements.ECONFLICT, "you can't change your own role or disable yourself: ask another admin")
 	}
+	if role != nil && !role.Valid() {
+		return entitlements.Invalid(map[string]string{"role": "viewer, issuer, approver or admin"})
+	}
+	if password != "" {
+		if err := entitlements.ValidatePassword(password); err != nil {
+			return err
+		}
+	}
 	return s.Store.UpdateStaff(ctx, id, role, disabled, password, by.Email)
 }
 
@@ -222,6 +233,9 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, current, next string, b
 	}
 	if _, err := s.Store.Authenticate(ctx, by.Email, current); err != nil {
 		return entitlements.Invalid(map[string]string{"current": "that is not your current password"})
+	}
+	if err := entitlements.ValidatePassword(next); err != nil {
+		return err
 	}
 	return s.Store.UpdateStaff(ctx, by.ID, nil, nil, next, by.Email)
 }

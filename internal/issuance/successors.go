@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/internal/templates"
 )
 
@@ -184,7 +183,7 @@ func (s *Service) RenewExpiring(ctx context.Context, product string, within time
 // the chain rule (ChangeStatusWith without Only). A revocation or suspension takes
 // effect in revocation bundles at effectiveAt (zero: now).
 func (s *Service) ChangeStatus(ctx context.Context, licenseID, action, reason string, effectiveAt time.Time, by *entitlements.Staff) (*entitlements.License, error) {
-	res, err := s.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: licenseID, Action: action, Reason: reason, EffectiveAt: effectiveAt}, by)
+	res, err := s.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: licenseID, Action: action, Reason: reason, EffectiveAt: effectiveAt}, by)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +194,7 @@ func (s *Service) ChangeStatus(ctx context.Context, licenseID, action, reason st
 // also blocks, at the same time, each predecessor still inside its changeover, unless
 // c.Only (docs/lifecycle.md, "Chain revocation"); reinstating puts back the
 // predecessors blocked with it.
-func (s *Service) ChangeStatusWith(ctx context.Context, c storage.StatusChange, by *entitlements.Staff) (*storage.StatusChangeResult, error) {
+func (s *Service) ChangeStatusWith(ctx context.Context, c entitlements.StatusChange, by *entitlements.Staff) (*entitlements.StatusChangeResult, error) {
 	if c.EffectiveAt.IsZero() {
 		c.EffectiveAt = s.now()
 	}

@@ -32,8 +32,8 @@ import (
 
 // Store is the storage the lease path needs.
 type Store interface {
-	GrantLeases(ctx context.Context, reqs []storage.LeaseRequest, rules storage.LeaseRules, precommit func([]storage.LeaseDecision) error) ([]storage.LeaseDecision, error)
-	ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string, admit func(licenseID string) time.Duration) (*storage.ReleaseResult, error)
+	GrantLeases(ctx context.Context, reqs []entitlements.LeaseRequest, rules entitlements.LeaseRules, precommit func([]entitlements.LeaseDecision) error) ([]entitlements.LeaseDecision, error)
+	ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string, admit func(licenseID string) time.Duration) (*entitlements.ReleaseResult, error)
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -102,7 +102,7 @@ func (s *Service) expectRenewal(k slotKey) bool {
 	return ok && time.Until(exp) > hintMargin
 }
 
-func (s *Service) remember(k slotKey, d *storage.LeaseDecision) {
+func (s *Service) remember(k slotKey, d *entitlements.LeaseDecision) {
 	s.hintMu.Lock()
 	defer s.hintMu.Unlock()
 	if d.Granted() {
@@ -121,12 +121,12 @@ func (s *Service) remember(k slotKey, d *storage.LeaseDecision) {
 }
 
 type pending struct {
-	req  storage.LeaseRequest
+	req  entitlements.LeaseRequest
 	done chan result
 }
 
 type result struct {
-	d    storage.LeaseDecision
+	d    entitlements.LeaseDecision
 	key  signing.Signer // signs d after the commit
 	file []byte         // already signed (the batch's canary)
 	err  error
@@ -225,12 +225,12 @@ func (s *Service) decide(ctx context.Context, batch []*pending) {
 			p.done <- result{err: err}
 		}
 	}
-	reqs := make([]storage.LeaseRequest, len(batch))
+	reqs := make([]entitlements.LeaseRequest, len(batch))
 	for i, p := range batch {
 		reqs[i] = p.req
 	}
 	var keys map[string]signing.Signer
-	var decisions []storage.LeaseDecision
+	var decisions []entitlements.LeaseDecision
 	var canary int
 	var canaryFile []byte
 	var err error
@@ -262,8 +262,8 @@ func (s *Service) decide(ctx context.Context, batch []*pending) {
 
 // precommit is the batch's last check before its commit: every granted lease has the
 // key the database says may sign it now, and that key can sign (the canary).
-func (s *Service) precommit(keys map[string]signing.Signer, reqs []storage.LeaseRequest, canary *int, canaryFile *[]byte) func([]storage.LeaseDecision) error {
-	return func(ds []storage.LeaseDecision) error {
+func (s *Service) precommit(keys map[string]signing.Signer, reqs []entitlements.LeaseRequest, canary *int, canaryFile *[]byte) func([]entitlements.LeaseDecision) error {
+	return func(ds []entitlements.LeaseDecision) error {
 		for i := range ds {
 			if !ds[i].Granted() {
 				continue
@@ -283,7 +283,7 @@ func (s *Service) precommit(keys map[string]signing.Signer, reqs []storage.Lease
 	}
 }
 
-func signLease(k signing.Signer, r *storage.LeaseRequest, d *storage.LeaseDecision) ([]byte, error) {
+func signLease(k signing.Signer, r *entitlements.LeaseRequest, d *entitlements.LeaseDecision) ([]byte, error) {
 	payload, err := json.Marshal(verify.LeasePayload{Schema: 1, LeaseID: d.LeaseID, LicenseID: r.LicenseID,
 		InstanceFingerprint: r.Fingerprint, IssuedAt: verify.FormatTime(d.IssuedAt), ExpiresAt: verify.FormatTime(d.ExpiresAt)})
 	if err != nil {
@@ -312,7 +312,7 @@ func (s *Service) Grant(ctx context.Context, tokenHash []byte, licenseID, finger
 		return nil, err
 	}
 	key := slotKey{licenseID, fingerprint}
-	p := &pending{req: storage.LeaseRequest{TokenHash: tokenHash, LicenseID: licenseID, Fingerprint: fingerprint,
+	p := &pending{req: entitlements.LeaseRequest{TokenHash: tokenHash, LicenseID: licenseID, Fingerprint: fingerprint,
 		NewLeaseID: entitlements.NewID(entitlements.PrefixLease), Exclusive: !s.expectRenewal(key)}, done: make(chan result, 1)}
 	r, err := s.decideOne(ctx, p)
 	if err == nil && r.d.Outcome == OutcomeRetry {
@@ -375,11 +375,10 @@ var refusal = map[string]string{
 }
 
 // ERateLimited is the code of a request over its license's rate limit (HTTP 429).
-const ERateLimited = "rate-limited"
+const ERateLimited = entitlements.ERATELIMITED
 
 func rateLimited(wait time.Duration) error {
-	return &entitlements.Error{Code: ERateLimited, RetryAfter: wait,
-		Message: "too many lease requests for this license: retry after the Retry-After delay"}
+	return entitlements.RateLimited(wait, "too many lease requests for this license: retry after the Retry-After delay")
 }
 
 // Release releases a lease (lease-api.md v1.1): it is never renewed again, and its
@@ -387,7 +386,7 @@ func rateLimited(wait time.Duration) error {
 // unknown or already released lease is not an error; only a bad token is. A bad
 // token is checked before the lease ID's shape, so an unauthenticated caller learns
 // nothing, and leaves no row.
-func (s *Service) Release(ctx context.Context, tokenHash []byte, leaseID string) (*storage.ReleaseResult, error) {
+func (s *Service) Release(ctx context.Context, tokenHash []byte, leaseID string) (*entitlements.ReleaseResult, error) {
 	if !entitlements.ValidID(entitlements.PrefixLease, leaseID) {
 		leaseID = "" // matches no lease; the token is still checked
 	}
@@ -396,10 +395,6 @@ func (s *Service) Release(ctx context.Context, tokenHash []byte, leaseID string)
 		admit = s.opts.Limiter.Wait
 	}
 	res, err := s.store.ReleaseLease(ctx, tokenHash, leaseID, admit)
-	var rl *storage.RateLimited
-	if errors.As(err, &rl) {
-		return nil, rateLimited(rl.RetryAfter)
-	}
 	if err != nil {
 		return nil, err
 	}

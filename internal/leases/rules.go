@@ -3,7 +3,7 @@ package leases
 import (
 	"time"
 
-	"github.com/metrum/licensing/internal/storage"
+	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -34,13 +34,13 @@ type Rules struct {
 	Admit func(licenseID string, now time.Time) time.Duration
 }
 
-var _ storage.LeaseRules = Rules{}
+var _ entitlements.LeaseRules = Rules{}
 
 // refusalOf returns why a request can't have a lease at all, or "": a bad token first
 // (one answer for every credential problem), then in the order of formats.md section
 // 6 (lease-api.md v1.1): not yet valid, instance mismatch, revoked / suspended /
 // superseded, expired.
-func refusalOf(now time.Time, r *storage.LeaseRequest, st *storage.LeaseState) string {
+func refusalOf(now time.Time, r *entitlements.LeaseRequest, st *entitlements.LeaseState) string {
 	switch {
 	case !st.Known || !st.TokenOK:
 		return reasonUnauthorized
@@ -57,26 +57,26 @@ func refusalOf(now time.Time, r *storage.LeaseRequest, st *storage.LeaseState) s
 }
 
 // holdsSlot reports whether the host's own slot is live: a request then renews it.
-func holdsSlot(now time.Time, st *storage.LeaseState) bool {
+func holdsSlot(now time.Time, st *entitlements.LeaseState) bool {
 	return st.SlotLeaseID != "" && !st.SlotReleased && st.SlotExpiresAt.After(now)
 }
 
-// NeedsCount implements storage.LeaseRules: only a request that may take a new slot
+// NeedsCount implements entitlements.LeaseRules: only a request that may take a new slot
 // under an instance limit, with the license's exclusive lock held, needs the
 // license's live slots counted.
-func (Rules) NeedsCount(now time.Time, r *storage.LeaseRequest, st *storage.LeaseState) bool {
+func (Rules) NeedsCount(now time.Time, r *entitlements.LeaseRequest, st *entitlements.LeaseState) bool {
 	return st.Exclusive && refusalOf(now, r, st) == "" && !holdsSlot(now, st) && st.MaxInstances != nil
 }
 
-// Decide implements storage.LeaseRules. Requests are taken in arrival order: a host
+// Decide implements entitlements.LeaseRules. Requests are taken in arrival order: a host
 // holding a live slot renews it (keeping its lease ID); a new host takes a slot while
 // fewer than max_instances are live, counting the slots this batch has already taken,
 // but only under the license's exclusive lock (under the shared one it must retry);
 // a host that asks twice in one batch renews what its first request got. A lease
 // never outlives its license.
-func (rules Rules) Decide(now time.Time, reqs []storage.LeaseRequest, states []storage.LeaseState) []storage.LeaseDecision {
+func (rules Rules) Decide(now time.Time, reqs []entitlements.LeaseRequest, states []entitlements.LeaseState) []entitlements.LeaseDecision {
 	type slot struct{ lic, fp string }
-	out := make([]storage.LeaseDecision, len(reqs))
+	out := make([]entitlements.LeaseDecision, len(reqs))
 	live := map[string]int64{}
 	held := map[slot]string{}
 	for i := range reqs {

@@ -240,7 +240,7 @@ func (s *Service) Download(ctx context.Context, p *entitlements.Principal, licen
 
 // Bundle returns the current revocation bundle of a product the principal's customer
 // holds a license of, and records the delivery.
-func (s *Service) Bundle(ctx context.Context, p *entitlements.Principal, licenseID string) (*storage.Bundle, error) {
+func (s *Service) Bundle(ctx context.Context, p *entitlements.Principal, licenseID string) (*entitlements.Bundle, error) {
 	l, err := s.License(ctx, p, licenseID)
 	if err != nil {
 		return nil, err
@@ -261,7 +261,7 @@ func (s *Service) record(ctx context.Context, p *entitlements.Principal, license
 }
 
 // Leases returns a license's lease slots.
-func (s *Service) Leases(ctx context.Context, p *entitlements.Principal, licenseID string) ([]*storage.Lease, error) {
+func (s *Service) Leases(ctx context.Context, p *entitlements.Principal, licenseID string) ([]*entitlements.Lease, error) {
 	if _, err := s.License(ctx, p, licenseID); err != nil {
 		return nil, err
 	}
@@ -269,7 +269,7 @@ func (s *Service) Leases(ctx context.Context, p *entitlements.Principal, license
 }
 
 // ReleaseLease releases one of a license's leases (lease-api.md v1.1 budget).
-func (s *Service) ReleaseLease(ctx context.Context, p *entitlements.Principal, licenseID, leaseID string) (*storage.ReleaseResult, error) {
+func (s *Service) ReleaseLease(ctx context.Context, p *entitlements.Principal, licenseID, leaseID string) (*entitlements.ReleaseResult, error) {
 	if p.Kind == entitlements.PrincipalCustomerToken {
 		return nil, errReadOnly
 	}
@@ -346,8 +346,8 @@ func (s *Service) RevokeToken(ctx context.Context, p *entitlements.Principal, id
 
 // Authenticate turns a customer API token into its principal.
 func (s *Service) Authenticate(ctx context.Context, token, addr string) (*entitlements.Principal, error) {
-	if !strings.HasPrefix(token, storage.CustomerTokenPrefix) || len(token) > 128 {
-		return nil, storage.ErrBadCustomerToken
+	if !strings.HasPrefix(token, entitlements.CustomerTokenPrefix) || len(token) > 128 {
+		return nil, entitlements.ErrBadCustomerToken
 	}
 	t, err := s.Store.AuthenticateCustomerToken(ctx, token)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/metrum/licensing/internal/config"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/mail"
-	"github.com/metrum/licensing/internal/storage"
 )
 
 // evaluationLinkTTL is how long a new visitor's evaluation link works.
@@ -71,7 +70,7 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 }
 
 // PeekEvaluation says whose an evaluation link is, without spending it.
-func (s *Service) PeekEvaluation(ctx context.Context, token string) (*storage.EvaluationRequest, error) {
+func (s *Service) PeekEvaluation(ctx context.Context, token string) (*entitlements.EvaluationRequest, error) {
 	return s.Store.PeekEvaluationRequest(ctx, token)
 }
 

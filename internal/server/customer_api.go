@@ -9,7 +9,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/portal"
-	"github.com/metrum/licensing/internal/storage"
 )
 
 // customerRoutes lists the customer download API (customer-api.md). Bearer customer
@@ -47,7 +46,7 @@ func (s *Server) requireCustomerToken(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
 		if !ok || tok == "" {
-			return storage.ErrBadCustomerToken
+			return entitlements.ErrBadCustomerToken
 		}
 		p, err := s.Portal.Authenticate(c.Request().Context(), tok, c.RealIP())
 		if err != nil {

@@ -14,14 +14,13 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/leases"
-	"github.com/metrum/licensing/internal/storage"
 )
 
 // LeaseGranter is the lease API's service (the real one batches into Postgres; the
 // load benchmark's ceiling answers with a pre-signed lease).
 type LeaseGranter interface {
 	Grant(ctx context.Context, tokenHash []byte, licenseID, fingerprint string) (*leases.Lease, error)
-	Release(ctx context.Context, tokenHash []byte, leaseID string) (*storage.ReleaseResult, error)
+	Release(ctx context.Context, tokenHash []byte, leaseID string) (*entitlements.ReleaseResult, error)
 }
 
 var _ LeaseGranter = (*leases.Service)(nil)

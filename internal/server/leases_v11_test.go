@@ -16,7 +16,6 @@ import (
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/leases"
 	"github.com/metrum/licensing/internal/ratelimit"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -69,7 +68,7 @@ func TestLeaseReleaseBudgetHole3(t *testing.T) {
 	if n := e.count(t, occupiedSQL, lic.ID); n != 3 {
 		t.Fatalf("%d occupied slots, want 3", n)
 	}
-	if n := e.count(t, `SELECT count(*) FROM lease_events WHERE license_id = $1 AND outcome = 'released' AND reason = $2`, lic.ID, storage.ReleaseHeld); n != 3 {
+	if n := e.count(t, `SELECT count(*) FROM lease_events WHERE license_id = $1 AND outcome = 'released' AND reason = $2`, lic.ID, entitlements.ReleaseHeld); n != 3 {
 		t.Fatalf("%d releases recorded as held, want 3", n)
 	}
 	// A released lease is never renewed: its host asks again as a new fingerprint and
@@ -287,8 +286,8 @@ func TestRenewalNeverExtendsAReleasedLease(t *testing.T) {
 	var expBefore time.Time
 	e.svc.Store.Pool().QueryRow(ctx, `SELECT expires_at FROM leases WHERE lease_id = $1`, l.LeaseID).Scan(&expBefore)
 	time.Sleep(1100 * time.Millisecond) // a renewal would move expires_at by at least a second
-	reqs := []storage.LeaseRequest{{TokenHash: hash, LicenseID: lic.ID, Fingerprint: "h1", NewLeaseID: entitlements.NewID(entitlements.PrefixLease)}}
-	_, err := e.svc.Store.GrantLeases(ctx, reqs, leases.Rules{}, func(ds []storage.LeaseDecision) error {
+	reqs := []entitlements.LeaseRequest{{TokenHash: hash, LicenseID: lic.ID, Fingerprint: "h1", NewLeaseID: entitlements.NewID(entitlements.PrefixLease)}}
+	_, err := e.svc.Store.GrantLeases(ctx, reqs, leases.Rules{}, func(ds []entitlements.LeaseDecision) error {
 		if ds[0].Outcome != leases.OutcomeRenewed {
 			return fmt.Errorf("expected a renewal, got %s", ds[0].Outcome)
 		}

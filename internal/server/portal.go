@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -162,7 +161,7 @@ func (s *Server) portalUseLink(c echo.Context) error {
 	}
 	// A new session ID at every sign-in; the cookie lives no longer than the session.
 	c.SetCookie(&http.Cookie{Name: portalCookie, Value: sess, Path: "/portal", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, Expires: time.Now().Add(storage.PortalAbsoluteTTL)})
+		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
 	return s.redirectWithFlash(c, "/portal/", "Signed in.")
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/metrum/licensing/internal/config"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/purchase"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -155,7 +154,7 @@ func (s *Server) portalStartEvaluation(c echo.Context) error {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: portalCookie, Value: sess, Path: "/portal", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, Expires: time.Now().Add(storage.PortalAbsoluteTTL)})
+		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
 	// The new session's user, for the page frame.
 	if p, u, err := s.Portal.Session(c.Request().Context(), sess, c.RealIP()); err == nil {
 		c.Set("principal", p)

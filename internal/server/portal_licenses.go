@@ -12,7 +12,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/portal"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -121,7 +120,7 @@ func (s *Server) portalLicense(c echo.Context) error {
 	return Render(c, http.StatusOK, web.PortalLicenseDetail(s.portalPage(c, l.ID), v))
 }
 
-func leaseRow(sl *storage.Lease, now time.Time) web.PortalLeaseRow {
+func leaseRow(sl *entitlements.Lease, now time.Time) web.PortalLeaseRow {
 	r := web.PortalLeaseRow{LeaseID: sl.LeaseID, Fingerprint: sl.Fingerprint, GrantedAt: day(sl.GrantedAt), RenewedAt: day(sl.RenewedAt), ExpiresAt: day(sl.ExpiresAt)}
 	switch {
 	case !sl.ExpiresAt.After(now):
@@ -162,7 +161,7 @@ func (s *Server) portalReleaseConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(slots, func(sl *storage.Lease) bool { return sl.LeaseID == lease })
+	i := slices.IndexFunc(slots, func(sl *entitlements.Lease) bool { return sl.LeaseID == lease })
 	if i < 0 {
 		return entitlements.NotFound("lease", lease)
 	}

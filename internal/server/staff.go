@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -94,7 +93,7 @@ func (s *Server) login(c echo.Context) error {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/staff", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.SecureCookies, Expires: time.Now().Add(storage.SessionTTL)})
+		SameSite: http.SameSiteStrictMode, Secure: s.SecureCookies, Expires: time.Now().Add(entitlements.SessionTTL)})
 	s.Log.Info("staff sign-in", "email", st.Email, "client", c.RealIP())
 	return c.Redirect(http.StatusSeeOther, next)
 }
@@ -117,7 +116,7 @@ func (s *Server) checkPassword(c echo.Context, email, password, via string) (*en
 	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
 		s.throttle().fail(acct, client)
 		s.Log.Info("staff sign-in refused", "email", email, "client", addr)
-		_ = s.Store.Audit(ctx, &storage.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
+		_ = s.Store.Audit(ctx, &entitlements.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
 			Details: map[string]string{"client_addr": addr, "via": via}})
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/verify"
 	"github.com/metrum/licensing/web"
@@ -159,8 +158,8 @@ func (s *Server) staffAudit(c echo.Context) error {
 	return s.renderAudit(c, nil)
 }
 
-func (s *Server) renderAudit(c echo.Context, rep *storage.ChainReport) error {
-	f := storage.AuditFilter{Actor: strings.TrimSpace(c.QueryParam("actor")), Action: strings.TrimSpace(c.QueryParam("action")),
+func (s *Server) renderAudit(c echo.Context, rep *entitlements.ChainReport) error {
+	f := entitlements.AuditFilter{Actor: strings.TrimSpace(c.QueryParam("actor")), Action: strings.TrimSpace(c.QueryParam("action")),
 		Subject: strings.TrimSpace(c.QueryParam("subject")), Limit: pageSize + 1}
 	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
 	v := web.StaffAudit{Since: strings.TrimSpace(c.QueryParam("since")), Report: rep}

@@ -17,7 +17,6 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/staffapi"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -49,8 +48,8 @@ func (s *Server) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !ok || !strings.HasPrefix(tok, storage.StaffTokenPrefix) || len(tok) > 128 {
-			return storage.ErrBadStaffToken
+		if !ok || !strings.HasPrefix(tok, entitlements.StaffTokenPrefix) || len(tok) > 128 {
+			return entitlements.ErrBadStaffToken
 		}
 		st, _, err := s.Store.AuthenticateStaffToken(c.Request().Context(), tok)
 		if err != nil {
@@ -214,7 +213,7 @@ func (s *Server) staffEntitlementCalls(a route) {
 	a(staffapi.EntitlementGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.Entitlement, error) {
 		return s.Store.GetEntitlement(ctx, p.ID)
 	}))
-	a(staffapi.EntitlementList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *storage.EntitlementFilter) ([]*entitlements.Entitlement, error) {
+	a(staffapi.EntitlementList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *entitlements.EntitlementFilter) ([]*entitlements.Entitlement, error) {
 		p.Limit = clampLimit(p.Limit)
 		return s.Store.ListEntitlements(ctx, *p)
 	}))
@@ -238,7 +237,7 @@ func (s *Server) staffLicenseCalls(a route) {
 		return s.Svc.CreateSuccessor(ctx, *p, by)
 	}))
 	a(staffapi.LicenseStatus, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.StatusRequest) (*staffapi.StatusResult, error) {
-		res, err := s.Svc.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: p.LicenseID, Action: p.Action, Reason: p.Reason,
+		res, err := s.Svc.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: p.LicenseID, Action: p.Action, Reason: p.Reason,
 			EffectiveAt: p.EffectiveAt, Only: p.Only}, by)
 		if err != nil {
 			return nil, err
@@ -259,29 +258,29 @@ func (s *Server) staffLicenseCalls(a route) {
 		tok, err := s.Svc.RotateLeaseToken(ctx, p.ID, by)
 		return &staffapi.Token{Token: tok}, err
 	}))
-	a(staffapi.BundlePublish, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.BundleRequest) (*storage.Bundle, error) {
+	a(staffapi.BundlePublish, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.BundleRequest) (*entitlements.Bundle, error) {
 		return s.Svc.PublishBundle(ctx, p.Product, by)
 	}))
-	a(staffapi.BundleGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) (*storage.Bundle, error) {
+	a(staffapi.BundleGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) (*entitlements.Bundle, error) {
 		return s.Store.GetBundle(ctx, p.Product, p.Sequence)
 	}))
-	a(staffapi.BundleList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) ([]*storage.Bundle, error) {
+	a(staffapi.BundleList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) ([]*entitlements.Bundle, error) {
 		return s.Store.ListBundles(ctx, p.Product, p.Before, clampLimit(p.Limit))
 	}))
-	a(staffapi.LeaseSlots, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*storage.Lease, error) {
+	a(staffapi.LeaseSlots, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*entitlements.Lease, error) {
 		return s.Store.ListLeases(ctx, p.LicenseID)
 	}))
-	a(staffapi.LeaseHistory, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*storage.LeaseEvent, error) {
+	a(staffapi.LeaseHistory, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*entitlements.LeaseEvent, error) {
 		return s.Store.ListLeaseEvents(ctx, p.LicenseID, p.Before, clampLimit(p.Limit))
 	}))
-	a(staffapi.AuditList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *storage.AuditFilter) ([]*storage.AuditEvent, error) {
+	a(staffapi.AuditList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *entitlements.AuditFilter) ([]*entitlements.AuditEvent, error) {
 		p.Limit = clampLimit(p.Limit)
 		return s.Store.ListAudit(ctx, *p)
 	}))
 }
 
 func (s *Server) staffKeyCalls(a route) {
-	a(staffapi.KeyGenerate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyGenerateRequest) (*storage.KeyRecord, error) {
+	a(staffapi.KeyGenerate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyGenerateRequest) (*entitlements.KeyRecord, error) {
 		return s.Svc.GenerateKey(ctx, p.Input, p.Activate, by)
 	}))
 	a(staffapi.KeyRotate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyRotateRequest) (*staffapi.Rotated, error) {
@@ -297,10 +296,10 @@ func (s *Server) staffKeyCalls(a route) {
 	a(staffapi.KeyNotAfter, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyNotAfterRequest) (*staffapi.Empty, error) {
 		return &staffapi.Empty{}, s.Svc.SetKeyNotAfter(ctx, p.KID, p.At, by)
 	}))
-	a(staffapi.KeyGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*storage.KeyRecord, error) {
+	a(staffapi.KeyGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.KeyRecord, error) {
 		return s.Store.GetKey(ctx, p.ID)
 	}))
-	a(staffapi.KeyList, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) ([]*storage.KeyRecord, error) {
+	a(staffapi.KeyList, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.KeyRecord, error) {
 		return s.Store.ListKeys(ctx)
 	}))
 	a(staffapi.KeySet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.KeySetRequest) (*staffapi.KeySetAnswer, error) {
@@ -318,7 +317,7 @@ func (s *Server) staffAccountCalls(a route) {
 		tok, rec, err := s.Svc.CreateStaffToken(ctx, p.Name, p.Lifetime, by)
 		return &staffapi.NewToken{Token: tok, Record: rec}, err
 	}))
-	a(staffapi.TokenList, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*storage.StaffToken, error) {
+	a(staffapi.TokenList, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.StaffToken, error) {
 		return s.Store.ListStaffTokens(ctx, by.ID)
 	}))
 	a(staffapi.TokenRevoke, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Empty, error) {
@@ -365,7 +364,7 @@ func (s *Server) issueAllApproved(c echo.Context) error {
 	var list []*entitlements.Entitlement
 	before := ""
 	for p.Limit <= 0 || len(list) < p.Limit {
-		page, err := s.Store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateApproved, CustomerID: p.CustomerID, BeforeID: before, Limit: 500})
+		page, err := s.Store.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateApproved, CustomerID: p.CustomerID, BeforeID: before, Limit: 500})
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -83,7 +82,7 @@ func (s *Server) renderCustomer(c echo.Context, status int, inviteErr, tokenErr 
 	if v.Licenses, err = s.Store.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
 		return err
 	}
-	if v.Entitlements, err = s.Store.ListEntitlements(ctx, storage.EntitlementFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
+	if v.Entitlements, err = s.Store.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
 		return err
 	}
 	if v.Portal {

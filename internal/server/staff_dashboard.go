@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -21,7 +20,7 @@ func weekStart(t time.Time) time.Time {
 }
 
 // dense spreads buckets over n consecutive periods from start (missing ones are 0).
-func dense(bs []storage.Bucket, start time.Time, step func(time.Time, int) time.Time, n int) []int64 {
+func dense(bs []entitlements.Bucket, start time.Time, step func(time.Time, int) time.Time, n int) []int64 {
 	byAt := map[int64]int64{}
 	for _, b := range bs {
 		byAt[b.At.UTC().Unix()] = b.Count
@@ -46,7 +45,7 @@ func (s *Server) staffDashboard(c echo.Context) error {
 	if v.Expiring, err = s.Svc.Expiring(ctx, "", time.Duration(days)*24*time.Hour, 50); err != nil {
 		return err
 	}
-	if v.Drafts, err = s.Store.ListEntitlements(ctx, storage.EntitlementFilter{State: entitlements.StateDraft, Limit: 10}); err != nil {
+	if v.Drafts, err = s.Store.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateDraft, Limit: 10}); err != nil {
 		return err
 	}
 	if v.DraftCount, err = s.Store.CountDrafts(ctx); err != nil {

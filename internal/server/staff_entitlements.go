@@ -13,7 +13,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/web"
 )
@@ -37,7 +36,7 @@ func (s *Server) staffEntitlements(c echo.Context) error {
 	case "all":
 		state = ""
 	}
-	f := storage.EntitlementFilter{State: state, BeforeID: c.QueryParam("before"), Limit: pageSize + 1}
+	f := entitlements.EntitlementFilter{State: state, BeforeID: c.QueryParam("before"), Limit: pageSize + 1}
 	list, err := s.Store.ListEntitlements(c.Request().Context(), f)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
@@ -59,7 +58,7 @@ func (s *Server) staffStatusChange(c echo.Context) error {
 	if scope != "" && scope != "chain" && scope != "only" {
 		return entitlements.Invalid(map[string]string{"scope": "chain or only"})
 	}
-	res, err := s.Svc.ChangeStatusWith(ctx, storage.StatusChange{LicenseID: c.Param("id"), Action: action,
+	res, err := s.Svc.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: c.Param("id"), Action: action,
 		Reason: strings.TrimSpace(c.FormValue("reason")), Only: scope == "only"}, staffOf(c))
 	if err != nil {
 		return err

@@ -96,23 +96,9 @@ func signES256(s crypto.Signer, msg []byte) ([]byte, error) {
 	return out, nil
 }
 
-// PublicJWK is one key of the public key set (formats.md section 1).
-type PublicJWK struct {
-	Kty      string   `json:"kty"`
-	Crv      string   `json:"crv,omitempty"`
-	X        string   `json:"x,omitempty"`
-	Y        string   `json:"y,omitempty"`
-	N        string   `json:"n,omitempty"`
-	E        string   `json:"e,omitempty"`
-	Kid      string   `json:"kid"`
-	Alg      string   `json:"alg"`
-	Use      string   `json:"use"`
-	Purposes []string `json:"purposes"`
-	// Products are the products whose documents the key may vouch for (formats.md
-	// v1.2): a key without them is trusted for nothing by a v1.2 verifier.
-	Products []string `json:"products,omitempty"`
-	NotAfter string   `json:"not_after,omitempty"`
-}
+// PublicJWK is one key of the public key set: the verifier's own JWK type, so the
+// issuer exports exactly what the verifier parses.
+type PublicJWK = verify.JWK
 
 // JWKOf describes a public key for the key set, bound to the given products.
 func JWKOf(pub crypto.PublicKey, alg string, purposes []verify.Purpose, products ...string) (PublicJWK, error) {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/storage"
 )
 
 // Prefix is where the staff API lives.
@@ -97,7 +96,7 @@ type TokenRequest struct {
 // NewToken is a token, shown once, and its record.
 type NewToken struct {
 	Token  string
-	Record *storage.StaffToken
+	Record *entitlements.StaffToken
 }
 
 // CustomerUpdateRequest corrects a customer; empty fields keep their value.

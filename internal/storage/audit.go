@@ -10,18 +10,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/jackc/pgx/v5"
+	"github.com/metrum/licensing/internal/entitlements"
 )
-
-// AuditEvent is one append-only, hash-chained record of a state change.
-type AuditEvent struct {
-	ID      int64
-	At      time.Time
-	Actor   string
-	Action  string
-	Subject string
-	Details map[string]string // safe scalar details only: never key material or file bytes
-	Hash    []byte
-}
 
 // auditLock serialises appends so each event chains to the one before it.
 const auditLock = 0x6d65747275_6d01 // "metrum" + 1
@@ -31,7 +21,7 @@ var genesis = make([]byte, sha256.Size)
 
 // chainHash is SHA-256(prev_hash ‖ JSON [at, actor, action, subject, details]) with
 // details' keys sorted, so the hash can be recomputed from the stored row.
-func chainHash(prev []byte, e *AuditEvent) []byte {
+func chainHash(prev []byte, e *entitlements.AuditEvent) []byte {
 	body, _ := json.Marshal([]any{e.At.UTC().Format(time.RFC3339Nano), e.Actor, e.Action, e.Subject, e.Details}, json.Deterministic(true))
 	h := sha256.New()
 	h.Write(prev)
@@ -40,7 +30,7 @@ func chainHash(prev []byte, e *AuditEvent) []byte {
 }
 
 // appendAudit adds an event in tx, chained to the last one.
-func appendAudit(ctx context.Context, tx pgx.Tx, e *AuditEvent) error {
+func appendAudit(ctx context.Context, tx pgx.Tx, e *entitlements.AuditEvent) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(auditLock)); err != nil {
 		return fmt.Errorf("storage: audit lock: %w", err)
 	}
@@ -65,22 +55,12 @@ func appendAudit(ctx context.Context, tx pgx.Tx, e *AuditEvent) error {
 }
 
 // Audit appends one event in its own transaction (for actions with no other write).
-func (s *Store) Audit(ctx context.Context, e *AuditEvent) error {
+func (s *Store) Audit(ctx context.Context, e *entitlements.AuditEvent) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error { return appendAudit(ctx, tx, e) })
 }
 
-// AuditFilter pages the trail, newest first.
-type AuditFilter struct {
-	Subject  string
-	Actor    string
-	Action   string
-	Since    time.Time // zero: from the start
-	BeforeID int64     // 0: from the newest
-	Limit    int
-}
-
 // ListAudit returns events, newest first.
-func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEvent, error) {
+func (s *Store) ListAudit(ctx context.Context, f entitlements.AuditFilter) ([]*entitlements.AuditEvent, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
@@ -92,31 +72,24 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEvent, er
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*AuditEvent, error) {
-		e := &AuditEvent{}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.AuditEvent, error) {
+		e := &entitlements.AuditEvent{}
 		err := r.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Subject, &e.Details, &e.Hash)
 		return e, err
 	})
 }
 
-// ChainReport is the outcome of VerifyAudit.
-type ChainReport struct {
-	Events   int64
-	BrokenAt int64 // 0: intact; else the ID of the first event that does not chain
-	Why      string
-}
-
 // VerifyAudit walks the whole chain in ID order and names the first broken link.
-func (s *Store) VerifyAudit(ctx context.Context, progress func(n int64)) (*ChainReport, error) {
+func (s *Store) VerifyAudit(ctx context.Context, progress func(n int64)) (*entitlements.ChainReport, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, subject, details, prev_hash, hash FROM audit_events ORDER BY id`)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	rep := &ChainReport{}
+	rep := &entitlements.ChainReport{}
 	prev := genesis
 	for rows.Next() {
-		var e AuditEvent
+		var e entitlements.AuditEvent
 		var storedPrev []byte
 		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Subject, &e.Details, &storedPrev, &e.Hash); err != nil {
 			return nil, err

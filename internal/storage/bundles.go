@@ -8,32 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/metrum/licensing/internal/entitlements"
 )
-
-// Bundle is a published revocation bundle.
-type Bundle struct {
-	Sequence      int64
-	Product       string
-	IssuedAt      time.Time
-	ExpiresAt     time.Time
-	KeyID         string
-	Entries       int
-	SourceVersion int64
-	Reason        string
-	File          []byte
-	FileSHA256    []byte
-	PayloadSHA256 []byte
-	CreatedBy     string
-}
-
-// BundleEntry is one listed license, as the payload will carry it.
-type BundleEntry struct {
-	LicenseID    string
-	Status       string
-	Reason       string
-	EffectiveAt  time.Time
-	SupersededBy string
-}
 
 // BundleInput is what signing a bundle needs: its sequence, times and entries.
 type BundleInput struct {
@@ -41,7 +17,7 @@ type BundleInput struct {
 	Sequence  int64
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	Entries   []BundleEntry
+	Entries   []entitlements.BundleEntry
 }
 
 // SignedBundle is a signed bundle file.
@@ -65,9 +41,12 @@ type PublishOptions struct {
 	Reason    string // changed, scheduled, manual
 	// OnlyIfDue publishes only when the product has no bundle yet, its revocation
 	// list changed since the latest one, or the latest has less than half its TTL
-	// left. Publishing when not due returns (nil, nil).
+	// left. Publishing when not due returns ErrNotDue and writes nothing.
 	OnlyIfDue bool
 }
+
+// ErrNotDue: a publish asked only if due found nothing due.
+var ErrNotDue = errors.New("storage: no revocation bundle is due")
 
 // PublishBundle takes the product's next sequence and stores a signed bundle in one
 // transaction. The product's counter row lock serialises its publishes across
@@ -81,8 +60,8 @@ type PublishOptions struct {
 // what it lost (formats.md v1.2; docs/operations.md). issued_at is read after the
 // lock too, and never goes behind the last bundle's: a higher sequence never carries
 // an earlier time.
-func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBundleFunc) (*Bundle, error) {
-	var out *Bundle
+func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBundleFunc) (*entitlements.Bundle, error) {
+	var out *entitlements.Bundle
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		seq, now, version, err := nextBundleSequence(ctx, tx, o.Product)
 		if err != nil {
@@ -90,8 +69,11 @@ func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBu
 		}
 		if o.OnlyIfDue {
 			due, reason, err := bundleDue(ctx, tx, o.Product, version, now, o.TTL)
-			if err != nil || !due {
+			if err != nil {
 				return err
+			}
+			if !due {
+				return ErrNotDue
 			}
 			o.Reason = reason
 		}
@@ -105,7 +87,7 @@ func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBu
 			return err
 		}
 		sum := sha256.Sum256(signed.File)
-		b := &Bundle{Sequence: in.Sequence, Product: o.Product, IssuedAt: in.IssuedAt, ExpiresAt: in.ExpiresAt,
+		b := &entitlements.Bundle{Sequence: in.Sequence, Product: o.Product, IssuedAt: in.IssuedAt, ExpiresAt: in.ExpiresAt,
 			KeyID: signed.KeyID, Entries: len(entries), SourceVersion: version, Reason: o.Reason, File: signed.File,
 			FileSHA256: sum[:], PayloadSHA256: signed.PayloadSHA256, CreatedBy: o.Actor}
 		_, err = tx.Exec(ctx, `INSERT INTO revocation_bundles (sequence, product, issued_at, expires_at, key_id, entries,
@@ -121,7 +103,7 @@ func (s *Store) PublishBundle(ctx context.Context, o PublishOptions, sign SignBu
 			return err
 		}
 		out = b
-		return appendAudit(ctx, tx, &AuditEvent{Actor: o.Actor, Action: "bundle.publish", Subject: fmt.Sprintf("bundle:%s:%d", b.Product, b.Sequence),
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: o.Actor, Action: "bundle.publish", Subject: fmt.Sprintf("bundle:%s:%d", b.Product, b.Sequence),
 			Details: map[string]string{"product": b.Product, "entries": fmt.Sprint(b.Entries), "reason": b.Reason,
 				"key_id": b.KeyID, "expires_at": b.ExpiresAt.UTC().Format(time.RFC3339), "file_sha256": fmt.Sprintf("%x", b.FileSHA256)}})
 	})
@@ -195,7 +177,7 @@ func bundleDue(ctx context.Context, tx pgx.Tx, product string, version int64, no
 
 // bundleEntries lists a product's revoked, suspended and superseded licenses, except
 // those that expired before pruneBefore.
-func bundleEntries(ctx context.Context, tx pgx.Tx, product string, pruneBefore time.Time) ([]BundleEntry, error) {
+func bundleEntries(ctx context.Context, tx pgx.Tx, product string, pruneBefore time.Time) ([]entitlements.BundleEntry, error) {
 	// Recovered entries are what a published bundle showed of licenses this database
 	// never had (issued after the backup it was restored from), or of a supersession by
 	// such a license: they stay listed, their expiry unknown, while the row (if any)
@@ -210,8 +192,8 @@ func bundleEntries(ctx context.Context, tx pgx.Tx, product string, pruneBefore t
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BundleEntry, error) {
-		var e BundleEntry
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (entitlements.BundleEntry, error) {
+		var e entitlements.BundleEntry
 		err := r.Scan(&e.LicenseID, &e.Status, &e.Reason, &e.EffectiveAt, &e.SupersededBy)
 		return e, err
 	})
@@ -219,8 +201,8 @@ func bundleEntries(ctx context.Context, tx pgx.Tx, product string, pruneBefore t
 
 const bundleCols = `sequence, product, issued_at, expires_at, key_id, entries, source_version, reason, file_sha256, payload_sha256, created_by`
 
-func scanBundle(r pgx.Row, extra ...any) (*Bundle, error) {
-	b := &Bundle{}
+func scanBundle(r pgx.Row, extra ...any) (*entitlements.Bundle, error) {
+	b := &entitlements.Bundle{}
 	err := r.Scan(append([]any{&b.Sequence, &b.Product, &b.IssuedAt, &b.ExpiresAt, &b.KeyID, &b.Entries, &b.SourceVersion,
 		&b.Reason, &b.FileSHA256, &b.PayloadSHA256, &b.CreatedBy}, extra...)...)
 	return b, err
@@ -228,7 +210,7 @@ func scanBundle(r pgx.Row, extra ...any) (*Bundle, error) {
 
 // GetBundle returns a published bundle with its bytes; sequence 0 is the product's
 // latest.
-func (s *Store) GetBundle(ctx context.Context, product string, sequence int64) (*Bundle, error) {
+func (s *Store) GetBundle(ctx context.Context, product string, sequence int64) (*entitlements.Bundle, error) {
 	var file []byte
 	b, err := scanBundle(s.pool.QueryRow(ctx, `SELECT `+bundleCols+`, file_bytes FROM revocation_bundles
 		WHERE product = $1 AND ($2::bigint = 0 OR sequence = $2) ORDER BY sequence DESC LIMIT 1`, product, sequence), &file)
@@ -243,7 +225,7 @@ func (s *Store) GetBundle(ctx context.Context, product string, sequence int64) (
 }
 
 // ListBundles returns a product's bundles newest first, without bytes; before pages.
-func (s *Store) ListBundles(ctx context.Context, product string, before int64, limit int) ([]*Bundle, error) {
+func (s *Store) ListBundles(ctx context.Context, product string, before int64, limit int) ([]*entitlements.Bundle, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
@@ -252,7 +234,7 @@ func (s *Store) ListBundles(ctx context.Context, product string, before int64, l
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Bundle, error) { return scanBundle(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Bundle, error) { return scanBundle(r) })
 }
 
 // LastBundleSequence is the last sequence a product's bundles used (0: none yet).

@@ -48,7 +48,7 @@ func (s *Store) CustomerLicense(ctx context.Context, customerID, id string) (*en
 }
 
 // CustomerLeases returns the lease slots of one of a customer's licenses.
-func (s *Store) CustomerLeases(ctx context.Context, customerID, licenseID string) ([]*Lease, error) {
+func (s *Store) CustomerLeases(ctx context.Context, customerID, licenseID string) ([]*entitlements.Lease, error) {
 	rows, err := s.pool.Query(ctx, `SELECT s.license_id, s.instance_fingerprint, s.lease_id, s.granted_at, s.renewed_at, s.expires_at, s.released_at, s.freed_early
 		FROM leases s JOIN licenses l ON l.id = s.license_id
 		WHERE s.license_id = $1 AND l.customer_id = $2
@@ -56,19 +56,19 @@ func (s *Store) CustomerLeases(ctx context.Context, customerID, licenseID string
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Lease, error) {
-		l := &Lease{}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Lease, error) {
+		l := &entitlements.Lease{}
 		return l, r.Scan(&l.LicenseID, &l.Fingerprint, &l.LeaseID, &l.GrantedAt, &l.RenewedAt, &l.ExpiresAt, &l.ReleasedAt, &l.FreedEarly)
 	})
 }
 
 // ReleaseCustomerLease releases a lease of one of a customer's licenses, under the
 // same v1.1 release budget as DELETE /v1/leases (one code path: releaseLocked).
-func (s *Store) ReleaseCustomerLease(ctx context.Context, customerID, licenseID, leaseID, actor string) (*ReleaseResult, error) {
+func (s *Store) ReleaseCustomerLease(ctx context.Context, customerID, licenseID, leaseID, actor string) (*entitlements.ReleaseResult, error) {
 	if customerID == "" {
 		return nil, errors.New(errCustomerScope)
 	}
-	res := &ReleaseResult{LicenseID: licenseID}
+	res := &entitlements.ReleaseResult{LicenseID: licenseID}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var ok bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM leases s JOIN licenses l ON l.id = s.license_id
@@ -85,7 +85,7 @@ func (s *Store) ReleaseCustomerLease(ctx context.Context, customerID, licenseID,
 		if !res.Released {
 			return nil
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "lease.release", Subject: licenseID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "lease.release", Subject: licenseID,
 			Details: map[string]string{"lease_id": leaseID, "freed": map[bool]string{true: "yes", false: "no, held until expiry"}[res.Freed]}})
 	})
 	if err != nil {

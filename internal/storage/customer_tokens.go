@@ -10,10 +10,6 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-// CustomerTokenPrefix starts every customer API token, so a leaked one is easy to
-// recognise (secret scanners, logs) and to tell from a lease token.
-const CustomerTokenPrefix = "mct_"
-
 const customerTokenCols = `id, customer_id, name, created_at, created_by, expires_at, last_used_at, revoked_at`
 
 func scanCustomerToken(r pgx.Row) (*entitlements.CustomerToken, error) {
@@ -37,7 +33,7 @@ func (s *Store) CreateCustomerToken(ctx context.Context, customerID, name string
 	if err := entitlements.Invalid(f); err != nil {
 		return "", nil, err
 	}
-	tok, hash, err := newSecret(CustomerTokenPrefix)
+	tok, hash, err := newSecret(entitlements.CustomerTokenPrefix)
 	if err != nil {
 		return "", nil, err
 	}
@@ -53,7 +49,7 @@ func (s *Store) CreateCustomerToken(ctx context.Context, customerID, name string
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "customer_token.create", Subject: customerID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "customer_token.create", Subject: customerID,
 			Details: map[string]string{"token_id": t.ID, "name": name}})
 	})
 	if err != nil {
@@ -86,7 +82,7 @@ func (s *Store) RevokeCustomerToken(ctx context.Context, customerID, id, actor s
 		if revoked {
 			return nil // already revoked: idempotent
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "customer_token.revoke", Subject: customerID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "customer_token.revoke", Subject: customerID,
 			Details: map[string]string{"token_id": id}})
 	})
 }
@@ -98,14 +94,10 @@ func (s *Store) AuthenticateCustomerToken(ctx context.Context, token string) (*e
 		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
 		RETURNING `+customerTokenCols, HashSecret(token)))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrBadCustomerToken
+		return nil, entitlements.ErrBadCustomerToken
 	}
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	return t, nil
 }
-
-// ErrBadCustomerToken is the one answer for a missing, unknown, expired or revoked
-// customer API token.
-var ErrBadCustomerToken = entitlements.Errorf(entitlements.EUNAUTHORIZED, "bad, expired or revoked customer API token")

@@ -20,7 +20,7 @@ func (s *Store) CreateCustomer(ctx context.Context, c *entitlements.Customer, ac
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "customer.create", Subject: c.ID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "customer.create", Subject: c.ID,
 			Details: map[string]string{"name": c.Name}})
 	})
 }
@@ -40,7 +40,7 @@ func (s *Store) UpdateCustomer(ctx context.Context, c *entitlements.Customer, ac
 			return err
 		}
 		c.CreatedAt = old.CreatedAt
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "customer.update", Subject: c.ID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "customer.update", Subject: c.ID,
 			Details: map[string]string{"name": c.Name, "previous_name": old.Name}})
 	})
 }

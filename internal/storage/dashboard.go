@@ -5,16 +5,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/metrum/licensing/internal/entitlements"
 )
 
-// Bucket is one bar of a console plot: a period's start and its count.
-type Bucket struct {
-	At    time.Time
-	Count int64
-}
-
 // ExpiriesPerWeek counts active licenses by the week they expire, from now on.
-func (s *Store) ExpiriesPerWeek(ctx context.Context, weeks int) ([]Bucket, error) {
+func (s *Store) ExpiriesPerWeek(ctx context.Context, weeks int) ([]entitlements.Bucket, error) {
 	return s.buckets(ctx, `SELECT date_trunc('week', expires_at), count(*) FROM licenses
 		WHERE status = 'active' AND expires_at > now() AND expires_at < now() + make_interval(weeks => $1) GROUP BY 1 ORDER BY 1`, weeks)
 }
@@ -29,7 +24,7 @@ func (s *Store) LastAuditID(ctx context.Context) (int64, error) {
 }
 
 // IssuedPerWeek counts licenses by the week they were issued, up to now.
-func (s *Store) IssuedPerWeek(ctx context.Context, weeks int) ([]Bucket, error) {
+func (s *Store) IssuedPerWeek(ctx context.Context, weeks int) ([]entitlements.Bucket, error) {
 	return s.buckets(ctx, `SELECT date_trunc('week', issued_at), count(*) FROM licenses
 		WHERE issued_at > now() - make_interval(weeks => $1) GROUP BY 1 ORDER BY 1`, weeks)
 }
@@ -55,7 +50,7 @@ func (s *Store) RollupLeaseHours(ctx context.Context) error {
 
 // LeaseOutcomesPerHour counts lease grants (granted and renewed) and refusals per hour:
 // the rolled-up hours from lease_hourly, the rest (the hours since) from lease_events.
-func (s *Store) LeaseOutcomesPerHour(ctx context.Context, hours int) (grants, refusals []Bucket, err error) {
+func (s *Store) LeaseOutcomesPerHour(ctx context.Context, hours int) (grants, refusals []entitlements.Bucket, err error) {
 	rows, err := s.pool.Query(ctx, `WITH done AS (SELECT coalesce(max(hour) + interval '1 hour', '-infinity') AS upto FROM lease_hourly)
 		SELECT hour, refused, count FROM lease_hourly WHERE hour > now() - make_interval(hours => $1)
 		UNION ALL
@@ -67,7 +62,7 @@ func (s *Store) LeaseOutcomesPerHour(ctx context.Context, hours int) (grants, re
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var b Bucket
+		var b entitlements.Bucket
 		var refused bool
 		if err := rows.Scan(&b.At, &refused, &b.Count); err != nil {
 			return nil, nil, err
@@ -81,24 +76,24 @@ func (s *Store) LeaseOutcomesPerHour(ctx context.Context, hours int) (grants, re
 	return grants, refusals, rows.Err()
 }
 
-func (s *Store) buckets(ctx context.Context, sql string, args ...any) ([]Bucket, error) {
+func (s *Store) buckets(ctx context.Context, sql string, args ...any) ([]entitlements.Bucket, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Bucket, error) {
-		var b Bucket
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (entitlements.Bucket, error) {
+		var b entitlements.Bucket
 		return b, r.Scan(&b.At, &b.Count)
 	})
 }
 
 // LatestBundles returns each product's newest bundle (no bytes).
-func (s *Store) LatestBundles(ctx context.Context) ([]*Bundle, error) {
+func (s *Store) LatestBundles(ctx context.Context) ([]*entitlements.Bundle, error) {
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (product) `+bundleCols+` FROM revocation_bundles ORDER BY product, sequence DESC`)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Bundle, error) { return scanBundle(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Bundle, error) { return scanBundle(r) })
 }
 
 // CountDrafts counts entitlements waiting for approval.

@@ -23,7 +23,7 @@ func (s *Store) RecordDownload(ctx context.Context, d *entitlements.Download) er
 		if err != nil || d.ActorKind != entitlements.PrincipalStaff {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: d.Actor, Action: "license.download", Subject: d.LicenseID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: d.Actor, Action: "license.download", Subject: d.LicenseID,
 			Details: map[string]string{"what": d.What, "client_addr": d.ClientAddr}})
 	})
 }

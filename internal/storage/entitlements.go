@@ -75,13 +75,13 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 		if e.Supersedes != "" {
 			details["supersedes"] = e.Supersedes
 		}
-		if err := appendAudit(ctx, tx, &AuditEvent{Actor: e.CreatedBy, Action: "entitlement.create", Subject: e.ID, Details: details}); err != nil {
+		if err := appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: e.CreatedBy, Action: "entitlement.create", Subject: e.ID, Details: details}); err != nil {
 			return err
 		}
 		if orderID == nil {
 			return nil
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: entitlements.PolicyCatalogue, Action: "entitlement.approve", Subject: e.ID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: entitlements.PolicyCatalogue, Action: "entitlement.approve", Subject: e.ID,
 			Details: map[string]string{"policy": "catalogue", "order_id": e.OrderID, "reason": "self-service order paid"}})
 	})
 	if err == errOrderHasEntitlement {
@@ -156,7 +156,7 @@ func (s *Store) DecideEntitlement(ctx context.Context, id string, by *entitlemen
 		}
 		e.State, e.DecidedBy, e.DecisionReason = state, by.Email, reason
 		out = e
-		return appendAudit(ctx, tx, &AuditEvent{Actor: by.Email, Action: action, Subject: id, Details: map[string]string{"reason": reason}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: by.Email, Action: action, Subject: id, Details: map[string]string{"reason": reason}})
 	})
 	return out, err
 }
@@ -179,23 +179,13 @@ func (s *Store) CancelEntitlement(ctx context.Context, id string, by *entitlemen
 		}
 		e.State, e.DecidedBy, e.DecisionReason = entitlements.StateCancelled, by.Email, reason
 		out = e
-		return appendAudit(ctx, tx, &AuditEvent{Actor: by.Email, Action: "entitlement.cancel", Subject: id, Details: map[string]string{"reason": reason}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: by.Email, Action: "entitlement.cancel", Subject: id, Details: map[string]string{"reason": reason}})
 	})
 	return out, err
 }
 
-// EntitlementFilter narrows an entitlement list.
-type EntitlementFilter struct {
-	State      string
-	Kind       string
-	CustomerID string
-	// BeforeID pages: entitlements created before this one (IDs are ULIDs, so time-ordered).
-	BeforeID string
-	Limit    int
-}
-
 // ListEntitlements returns entitlements newest first.
-func (s *Store) ListEntitlements(ctx context.Context, f EntitlementFilter) ([]*entitlements.Entitlement, error) {
+func (s *Store) ListEntitlements(ctx context.Context, f entitlements.EntitlementFilter) ([]*entitlements.Entitlement, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}

@@ -8,49 +8,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/verify"
 )
-
-// Key statuses: a published key is in the exported key set (the active signer of a
-// slot, or a standby waiting for a verifier release); a retired one is not.
-const (
-	KeyPublished = "published"
-	KeyRetired   = "retired"
-)
-
-// KeyRecord is a signing key's public part and metadata.
-type KeyRecord struct {
-	KID        string
-	Product    string
-	Alg        string
-	Purposes   []string
-	PublicJWK  signing.PublicJWK
-	Backend    string
-	BackendRef string
-	Status     string
-	CreatedAt  time.Time
-	NotAfter   *time.Time
-	RetiredAt  *time.Time
-	// Active lists the product/purpose slots this key is the active signer of.
-	Active []string
-}
-
-// Ref is what the key's backend needs to open it.
-func (k *KeyRecord) Ref() signing.KeyRef {
-	r := signing.KeyRef{KID: k.KID, Alg: k.Alg, Backend: k.Backend, Ref: k.BackendRef}
-	for _, p := range k.Purposes {
-		r.Purposes = append(r.Purposes, verify.Purpose(p))
-	}
-	return r
-}
 
 const keyCols = `k.kid, k.product, k.alg, k.purposes, k.public_jwk, k.backend, k.backend_ref, k.status, k.created_at,
 	k.not_after, k.retired_at,
 	coalesce((SELECT array_agg(a.product || '/' || a.purpose ORDER BY a.purpose) FROM active_keys a WHERE a.kid = k.kid), '{}')`
 
-func scanKey(r pgx.Row) (*KeyRecord, error) {
-	k := &KeyRecord{}
+func scanKey(r pgx.Row) (*entitlements.KeyRecord, error) {
+	k := &entitlements.KeyRecord{}
 	err := r.Scan(&k.KID, &k.Product, &k.Alg, &k.Purposes, &k.PublicJWK, &k.Backend, &k.BackendRef, &k.Status,
 		&k.CreatedAt, &k.NotAfter, &k.RetiredAt, &k.Active)
 	return k, err
@@ -59,7 +25,7 @@ func scanKey(r pgx.Row) (*KeyRecord, error) {
 // AddKey records a new key for k.Product. With activate it also becomes the active
 // signer of each of its purposes; otherwise it is a standby: in the key set (so a
 // verifier release can ship it) but signing nothing until activated.
-func (s *Store) AddKey(ctx context.Context, k *KeyRecord, activate bool, actor string) error {
+func (s *Store) AddKey(ctx context.Context, k *entitlements.KeyRecord, activate bool, actor string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO signing_keys (kid, product, alg, purposes, public_jwk, backend, backend_ref)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING status, created_at`,
@@ -73,7 +39,7 @@ func (s *Store) AddKey(ctx context.Context, k *KeyRecord, activate bool, actor s
 		if err != nil {
 			return err
 		}
-		if err := appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "key.generate", Subject: k.KID,
+		if err := appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "key.generate", Subject: k.KID,
 			Details: map[string]string{"product": k.Product, "alg": k.Alg, "backend": k.Backend}}); err != nil {
 			return err
 		}
@@ -133,7 +99,7 @@ func activateKey(ctx context.Context, tx pgx.Tx, kid, actor string) ([]string, e
 	if err != nil {
 		return nil, notFound(err, "key", kid)
 	}
-	if status != KeyPublished {
+	if status != entitlements.KeyPublished {
 		return nil, entitlements.Errorf(entitlements.ECONFLICT, "key %s is %s and can't sign", kid, status)
 	}
 	if notAfter != nil && !notAfter.After(time.Now()) {
@@ -155,7 +121,7 @@ func activateKey(ctx context.Context, tx pgx.Tx, kid, actor string) ([]string, e
 			return nil, err
 		}
 		slots = append(slots, product+"/"+p)
-		if err := appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "key.activate", Subject: kid,
+		if err := appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "key.activate", Subject: kid,
 			Details: map[string]string{"product": product, "purpose": p, "previous": prev}}); err != nil {
 			return nil, err
 		}
@@ -182,7 +148,7 @@ func (s *Store) RetireKey(ctx context.Context, kid, reason, actor string) error 
 		if tag.RowsAffected() == 0 {
 			return entitlements.Errorf(entitlements.ENOTFOUND, "no key %s that is not already retired", kid)
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "key.retire", Subject: kid, Details: map[string]string{"reason": reason}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "key.retire", Subject: kid, Details: map[string]string{"reason": reason}})
 	})
 }
 
@@ -198,14 +164,14 @@ func (s *Store) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, ac
 		if tag.RowsAffected() == 0 {
 			return entitlements.Errorf(entitlements.ECONFLICT, "key %s not found, or its not_after is already earlier", kid)
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "key.not_after", Subject: kid,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "key.not_after", Subject: kid,
 			Details: map[string]string{"not_after": verify.FormatTime(at)}})
 	})
 }
 
 // ActiveKey returns the key that signs for a product and purpose now. A key past its
 // not_after is not returned: it may no longer sign.
-func (s *Store) ActiveKey(ctx context.Context, product, purpose string) (*KeyRecord, error) {
+func (s *Store) ActiveKey(ctx context.Context, product, purpose string) (*entitlements.KeyRecord, error) {
 	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyCols+` FROM active_keys a JOIN signing_keys k ON k.kid = a.kid
 		WHERE a.product = $1 AND a.purpose = $2 AND k.status = 'published' AND (k.not_after IS NULL OR k.not_after > now())`,
 		product, purpose))
@@ -216,7 +182,7 @@ func (s *Store) ActiveKey(ctx context.Context, product, purpose string) (*KeyRec
 }
 
 // GetKey returns one key record.
-func (s *Store) GetKey(ctx context.Context, kid string) (*KeyRecord, error) {
+func (s *Store) GetKey(ctx context.Context, kid string) (*entitlements.KeyRecord, error) {
 	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyCols+` FROM signing_keys k WHERE k.kid = $1`, kid))
 	if err != nil {
 		return nil, notFound(err, "key", kid)
@@ -225,10 +191,10 @@ func (s *Store) GetKey(ctx context.Context, kid string) (*KeyRecord, error) {
 }
 
 // ListKeys returns every recorded key, oldest first.
-func (s *Store) ListKeys(ctx context.Context) ([]*KeyRecord, error) {
+func (s *Store) ListKeys(ctx context.Context) ([]*entitlements.KeyRecord, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+` FROM signing_keys k ORDER BY k.created_at, k.kid`)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*KeyRecord, error) { return scanKey(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.KeyRecord, error) { return scanKey(r) })
 }

@@ -37,6 +37,6 @@ func (s *Store) rotateLeaseToken(ctx context.Context, customerID, licenseID stri
 		if err := setLeaseToken(ctx, tx, licenseID, hash); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "lease_token.rotate", Subject: licenseID})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "lease_token.rotate", Subject: licenseID})
 	})
 }

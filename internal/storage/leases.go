@@ -9,83 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/metrum/licensing/internal/entitlements"
 )
-
-// LeaseRequest is one POST /v1/leases, authenticated by nothing yet: the token hash
-// is checked against the license's in the batch.
-type LeaseRequest struct {
-	TokenHash   []byte
-	LicenseID   string
-	Fingerprint string
-	// NewLeaseID is used if the request takes a new slot.
-	NewLeaseID string
-	// Exclusive asks for the license's exclusive lock: the request may take a new
-	// slot. Without it the caller expects a renewal, and the license is locked shared
-	// (unless another request of the batch asks for exclusive).
-	Exclusive bool
-}
-
-// LeaseState is what the database says about one request, read under the license's
-// lock: the license (if it has a lease token), and the requesting host's slot.
-type LeaseState struct {
-	// Exclusive: the batch holds the license's exclusive lock (a new slot may be
-	// taken); otherwise a shared one (only renewals and refusals may be decided).
-	Exclusive         bool
-	Known             bool // the license exists and uses leases
-	TokenOK           bool
-	Product           string
-	Status            string
-	StatusEffectiveAt time.Time // zero when active
-	NotBefore         time.Time
-	ExpiresAt         time.Time
-	BoundFingerprint  string
-	MaxInstances      *int64
-	TTLSeconds        int64
-	// LeaseKeyID is the product's active lease key when it may sign now (published,
-	// before its not_after, by the database clock of this batch); "" when none may.
-	LeaseKeyID string
-	// The host's slot: SlotLeaseID "" when it never had one.
-	SlotLeaseID   string
-	SlotExpiresAt time.Time
-	SlotReleased  bool
-	// LiveSlots counts the license's occupied slots (lease-api.md v1.1): unexpired and
-	// not released, or released beyond the release budget and still unexpired. It is
-	// filled only for licenses of requests that NeedsCount says need it.
-	LiveSlots int64
-	// RetryAfter is set by the rules' rate limit when an authenticated request is
-	// over its license's rate: it is then refused with 429 and leaves no row.
-	RetryAfter time.Duration
-	// QuarantineUntil: after `issuer recover`, until the license's longest lease could
-	// have expired, leases granted before the restore may be held by hosts this
-	// database forgot: no new slot is taken until then (zero: no quarantine).
-	QuarantineUntil time.Time
-}
-
-// LeaseDecision is the outcome of one request: granted (a new slot), renewed (the
-// host's slot extended), refused with a reason ("unauthorized" or a license-* code
-// of formats.md section 6), or retry (it needs a new slot but the batch only holds the
-// license's shared lock: decide it again under the exclusive one; nothing is written).
-type LeaseDecision struct {
-	Outcome string
-	Reason  string
-	Product string
-	// KeyID is the lease key that must sign a granted lease (LeaseState.LeaseKeyID).
-	KeyID      string
-	LeaseID    string
-	IssuedAt   time.Time
-	ExpiresAt  time.Time
-	RetryAfter time.Duration // rate limited: when to come back
-}
-
-// Granted reports whether the decision hands out a lease.
-func (d *LeaseDecision) Granted() bool { return d.Outcome == "granted" || d.Outcome == "renewed" }
-
-// LeaseRules decide a batch: NeedsCount says which requests may take a new slot (so
-// their license's live slots must be counted), Decide turns states into decisions.
-type LeaseRules interface {
-	NeedsCount(now time.Time, r *LeaseRequest, st *LeaseState) bool
-	Decide(now time.Time, reqs []LeaseRequest, states []LeaseState) []LeaseDecision
-}
 
 // GrantLeases decides a batch of lease requests in one transaction, set-based:
 //
@@ -102,7 +27,7 @@ type LeaseRules interface {
 //
 // Nothing is returned before the commit: a caller never hands out a lease whose row
 // could still be lost. Any error fails the whole batch, which then changes nothing.
-func (s *Store) GrantLeases(ctx context.Context, reqs []LeaseRequest, rules LeaseRules, precommit func([]LeaseDecision) error) ([]LeaseDecision, error) {
+func (s *Store) GrantLeases(ctx context.Context, reqs []entitlements.LeaseRequest, rules entitlements.LeaseRules, precommit func([]entitlements.LeaseDecision) error) ([]entitlements.LeaseDecision, error) {
 	n := len(reqs)
 	lics, hashes, fps := make([]string, n), make([][]byte, n), make([]string, n)
 	for i, r := range reqs {
@@ -119,8 +44,8 @@ func (s *Store) GrantLeases(ctx context.Context, reqs []LeaseRequest, rules Leas
 // BEGIN + lock + read, then writes + COMMIT (and a count between them only when a new
 // host may take a slot). On any failure the transaction is rolled back, and a
 // connection left in a transaction is discarded by the pool on release.
-func (s *Store) grantLeases(ctx context.Context, reqs []LeaseRequest, lics []string, hashes [][]byte, fps []string,
-	rules LeaseRules, precommit func([]LeaseDecision) error) (out []LeaseDecision, err error) {
+func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseRequest, lics []string, hashes [][]byte, fps []string,
+	rules entitlements.LeaseRules, precommit func([]entitlements.LeaseDecision) error) (out []entitlements.LeaseDecision, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -161,7 +86,7 @@ func (s *Store) grantLeases(ctx context.Context, reqs []LeaseRequest, lics []str
 		LEFT JOIN licenses l ON l.id = t.license_id
 		LEFT JOIN leases s ON s.license_id = r.lic AND s.instance_fingerprint = r.fp
 		ORDER BY r.idx`, lics, hashes, fps)
-	states := make([]LeaseState, len(reqs))
+	states := make([]entitlements.LeaseState, len(reqs))
 	var now time.Time
 	if err := readLeaseStates(conn.SendBatch(ctx, b), 1+len(locks), states, &now); err != nil {
 		return nil, err
@@ -229,7 +154,7 @@ type leaseLock struct {
 // leaseLocks returns the batch's locks sorted by key: one per license hash, exclusive
 // when any request of a license under it asks for it. Two licenses whose IDs hash
 // alike share a lock, which costs only some concurrency.
-func leaseLocks(reqs []LeaseRequest) []leaseLock {
+func leaseLocks(reqs []entitlements.LeaseRequest) []leaseLock {
 	byKey := map[int32]*leaseLock{}
 	for _, r := range reqs {
 		k := leaseLockKey(r.LicenseID)
@@ -261,7 +186,7 @@ func leaseLockKey(licenseID string) int32 {
 }
 
 // readLeaseStates reads the first round trip: BEGIN, the locks, the states.
-func readLeaseStates(res pgx.BatchResults, execs int, states []LeaseState, now *time.Time) error {
+func readLeaseStates(res pgx.BatchResults, execs int, states []entitlements.LeaseState, now *time.Time) error {
 	defer res.Close()
 	for range execs {
 		if _, err := res.Exec(); err != nil {
@@ -275,7 +200,7 @@ func readLeaseStates(res pgx.BatchResults, execs int, states []LeaseState, now *
 	defer rows.Close()
 	for rows.Next() {
 		var idx int
-		var st LeaseState
+		var st entitlements.LeaseState
 		if err := rows.Scan(now, &idx, &st.Known, &st.TokenOK, &st.Product, &st.Status, &st.StatusEffectiveAt,
 			&st.NotBefore, &st.ExpiresAt, &st.BoundFingerprint, &st.MaxInstances, &st.TTLSeconds,
 			&st.SlotLeaseID, &st.SlotExpiresAt, &st.SlotReleased, &st.LeaseKeyID, &st.QuarantineUntil); err != nil {
@@ -292,7 +217,7 @@ func readLeaseStates(res pgx.BatchResults, execs int, states []LeaseState, now *
 
 // countLiveSlots fills LiveSlots for the licenses where some request may take a new
 // slot: one grouped count, and none at all for a batch of renewals.
-func countLiveSlots(ctx context.Context, tx *pgx.Conn, now time.Time, reqs []LeaseRequest, states []LeaseState, rules LeaseRules) error {
+func countLiveSlots(ctx context.Context, tx *pgx.Conn, now time.Time, reqs []entitlements.LeaseRequest, states []entitlements.LeaseState, rules entitlements.LeaseRules) error {
 	var need []string
 	for i := range reqs {
 		if rules.NeedsCount(now, &reqs[i], &states[i]) && !slices.Contains(need, reqs[i].LicenseID) {
@@ -329,7 +254,7 @@ func countLiveSlots(ctx context.Context, tx *pgx.Conn, now time.Time, reqs []Lea
 // granted or renewed (one upsert; a host asking twice in one batch is written once),
 // and one event per authenticated request (one insert). It returns how many rows the
 // renewal update, queued first when there is one, must change.
-func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []LeaseRequest, states []LeaseState, ds []LeaseDecision) int {
+func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []entitlements.LeaseRequest, states []entitlements.LeaseState, ds []entitlements.LeaseDecision) int {
 	type slot struct{ lic, fp string }
 	last := map[slot]int{}
 	for i := range ds {
@@ -393,24 +318,6 @@ func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []LeaseRequest, states [
 	return len(rLic)
 }
 
-// Release outcomes of ReleaseLease (lease_events.reason of a 'released' row).
-const (
-	ReleaseFreed = "slot-freed"             // within the release budget: the slot is free at once
-	ReleaseHeld  = "slot-held-until-expiry" // beyond it: the slot stays occupied until expires_at
-)
-
-// ReleaseResult says what a release did.
-type ReleaseResult struct {
-	// Known: the token is a lease token (of LicenseID). False: 401, nothing changed.
-	Known     bool
-	LicenseID string
-	// Released: a live lease of this license was released now (false: unknown,
-	// foreign or already released lease, a no-op). Freed: its slot was freed at once.
-	Released  bool
-	Freed     bool
-	ExpiresAt time.Time
-}
-
 // ReleaseLease releases a lease when the token is its license's (lease-api.md v1.1):
 // the release is always accepted, but frees the slot at once only while fewer than
 // the license's release budget of released-but-unexpired leases freed theirs early;
@@ -419,10 +326,10 @@ type ReleaseResult struct {
 // when set, is the caller's rate limit on the authenticated license: a non-zero delay
 // refuses the request before anything is written. The license's exclusive lease lock
 // serialises the release with every lease batch of the license.
-func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string, admit func(licenseID string) time.Duration) (*ReleaseResult, error) {
-	res := &ReleaseResult{}
+func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID string, admit func(licenseID string) time.Duration) (*entitlements.ReleaseResult, error) {
+	res := &entitlements.ReleaseResult{}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		*res = ReleaseResult{}
+		*res = entitlements.ReleaseResult{}
 		err := tx.QueryRow(ctx, `SELECT license_id FROM lease_tokens WHERE token_hash = $1`, tokenHash).Scan(&res.LicenseID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -433,13 +340,12 @@ func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID stri
 		res.Known = true
 		if admit != nil {
 			if d := admit(res.LicenseID); d > 0 {
-				return &RateLimited{RetryAfter: d}
+				return entitlements.RateLimited(d, "too many lease requests for this license: retry after the Retry-After delay")
 			}
 		}
 		return releaseLocked(ctx, tx, res, leaseID)
 	})
-	var rl *RateLimited
-	if errors.As(err, &rl) {
+	if entitlements.ErrorCode(err) == entitlements.ERATELIMITED {
 		return res, err
 	}
 	if err != nil {
@@ -451,7 +357,7 @@ func (s *Store) ReleaseLease(ctx context.Context, tokenHash []byte, leaseID stri
 // releaseLocked releases leaseID of res.LicenseID under the license's exclusive lease
 // lock, within the release budget, and records it; res says what happened. An
 // unknown or already released lease is a no-op.
-func releaseLocked(ctx context.Context, tx pgx.Tx, res *ReleaseResult, leaseID string) error {
+func releaseLocked(ctx context.Context, tx pgx.Tx, res *entitlements.ReleaseResult, leaseID string) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, leaseLockClass, leaseLockKey(res.LicenseID)); err != nil {
 		return err
 	}
@@ -481,68 +387,30 @@ func releaseLocked(ctx context.Context, tx pgx.Tx, res *ReleaseResult, leaseID s
 		leaseID, res.LicenseID, now, res.Freed); err != nil {
 		return err
 	}
-	why := ReleaseHeld
+	why := entitlements.ReleaseHeld
 	if res.Freed {
-		why = ReleaseFreed
+		why = entitlements.ReleaseFreed
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO lease_events (at, license_id, instance_fingerprint, lease_id, outcome, reason, expires_at)
 		VALUES ($1, $2, $3, $4, 'released', $5, $6)`, now, res.LicenseID, fp, leaseID, why, res.ExpiresAt)
 	return err
 }
 
-// RateLimited is returned when the caller's rate limit refused an authenticated
-// request before anything was written.
-type RateLimited struct{ RetryAfter time.Duration }
-
-func (e *RateLimited) Error() string {
-	return fmt.Sprintf("rate limited: retry after %s", e.RetryAfter)
-}
-
-// Lease is a host's slot on a license.
-type Lease struct {
-	LicenseID   string
-	Fingerprint string
-	LeaseID     string
-	GrantedAt   time.Time
-	RenewedAt   time.Time
-	ExpiresAt   time.Time
-	ReleasedAt  *time.Time
-	// FreedEarly: the release freed the slot at once (within the release budget).
-	FreedEarly bool
-}
-
-// Occupied reports whether the slot counts against max_instances at now (v1.1).
-func (l *Lease) Occupied(now time.Time) bool {
-	return l.ExpiresAt.After(now) && (l.ReleasedAt == nil || !l.FreedEarly)
-}
-
 // ListLeases returns a license's slots, live ones first.
-func (s *Store) ListLeases(ctx context.Context, licenseID string) ([]*Lease, error) {
+func (s *Store) ListLeases(ctx context.Context, licenseID string) ([]*entitlements.Lease, error) {
 	rows, err := s.pool.Query(ctx, `SELECT license_id, instance_fingerprint, lease_id, granted_at, renewed_at, expires_at, released_at, freed_early
 		FROM leases WHERE license_id = $1 ORDER BY (released_at IS NULL AND expires_at > now()) DESC, expires_at DESC`, licenseID)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Lease, error) {
-		l := &Lease{}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Lease, error) {
+		l := &entitlements.Lease{}
 		return l, r.Scan(&l.LicenseID, &l.Fingerprint, &l.LeaseID, &l.GrantedAt, &l.RenewedAt, &l.ExpiresAt, &l.ReleasedAt, &l.FreedEarly)
 	})
 }
 
-// LeaseEvent is one record of the lease history.
-type LeaseEvent struct {
-	ID          int64
-	At          time.Time
-	LicenseID   string
-	Fingerprint string
-	LeaseID     string
-	Outcome     string
-	Reason      string
-	ExpiresAt   *time.Time
-}
-
 // ListLeaseEvents returns a license's lease history, newest first; before pages.
-func (s *Store) ListLeaseEvents(ctx context.Context, licenseID string, before int64, limit int) ([]*LeaseEvent, error) {
+func (s *Store) ListLeaseEvents(ctx context.Context, licenseID string, before int64, limit int) ([]*entitlements.LeaseEvent, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
@@ -551,8 +419,8 @@ func (s *Store) ListLeaseEvents(ctx context.Context, licenseID string, before in
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*LeaseEvent, error) {
-		e := &LeaseEvent{}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.LeaseEvent, error) {
+		e := &entitlements.LeaseEvent{}
 		return e, r.Scan(&e.ID, &e.At, &e.LicenseID, &e.Fingerprint, &e.LeaseID, &e.Outcome, &e.Reason, &e.ExpiresAt)
 	})
 }

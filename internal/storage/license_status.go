@@ -10,25 +10,6 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-// StatusChange is one revoke, suspend or reinstate of a license.
-type StatusChange struct {
-	LicenseID string
-	Action    string
-	Reason    string
-	// EffectiveAt is when a revocation or suspension takes effect in bundles.
-	EffectiveAt time.Time
-	// Only changes this license alone: its predecessors still inside their changeover
-	// keep working until it ends (docs/lifecycle.md, "Chain revocation").
-	Only bool
-}
-
-// StatusChangeResult is what a status change did: the license, and the licenses that
-// changed with it (predecessors blocked with it, or put back when it was reinstated).
-type StatusChangeResult struct {
-	License *entitlements.License
-	Chained []*entitlements.License
-}
-
 // maxChain bounds how far back a supersedes chain is followed.
 const maxChain = 64
 
@@ -85,10 +66,10 @@ func (s *Store) StatusChainPreview(ctx context.Context, id string, t time.Time) 
 // blocked with it. Every changed license gets its audit event, all in one
 // transaction. The products' revocation_version moves (a trigger), so the next
 // scheduler pass publishes a bundle.
-func (s *Store) ChangeLicenseStatus(ctx context.Context, c StatusChange, by *entitlements.Staff) (*StatusChangeResult, error) {
-	var out *StatusChangeResult
+func (s *Store) ChangeLicenseStatus(ctx context.Context, c entitlements.StatusChange, by *entitlements.Staff) (*entitlements.StatusChangeResult, error) {
+	var out *entitlements.StatusChangeResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		out = &StatusChangeResult{}
+		out = &entitlements.StatusChangeResult{}
 		l, err := lockLicense(ctx, tx, c.LicenseID)
 		if err != nil {
 			return err
@@ -179,7 +160,7 @@ func setStatus(ctx context.Context, tx pgx.Tx, l *entitlements.License, next, ac
 	if blockedWith != "" {
 		details["with"] = blockedWith
 	}
-	return l, appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "license." + action, Subject: l.ID, Details: details})
+	return l, appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "license." + action, Subject: l.ID, Details: details})
 }
 
 // RestorePrevious lifts a refunded or disputed successor's supersession: its
@@ -216,7 +197,7 @@ func (s *Store) RestorePrevious(ctx context.Context, successorID, reason string,
 		}
 		from := prev.Status
 		prev.Status, prev.StatusReason, prev.StatusEffectiveAt, prev.SupersededBy, prev.BlockedWith = entitlements.LicenseActive, "", time.Time{}, "", ""
-		if err := appendAudit(ctx, tx, &AuditEvent{Actor: by.Email, Action: "license.restore", Subject: prev.ID,
+		if err := appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: by.Email, Action: "license.restore", Subject: prev.ID,
 			Details: map[string]string{"from": from, "to": entitlements.LicenseActive, "successor": succ.ID, "reason": reason}}); err != nil {
 			return err
 		}

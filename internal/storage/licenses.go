@@ -120,7 +120,7 @@ func (s *Store) IssueLicense(ctx context.Context, entitlementID, actor string, b
 			}
 		}
 		out = l
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "license.issue", Subject: l.ID, Details: details})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "license.issue", Subject: l.ID, Details: details})
 	})
 	return out, err
 }

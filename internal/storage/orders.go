@@ -59,7 +59,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *entitlements.Order) error {
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: o.CreatedBy, Action: "order.create", Subject: o.ID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: o.CreatedBy, Action: "order.create", Subject: o.ID,
 			Details: map[string]string{"customer_id": o.CustomerID, "item": o.Item, "amount": itoa64(o.Amount), "currency": o.Currency}})
 	})
 }
@@ -117,7 +117,7 @@ func (s *Store) FulfilOrder(ctx context.Context, id, licenseID, via string) (boo
 			return err
 		}
 		done = true
-		return appendAudit(ctx, tx, &AuditEvent{Actor: "system:self-service", Action: "order.fulfil", Subject: id,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: "system:self-service", Action: "order.fulfil", Subject: id,
 			Details: map[string]string{"license_id": licenseID, "via": via}})
 	})
 	return done, err
@@ -134,7 +134,7 @@ func (s *Store) FlagOrder(ctx context.Context, id, status, reason string) (bool,
 			return err
 		}
 		done = true
-		return appendAudit(ctx, tx, &AuditEvent{Actor: "system:self-service", Action: "order." + status, Subject: id,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: "system:self-service", Action: "order." + status, Subject: id,
 			Details: map[string]string{"reason": reason}})
 	})
 	return done, err
@@ -160,7 +160,7 @@ func (s *Store) ReviewOrder(ctx context.Context, id, note string, by *entitlemen
 		if tag.RowsAffected() == 0 {
 			return entitlements.Errorf(entitlements.ECONFLICT, "order %s is not waiting for review", id)
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: by.Email, Action: "order.review", Subject: id, Details: map[string]string{"note": note}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: by.Email, Action: "order.review", Subject: id, Details: map[string]string{"note": note}})
 	})
 }
 
@@ -180,11 +180,6 @@ func (s *Store) RecordStripeEvent(ctx context.Context, id, typ, orderID, outcome
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
-// EvaluationRequest is a new visitor's request for a free evaluation.
-type EvaluationRequest struct {
-	Email, Company string
-}
-
 // CreateEvaluationRequest stores a one-time link token (hash) for a visitor's
 // evaluation request and returns the token.
 func (s *Store) CreateEvaluationRequest(ctx context.Context, email, company string, ttl time.Duration) (string, error) {
@@ -198,8 +193,8 @@ func (s *Store) CreateEvaluationRequest(ctx context.Context, email, company stri
 }
 
 // PeekEvaluationRequest returns a usable request without spending it.
-func (s *Store) PeekEvaluationRequest(ctx context.Context, token string) (*EvaluationRequest, error) {
-	r := &EvaluationRequest{}
+func (s *Store) PeekEvaluationRequest(ctx context.Context, token string) (*entitlements.EvaluationRequest, error) {
+	r := &entitlements.EvaluationRequest{}
 	err := s.pool.QueryRow(ctx, `SELECT email, company FROM evaluation_requests WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()`,
 		HashSecret(token)).Scan(&r.Email, &r.Company)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -263,7 +258,7 @@ func (s *Store) StartEvaluation(ctx context.Context, token string, period time.D
 			o.ID, o.CustomerID, o.Item, o.Kind, o.Template, o.Currency, o.Status, o.CreatedBy).Scan(&o.CreatedAt, &o.UpdatedAt); err != nil {
 			return err
 		}
-		for _, ev := range []*AuditEvent{
+		for _, ev := range []*entitlements.AuditEvent{
 			{Actor: "portal:" + email, Action: "customer.create", Subject: c.ID, Details: map[string]string{"name": c.Name, "via": "self-service evaluation"}},
 			{Actor: "portal:" + email, Action: "order.create", Subject: o.ID, Details: map[string]string{"customer_id": c.ID, "item": item, "amount": "0"}},
 		} {
@@ -287,6 +282,6 @@ func (s *Store) OpenPortalSession(ctx context.Context, u *entitlements.PortalUse
 		return "", err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO portal_sessions (token_hash, portal_user_id, customer_id, expires_at)
-		VALUES ($1, $2, $3, now() + $4::interval)`, hash, u.ID, u.CustomerID, PortalAbsoluteTTL.String())
+		VALUES ($1, $2, $3, now() + $4::interval)`, hash, u.ID, u.CustomerID, entitlements.PortalAbsoluteTTL.String())
 	return tok, unavailable(err)
 }

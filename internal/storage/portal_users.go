@@ -6,18 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-// Portal sign-in and session lifetimes (issue 13: as for staff).
 const (
-	SignInLinkTTL      = 15 * time.Minute
-	PortalIdleTTL      = 30 * time.Minute
-	PortalAbsoluteTTL  = 12 * time.Hour
 	portalUserCols     = `id, customer_id, email, name, created_at, created_by, disabled_at, last_sign_in_at`
 	errCustomerScope   = "storage: a customer-scoped call without a customer"
 	customerTokenBytes = 32
@@ -67,7 +62,7 @@ func (s *Store) CreatePortalUser(ctx context.Context, customerID, email, name, a
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "portal_user.invite", Subject: customerID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "portal_user.invite", Subject: customerID,
 			Details: map[string]string{"email": email}})
 	})
 	return u, err
@@ -101,7 +96,7 @@ func (s *Store) SetPortalUserDisabled(ctx context.Context, customerID string, id
 		if disabled {
 			action = "portal_user.disable"
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: action, Subject: customerID, Details: map[string]string{"email": email}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: action, Subject: customerID, Details: map[string]string{"email": email}})
 	})
 }
 
@@ -127,7 +122,7 @@ func (s *Store) CreateSignInLink(ctx context.Context, email string) (string, *en
 			VALUES ($1, $2, now() + $3::interval)),
 		d1 AS (DELETE FROM portal_sign_in_links WHERE expires_at < now() - interval '1 day'),
 		d2 AS (DELETE FROM portal_sessions WHERE expires_at < now() OR last_seen_at < now() - $4::interval)
-		SELECT 1`, hash, u.ID, SignInLinkTTL.String(), PortalIdleTTL.String())
+		SELECT 1`, hash, u.ID, entitlements.SignInLinkTTL.String(), entitlements.PortalIdleTTL.String())
 	if err != nil {
 		return "", nil, unavailable(err)
 	}
@@ -181,10 +176,10 @@ func (s *Store) UseSignInLink(ctx context.Context, token, addr string) (string, 
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO portal_sessions (token_hash, portal_user_id, customer_id, expires_at)
-			VALUES ($1, $2, $3, now() + $4::interval)`, hash, u.ID, u.CustomerID, PortalAbsoluteTTL.String()); err != nil {
+			VALUES ($1, $2, $3, now() + $4::interval)`, hash, u.ID, u.CustomerID, entitlements.PortalAbsoluteTTL.String()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: "portal:" + u.Email, Action: "portal.sign_in", Subject: u.CustomerID,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: "portal:" + u.Email, Action: "portal.sign_in", Subject: u.CustomerID,
 			Details: map[string]string{"client_addr": addr}})
 	})
 	if err != nil {
@@ -200,7 +195,7 @@ func (s *Store) PortalSession(ctx context.Context, token string) (*entitlements.
 		FROM portal_users u
 		WHERE ps.token_hash = $1 AND ps.expires_at > now() AND ps.last_seen_at > now() - $2::interval
 		  AND u.id = ps.portal_user_id AND u.disabled_at IS NULL
-		RETURNING `+prefixed("u.", portalUserCols), HashSecret(token), PortalIdleTTL.String()))
+		RETURNING `+prefixed("u.", portalUserCols), HashSecret(token), entitlements.PortalIdleTTL.String()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "sign in to the portal")
 	}
@@ -222,6 +217,6 @@ func (s *Store) EndPortalSession(ctx context.Context, token string) error {
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: "portal:" + email, Action: "portal.sign_out", Subject: customer})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: "portal:" + email, Action: "portal.sign_out", Subject: customer})
 	})
 }

@@ -11,47 +11,6 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-// RecoverInput is one published bundle, already verified, whose revocations a
-// database restored from a backup must not lose (issuer recover --from-bundle).
-type RecoverInput struct {
-	Product  string
-	Sequence int64
-	IssuedAt time.Time
-	SHA256   []byte // of the bundle's signed payload
-	Entries  []BundleEntry
-	Actor    string
-	DryRun   bool
-}
-
-// Recovered outcomes of one bundle entry.
-const (
-	RecoveredApplied   = "applied"   // the license row now says what the bundle says
-	RecoveredUnknown   = "unknown"   // the database has no such license: kept as a recovered entry
-	RecoveredAlready   = "already"   // the database already says as much
-	RecoveredForeign   = "foreign"   // the license belongs to another product: ignored
-	RecoveredLiftedMay = "suspended" // suspended here but absent from the bundle
-)
-
-// RecoveredEntry says what recovery did with one license.
-type RecoveredEntry struct {
-	LicenseID string
-	Status    string // what the bundle says (or, for RecoveredLiftedMay, the database)
-	Was       string // what the database said ("" when it had no row)
-	Outcome   string
-}
-
-// RecoverReport is what recovering one bundle did.
-type RecoverReport struct {
-	Product string
-	// Sequence is the bundle's; SequenceBefore and SequenceAfter the product's
-	// counter before and after (never lowered).
-	Sequence, SequenceBefore, SequenceAfter int64
-	Entries                                 []RecoveredEntry
-	// LeaseQuarantineFrom: from then, for each license's lease TTL, no host may take a
-	// new lease slot of this product (zero on a dry run).
-	LeaseQuarantineFrom time.Time
-}
-
 // Recover re-applies a published bundle to a database restored from a backup, in
 // one transaction: every revocation and suspension the database lacks is applied to
 // the license row (revocation is final; a suspension never overrides a revocation),
@@ -59,11 +18,11 @@ type RecoverReport struct {
 // bundle, the product's sequence rises above the bundle's, and a lease quarantine
 // starts. Each applied change is audited as license.recover, the whole as
 // recover.bundle. With DryRun nothing is written and the report says what would be.
-func (s *Store) Recover(ctx context.Context, in RecoverInput) (*RecoverReport, error) {
-	rep := &RecoverReport{Product: in.Product, Sequence: in.Sequence}
+func (s *Store) Recover(ctx context.Context, in entitlements.RecoverInput) (*entitlements.RecoverReport, error) {
+	rep := &entitlements.RecoverReport{Product: in.Product, Sequence: in.Sequence}
 	errDry := errors.New("dry run")
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		*rep = RecoverReport{Product: in.Product, Sequence: in.Sequence}
+		*rep = entitlements.RecoverReport{Product: in.Product, Sequence: in.Sequence}
 		if err := tx.QueryRow(ctx, `SELECT last_sequence FROM bundle_sequences WHERE product = $1 FOR UPDATE`, in.Product).Scan(&rep.SequenceBefore); err != nil {
 			return notFound(err, "product", in.Product)
 		}
@@ -89,8 +48,8 @@ func (s *Store) Recover(ctx context.Context, in RecoverInput) (*RecoverReport, e
 		}
 		for _, id := range ids {
 			if !listed[id] {
-				rep.Entries = append(rep.Entries, RecoveredEntry{LicenseID: id, Status: entitlements.LicenseSuspended,
-					Was: entitlements.LicenseSuspended, Outcome: RecoveredLiftedMay})
+				rep.Entries = append(rep.Entries, entitlements.RecoveredEntry{LicenseID: id, Status: entitlements.LicenseSuspended,
+					Was: entitlements.LicenseSuspended, Outcome: entitlements.RecoveredLiftedMay})
 			}
 		}
 		if err := raiseBundleSequence(ctx, tx, in.Product, in.Sequence, in.IssuedAt); err != nil {
@@ -108,13 +67,13 @@ func (s *Store) Recover(ctx context.Context, in RecoverInput) (*RecoverReport, e
 		applied, unknown := 0, 0
 		for _, e := range rep.Entries {
 			switch e.Outcome {
-			case RecoveredApplied:
+			case entitlements.RecoveredApplied:
 				applied++
-			case RecoveredUnknown:
+			case entitlements.RecoveredUnknown:
 				unknown++
 			}
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: in.Actor, Action: "recover.bundle", Subject: fmt.Sprintf("bundle:%s:%d", in.Product, in.Sequence),
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: in.Actor, Action: "recover.bundle", Subject: fmt.Sprintf("bundle:%s:%d", in.Product, in.Sequence),
 			Details: map[string]string{"product": in.Product, "bundle_sha256": fmt.Sprintf("%x", in.SHA256),
 				"applied": fmt.Sprint(applied), "unknown": fmt.Sprint(unknown),
 				"sequence_before": fmt.Sprint(rep.SequenceBefore), "sequence_after": fmt.Sprint(rep.SequenceAfter)}})
@@ -132,12 +91,12 @@ func (s *Store) Recover(ctx context.Context, in RecoverInput) (*RecoverReport, e
 // supersession.
 var strength = map[string]int{entitlements.LicenseSuperseded: 1, entitlements.LicenseSuspended: 2, entitlements.LicenseRevoked: 3}
 
-func recoverEntry(ctx context.Context, tx pgx.Tx, in RecoverInput, e BundleEntry) (RecoveredEntry, error) {
-	r := RecoveredEntry{LicenseID: e.LicenseID, Status: e.Status}
+func recoverEntry(ctx context.Context, tx pgx.Tx, in entitlements.RecoverInput, e entitlements.BundleEntry) (entitlements.RecoveredEntry, error) {
+	r := entitlements.RecoveredEntry{LicenseID: e.LicenseID, Status: e.Status}
 	var product, status string
 	err := tx.QueryRow(ctx, `SELECT product, status FROM licenses WHERE id = $1 FOR UPDATE`, e.LicenseID).Scan(&product, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
-		r.Outcome = RecoveredUnknown
+		r.Outcome = entitlements.RecoveredUnknown
 		_, err := tx.Exec(ctx, `INSERT INTO recovered_entries (product, license_id, status, reason, effective_at, superseded_by, bundle_sequence)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (product, license_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,
@@ -152,27 +111,27 @@ func recoverEntry(ctx context.Context, tx pgx.Tx, in RecoverInput, e BundleEntry
 	r.Was = status
 	switch {
 	case product != in.Product:
-		r.Outcome = RecoveredForeign
+		r.Outcome = entitlements.RecoveredForeign
 		return r, nil
 	case status == e.Status || strength[status] > strength[e.Status]:
-		r.Outcome = RecoveredAlready
+		r.Outcome = entitlements.RecoveredAlready
 		return r, nil
 	case e.Status == entitlements.LicenseSuperseded:
 		// The database has no successor for it (issued after the backup): the public
 		// supersession stays listed, as a recovered entry, while the row is active.
-		r.Outcome = RecoveredUnknown
+		r.Outcome = entitlements.RecoveredUnknown
 		_, err := tx.Exec(ctx, `INSERT INTO recovered_entries (product, license_id, status, reason, effective_at, superseded_by, bundle_sequence)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (product, license_id) DO NOTHING`,
 			in.Product, e.LicenseID, e.Status, e.Reason, e.EffectiveAt, e.SupersededBy, in.Sequence)
 		return r, err
 	}
-	r.Outcome = RecoveredApplied
+	r.Outcome = entitlements.RecoveredApplied
 	reason := truncate("recovered from bundle: "+e.Reason, 200)
 	if _, err := tx.Exec(ctx, `UPDATE licenses SET status = $2, status_reason = $3, status_changed_at = now(),
 		status_changed_by = $4, status_effective_at = $5 WHERE id = $1`, e.LicenseID, e.Status, reason, in.Actor, e.EffectiveAt); err != nil {
 		return r, err
 	}
-	return r, appendAudit(ctx, tx, &AuditEvent{Actor: in.Actor, Action: "license.recover", Subject: e.LicenseID,
+	return r, appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: in.Actor, Action: "license.recover", Subject: e.LicenseID,
 		Details: map[string]string{"from": status, "to": e.Status, "reason": reason, "bundle": fmt.Sprintf("%s:%d", in.Product, in.Sequence),
 			"effective_at": e.EffectiveAt.UTC().Format(time.RFC3339)}})
 }

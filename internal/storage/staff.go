@@ -17,28 +17,15 @@ import (
 // one lane: the machine has few cores and logins are rare.
 var argonParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
-// CreateStaff adds a staff account with an argon2id password hash.
+// CreateStaff adds a staff account with an argon2id password hash; the account was
+// validated by the caller (entitlements.ValidateNewStaff).
 func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, password, actor string) error {
-	st.Email = strings.ToLower(strings.TrimSpace(st.Email))
-	f := map[string]string{}
-	if !strings.Contains(st.Email, "@") {
-		f["email"] = "not an email address"
-	}
-	if !st.Role.Valid() {
-		f["role"] = "viewer, issuer, approver or admin"
-	}
-	if len(password) < 12 {
-		f["password"] = "at least 12 characters"
-	}
-	if err := entitlements.Invalid(f); err != nil {
-		return err
-	}
 	hash, err := argon2id.CreateHash(password, argonParams)
 	if err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if actor == BootstrapActor {
+		if actor == entitlements.BootstrapActor {
 			// The first account: only while there is none. The table lock makes two
 			// concurrent bootstraps take turns, so the second sees the first's row.
 			if _, err := tx.Exec(ctx, `LOCK TABLE staff_users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
@@ -63,13 +50,9 @@ func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, passwor
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff.create", Subject: st.Email, Details: map[string]string{"role": string(st.Role)}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "staff.create", Subject: st.Email, Details: map[string]string{"role": string(st.Role)}})
 	})
 }
-
-// BootstrapActor creates the first staff account: CreateStaff with it succeeds only
-// while there is no account at all.
-const BootstrapActor = "bootstrap"
 
 // dummyHash is compared against when the email is unknown, so a login takes as long
 // for an unknown account as for a wrong password.
@@ -95,12 +78,6 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*enti
 	return st, nil
 }
 
-// Staff session lifetimes: absolute from sign-in, idle since the last request.
-const (
-	SessionTTL     = 12 * time.Hour
-	SessionIdleTTL = 30 * time.Minute
-)
-
 // CreateSession starts a new session (a new random token at every sign-in; only its
 // hash is stored), sweeps the sessions past either lifetime, and audits the sign-in.
 func (s *Store) CreateSession(ctx context.Context, st *entitlements.Staff, addr string) (string, error) {
@@ -109,14 +86,14 @@ func (s *Store) CreateSession(ctx context.Context, st *entitlements.Staff, addr 
 		return "", err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE expires_at < now() OR last_seen_at < now() - $1::interval`, SessionIdleTTL.String()); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE expires_at < now() OR last_seen_at < now() - $1::interval`, entitlements.SessionIdleTTL.String()); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO staff_sessions (token_hash, staff_id, expires_at, client_addr) VALUES ($1, $2, now() + $3::interval, $4)`,
-			hash, st.ID, SessionTTL.String(), addr); err != nil {
+			hash, st.ID, entitlements.SessionTTL.String(), addr); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: st.Email, Action: "staff.sign_in", Subject: st.Email, Details: map[string]string{"client_addr": addr}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: st.Email, Action: "staff.sign_in", Subject: st.Email, Details: map[string]string{"client_addr": addr}})
 	})
 	if err != nil {
 		return "", unavailable(err)
@@ -131,7 +108,7 @@ func (s *Store) SessionStaff(ctx context.Context, token string) (*entitlements.S
 	err := s.pool.QueryRow(ctx, `UPDATE staff_sessions s SET last_seen_at = now() FROM staff_users u
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.last_seen_at > now() - $2::interval
 		  AND u.id = s.staff_id AND u.disabled_at IS NULL
-		RETURNING u.id, u.email, u.name, u.role, u.created_at`, HashSecret(token), SessionIdleTTL.String()).
+		RETURNING u.id, u.email, u.name, u.role, u.created_at`, HashSecret(token), entitlements.SessionIdleTTL.String()).
 		Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "not signed in")
@@ -142,26 +119,16 @@ func (s *Store) SessionStaff(ctx context.Context, token string) (*entitlements.S
 	return st, nil
 }
 
-// StaffSession is one of a staff member's live sessions.
-type StaffSession struct {
-	ID         int64
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time
-	ClientAddr string
-	Current    bool
-}
-
 // ListSessions returns a staff member's live sessions; current marks the caller's.
-func (s *Store) ListSessions(ctx context.Context, staffID int64, currentToken string) ([]*StaffSession, error) {
+func (s *Store) ListSessions(ctx context.Context, staffID int64, currentToken string) ([]*entitlements.StaffSession, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, created_at, last_seen_at, expires_at, client_addr, token_hash = $3 FROM staff_sessions
 		WHERE staff_id = $1 AND expires_at > now() AND last_seen_at > now() - $2::interval ORDER BY last_seen_at DESC`,
-		staffID, SessionIdleTTL.String(), HashSecret(currentToken))
+		staffID, entitlements.SessionIdleTTL.String(), HashSecret(currentToken))
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*StaffSession, error) {
-		x := &StaffSession{}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.StaffSession, error) {
+		x := &entitlements.StaffSession{}
 		return x, r.Scan(&x.ID, &x.CreatedAt, &x.LastSeenAt, &x.ExpiresAt, &x.ClientAddr, &x.Current)
 	})
 }
@@ -176,7 +143,7 @@ func (s *Store) EndSession(ctx context.Context, staffID, id int64, actor string)
 		if tag.RowsAffected() == 0 {
 			return entitlements.NotFound("session", strconv.FormatInt(id, 10))
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff.session_end", Subject: actor, Details: map[string]string{"session_id": strconv.FormatInt(id, 10)}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "staff.session_end", Subject: actor, Details: map[string]string{"session_id": strconv.FormatInt(id, 10)}})
 	})
 }
 
@@ -192,7 +159,7 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: email, Action: "staff.sign_out", Subject: email})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: email, Action: "staff.sign_out", Subject: email})
 	})
 }
 
@@ -213,20 +180,14 @@ func (s *Store) CountStaff(ctx context.Context) (int, error) {
 	return n, s.pool.QueryRow(ctx, `SELECT count(*) FROM staff_users`).Scan(&n)
 }
 
-// StaffAccount is a staff account as the accounts page shows it.
-type StaffAccount struct {
-	entitlements.Staff
-	Disabled bool
-}
-
 // ListStaff returns every staff account by email.
-func (s *Store) ListStaff(ctx context.Context) ([]*StaffAccount, error) {
+func (s *Store) ListStaff(ctx context.Context) ([]*entitlements.StaffAccount, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, email, name, role, created_at, disabled_at IS NOT NULL FROM staff_users ORDER BY email`)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*StaffAccount, error) {
-		a := &StaffAccount{}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.StaffAccount, error) {
+		a := &entitlements.StaffAccount{}
 		return a, r.Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &a.Disabled)
 	})
 }
@@ -237,17 +198,11 @@ func (s *Store) ListStaff(ctx context.Context) ([]*StaffAccount, error) {
 func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, actor string) error {
 	var hash *string
 	if password != "" {
-		if len(password) < 12 {
-			return entitlements.Invalid(map[string]string{"password": "at least 12 characters"})
-		}
 		h, err := argon2id.CreateHash(password, argonParams)
 		if err != nil {
 			return err
 		}
 		hash = &h
-	}
-	if role != nil && !role.Valid() {
-		return entitlements.Invalid(map[string]string{"role": "viewer, issuer, approver or admin"})
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var email string
@@ -272,6 +227,6 @@ func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Ro
 		if hash != nil {
 			details["password"] = "reset"
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff.update", Subject: email, Details: details})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "staff.update", Subject: email, Details: details})
 	})
 }

@@ -10,36 +10,21 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-// StaffTokenPrefix starts every staff personal access token.
-const StaffTokenPrefix = "mst_"
-
-// StaffToken is a personal access token's record (never the token).
-type StaffToken struct {
-	ID         string
-	StaffID    int64
-	Email      string
-	Name       string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	LastUsedAt *time.Time
-	RevokedAt  *time.Time
-}
-
 const staffTokenCols = `t.id, t.staff_id, u.email, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at`
 
-func scanStaffToken(r pgx.Row) (*StaffToken, error) {
-	t := &StaffToken{}
+func scanStaffToken(r pgx.Row) (*entitlements.StaffToken, error) {
+	t := &entitlements.StaffToken{}
 	return t, r.Scan(&t.ID, &t.StaffID, &t.Email, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt)
 }
 
 // CreateStaffToken makes a personal access token for a staff member and returns it
 // once, with its audit event.
-func (s *Store) CreateStaffToken(ctx context.Context, staffID int64, name string, expiresAt time.Time, actor string) (string, *StaffToken, error) {
-	tok, hash, err := newSecret(StaffTokenPrefix)
+func (s *Store) CreateStaffToken(ctx context.Context, staffID int64, name string, expiresAt time.Time, actor string) (string, *entitlements.StaffToken, error) {
+	tok, hash, err := newSecret(entitlements.StaffTokenPrefix)
 	if err != nil {
 		return "", nil, err
 	}
-	var t *StaffToken
+	var t *entitlements.StaffToken
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		t, err = scanStaffToken(tx.QueryRow(ctx, `WITH t AS (INSERT INTO staff_tokens (id, staff_id, name, token_hash, expires_at)
@@ -48,7 +33,7 @@ func (s *Store) CreateStaffToken(ctx context.Context, staffID int64, name string
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff_token.create", Subject: t.Email,
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "staff_token.create", Subject: t.Email,
 			Details: map[string]string{"token_id": t.ID, "name": name, "expires_at": expiresAt.UTC().Format(time.RFC3339)}})
 	})
 	if err != nil {
@@ -58,13 +43,13 @@ func (s *Store) CreateStaffToken(ctx context.Context, staffID int64, name string
 }
 
 // ListStaffTokens returns a staff member's tokens, newest first.
-func (s *Store) ListStaffTokens(ctx context.Context, staffID int64) ([]*StaffToken, error) {
+func (s *Store) ListStaffTokens(ctx context.Context, staffID int64) ([]*entitlements.StaffToken, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+staffTokenCols+` FROM staff_tokens t JOIN staff_users u ON u.id = t.staff_id
 		WHERE t.staff_id = $1 ORDER BY t.created_at DESC LIMIT 500`, staffID)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*StaffToken, error) { return scanStaffToken(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.StaffToken, error) { return scanStaffToken(r) })
 }
 
 // RevokeStaffToken revokes a token of a staff member (ownerID 0: any owner, for
@@ -77,7 +62,7 @@ func (s *Store) RevokeStaffToken(ctx context.Context, ownerID int64, id, actor s
 		if err != nil {
 			return notFound(err, "token", id)
 		}
-		return appendAudit(ctx, tx, &AuditEvent{Actor: actor, Action: "staff_token.revoke", Subject: email, Details: map[string]string{"token_id": id}})
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "staff_token.revoke", Subject: email, Details: map[string]string{"token_id": id}})
 	})
 }
 
@@ -90,14 +75,10 @@ func (s *Store) AuthenticateStaffToken(ctx context.Context, token string) (*enti
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now() AND u.id = t.staff_id AND u.disabled_at IS NULL
 		RETURNING t.id, u.id, u.email, u.name, u.role, u.created_at`, HashSecret(token)).Scan(&id, &st.ID, &st.Email, &st.Name, &st.Role, &st.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, "", ErrBadStaffToken
+		return nil, "", entitlements.ErrBadStaffToken
 	}
 	if err != nil {
 		return nil, "", unavailable(err)
 	}
 	return st, id, nil
 }
-
-// ErrBadStaffToken is the one answer for a missing, unknown, expired or revoked staff
-// token.
-var ErrBadStaffToken = entitlements.Errorf(entitlements.EUNAUTHORIZED, "bad, expired or revoked staff token: sign in again with `issuer login`")
