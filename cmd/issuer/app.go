@@ -128,9 +128,9 @@ func (a *app) service(store *storage.Store) (*issuance.Service, error) {
 	}
 	a.store = store
 	ic := a.cfg.Issuer
-	a.svc = &issuance.Service{Store: store, Keys: keys, Issuer: ic.Name, CoreSDKIssuer: ic.CoreSDKIssuer,
+	a.svc = issuance.New(store, issuance.Config{Keys: keys, Issuer: ic.Name, CoreSDKIssuer: ic.CoreSDKIssuer,
 		RenewURL: ic.LeaseRenewURL, MakerChecker: ic.MakerChecker, Changeover: ic.Changeover,
-		BundleTTL: ic.BundleTTL, BundleRetention: ic.BundleRetention, Log: a.logger()}
+		BundleTTL: ic.BundleTTL, BundleRetention: ic.BundleRetention, Log: a.logger()})
 	return a.svc, nil
 }
 
@@ -144,8 +144,8 @@ func (a *app) portalService(dev bool) *portal.Service {
 	case dev:
 		m = &mail.Console{Out: a.stdout}
 	}
-	return &portal.Service{Store: a.store, Mailer: m, BaseURL: a.cfg.Server.BaseURL, Log: a.logger(),
-		SignInLimit: ratelimit.New(5.0/900, 5, 0)}
+	return portal.New(a.store, portal.Config{Mailer: m, BaseURL: a.cfg.Server.BaseURL, Log: a.logger(),
+		SignInLimit: ratelimit.New(5.0/900, 5, 0)})
 }
 
 // keyBackends opens the file backend and, when configured, the PKCS#11 token.

@@ -65,7 +65,7 @@ it, every key the database has recorded.`)
 		return err
 	}
 	// No key backend: recovery signs nothing, and needs no KEK.
-	svc := &issuance.Service{Store: a.store, Issuer: a.cfg.Issuer.Name, Log: a.logger()}
+	svc := issuance.New(a.store, issuance.Config{Issuer: a.cfg.Issuer.Name, Log: a.logger()})
 	var ks *verify.KeySet
 	var err error
 	if *keyset != "" {

@@ -82,7 +82,7 @@ func (c *cli) startIssuer() {
 	lctx, stop := context.WithCancel(context.Background())
 	go ls.Run(lctx)
 	c.t.Cleanup(stop)
-	srv := &server.Server{Svc: svc, Store: a.store, Leases: ls, Portal: a.portalService(true), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := &server.Server{Svc: svc, Leases: ls, Portal: a.portalService(true), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	c.t.Cleanup(ts.Close)
 	c.url, c.issuer = ts.URL, a

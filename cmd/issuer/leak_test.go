@@ -62,8 +62,8 @@ func TestNoKeyMaterialInCLIOrHTTP(t *testing.T) {
 	}
 	files := signing.NewFileBackend(filepath.Join(c.env["ISSUER_DATA_DIR"], "keys"), kek)
 	store := openTestStore(t, c.env["DATABASE_URL"])
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(files), Issuer: "metrum",
-		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true}
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(files), Issuer: "metrum",
+		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true})
 	root, err := store.StaffByEmail(ctx, "root@m.test")
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestNoKeyMaterialInCLIOrHTTP(t *testing.T) {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go ls.Run(lctx)
-	srv := &server.Server{Svc: svc, Store: store, Leases: ls, Metrics: server.NewMetrics(), Log: slog.New(slog.NewTextHandler(&seen, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	srv := &server.Server{Svc: svc, Leases: ls, Metrics: server.NewMetrics(), Log: slog.New(slog.NewTextHandler(&seen, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	jar, _ := cookiejar.New(nil)

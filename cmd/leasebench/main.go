@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Products: []string{templates.ProductRouter}, ObserveBatch: metrics.ObserveBatch})
 	go ls.Run(bctx)
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	real := &server.Server{Svc: svc, Store: store, Leases: ls, Metrics: metrics, Log: quiet}
+	real := &server.Server{Svc: svc, Leases: ls, Metrics: metrics, Log: quiet}
 	o.profile = *cpuProfile
 	renew, err := drive(ctx, real.Handler(), o, license.ID, token, "renewals")
 	if err != nil {
@@ -131,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ceil := &server.Server{Svc: svc, Store: store, Leases: presigned, Metrics: server.NewMetrics(), Log: quiet}
+	ceil := &server.Server{Svc: svc, Leases: presigned, Metrics: server.NewMetrics(), Log: quiet}
 	ceiling, err := drive(ctx, ceil.Handler(), o, license.ID, token, "ceiling")
 	if err != nil {
 		return err
@@ -149,8 +149,8 @@ func setup(ctx context.Context, store *storage.Store, dir string, hosts int) (*i
 	if err != nil {
 		return nil, nil, "", err
 	}
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)),
-		Issuer: "metrum", RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true}
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)),
+		Issuer: "metrum", RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true})
 	admin := &entitlements.Staff{Email: "bench-admin", Role: entitlements.RoleAdmin}
 	maker := &entitlements.Staff{Email: "bench-maker", Role: entitlements.RoleIssuer}
 	checker := &entitlements.Staff{Email: "bench-checker", Role: entitlements.RoleApprover}

@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(keyDir, "keys"), kek)), Issuer: "metrum", MakerChecker: true}
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(keyDir, "keys"), kek)), Issuer: "metrum", MakerChecker: true})
 	admin := &entitlements.Staff{Email: "bench@metrum.test", Role: entitlements.RoleAdmin}
 	if err := entitlements.ValidateNewStaff(admin, "a long enough password"); err != nil {
 		return err
@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log("seeded in %s", time.Since(start).Round(time.Second))
-	srv := &server.Server{Svc: svc, Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := &server.Server{Svc: svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	c, err := signIn(ts.URL, admin.Email)

@@ -85,3 +85,18 @@ type Download struct {
 // CustomerStatus is a license's status as customer-api.md v1.1 names it (active,
 // suspended, revoked, superseded, expired): License.StateAt's Status.
 func CustomerStatus(l *License, now time.Time) string { return l.StateAt(now).Status }
+
+// File is a delivered file: its exact bytes and how to serve them.
+type File struct {
+	Bytes       []byte
+	ContentType string
+	Name        string
+}
+
+// What a download delivers.
+const (
+	WhatFile      = "file"
+	WhatSummary   = "summary"
+	WhatChecklist = "checklist"
+	WhatBundle    = "bundle"
+)

@@ -159,8 +159,8 @@ func (e *Entitlement) CanApprove(by *Staff, makerChecker bool) error {
 	if e.State != StateDraft {
 		return Errorf(ECONFLICT, "entitlement %s is %s, not draft", e.ID, e.State)
 	}
-	if !by.Role.AtLeast(RoleApprover) {
-		return Errorf(EFORBIDDEN, "approving needs the approver role")
+	if err := Require(by, RoleApprover, "approving"); err != nil {
+		return err
 	}
 	if makerChecker && e.CreatedBy == by.Email {
 		return Errorf(EFORBIDDEN, "maker-checker: the approver must not be the creator of the entitlement")
@@ -174,7 +174,7 @@ func (e *Entitlement) CanCancel(by *Staff) error {
 	if e.State != StateDraft && e.State != StateApproved {
 		return Errorf(ECONFLICT, "entitlement %s is %s: only a draft or approved one can be cancelled", e.ID, e.State)
 	}
-	if !by.Role.AtLeast(RoleApprover) && e.CreatedBy != by.Email {
+	if Require(by, RoleApprover, "") != nil && (by == nil || e.CreatedBy != by.Email) {
 		return Errorf(EFORBIDDEN, "cancelling someone else's entitlement needs the approver role")
 	}
 	return nil
@@ -211,8 +211,8 @@ const (
 // changeover ended by the suspension), never to active. Revoking and suspending need
 // the approver role; all need a reason.
 func CheckStatusChange(current string, hasSuccessor, inChangeover bool, action string, by *Staff, reason string) (next string, err error) {
-	if by == nil || !by.Role.AtLeast(RoleApprover) {
-		return "", Errorf(EFORBIDDEN, "changing a license's status needs the approver role")
+	if err := Require(by, RoleApprover, "changing a license's status"); err != nil {
+		return "", err
 	}
 	if len(reason) == 0 || len(reason) > 200 {
 		return "", Invalid(map[string]string{"reason": "a reason of 1 to 200 characters is required (it is shown in revocation bundles)"})
@@ -284,3 +284,12 @@ type LicenseFilter struct {
 	AfterID       string
 	Limit         int
 }
+
+// The products the issuer licenses.
+const (
+	ProductRouter  = "genai-smart-router"
+	ProductCoreSDK = "coresdk"
+)
+
+// ValidProduct reports whether p is a product the issuer licenses.
+func ValidProduct(p string) bool { return p == ProductRouter || p == ProductCoreSDK }

@@ -213,8 +213,8 @@ func noInstallWhy(latest *License, byID map[string]*License, now time.Time) stri
 // the previous license was replaced by it, is not revoked (a revocation is final) and
 // has not expired.
 func CanRestorePrevious(succ, prev *License, now time.Time, by *Staff, reason string) error {
-	if by == nil || !by.Role.AtLeast(RoleApprover) {
-		return Errorf(EFORBIDDEN, "restoring a previous license needs the approver role")
+	if err := Require(by, RoleApprover, "restoring a previous license"); err != nil {
+		return err
 	}
 	if len(reason) == 0 || len(reason) > 200 {
 		return Invalid(map[string]string{"reason": "a reason of 1 to 200 characters is required"})

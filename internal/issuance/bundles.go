@@ -39,7 +39,7 @@ func (s *Service) bundleRetention() time.Duration {
 // PublishBundle signs and stores a new revocation bundle for a product now, whatever
 // changed (staff asked for it). Approvers and above may publish.
 func (s *Service) PublishBundle(ctx context.Context, product string, by *entitlements.Staff) (*entitlements.Bundle, error) {
-	if err := require(by, entitlements.RoleApprover, "publishing a revocation bundle"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleApprover, "publishing a revocation bundle"); err != nil {
 		return nil, err
 	}
 	return s.publish(ctx, product, by.Email, "manual", false)
@@ -54,7 +54,7 @@ func (s *Service) PublishDue(ctx context.Context) ([]*entitlements.Bundle, error
 	var out []*entitlements.Bundle
 	var errs []error
 	for _, product := range []string{templates.ProductRouter, templates.ProductCoreSDK} {
-		if _, err := s.Store.ActiveKey(ctx, product, string(verify.PurposeRevocation)); entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
+		if _, err := s.store.ActiveKey(ctx, product, string(verify.PurposeRevocation)); entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
 			continue
 		}
 		b, err := s.publish(ctx, product, entitlements.System.Email, "", true)
@@ -77,7 +77,7 @@ func (s *Service) publish(ctx context.Context, product, actor, reason string, on
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.Store.PublishBundle(ctx, storage.PublishOptions{Product: product, TTL: s.bundleTTL(), Retention: s.bundleRetention(),
+	b, err := s.store.PublishBundle(ctx, storage.PublishOptions{Product: product, TTL: s.bundleTTL(), Retention: s.bundleRetention(),
 		Actor: actor, Reason: reason, OnlyIfDue: onlyIfDue}, func(in storage.BundleInput) (*storage.SignedBundle, error) {
 		return s.signBundle(signer, in)
 	})
@@ -136,7 +136,7 @@ func (s *Service) RunBundleScheduler(ctx context.Context, interval time.Duration
 			s.Log.Error("bundle scheduler", "err", err)
 		}
 		// The console's hourly lease plot reads rollups of closed hours.
-		if err := s.Store.RollupLeaseHours(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
+		if err := s.store.RollupLeaseHours(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
 			s.Log.Error("lease rollup", "err", err)
 		}
 		select {

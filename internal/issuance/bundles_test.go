@@ -32,7 +32,7 @@ func TestSchedulerPublishesWhenDue(t *testing.T) {
 		t.Fatalf("after a revocation: %+v %v", changed, err)
 	}
 	// Age the latest router bundle past half its lifetime.
-	if _, err := e.svc.Store.Pool().Exec(ctx, `UPDATE revocation_bundles SET expires_at = issued_at + interval '2 hours'
+	if _, err := e.store.Pool().Exec(ctx, `UPDATE revocation_bundles SET expires_at = issued_at + interval '2 hours'
 		WHERE product = 'genai-smart-router' AND sequence = $1`, changed[0].Sequence); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestLongExpiredEntriesArePruned(t *testing.T) {
 		}
 	}
 	for id, ago := range map[string]string{old.ID: "100 days", recent.ID: "10 days"} {
-		_, err := e.svc.Store.Pool().Exec(ctx, `UPDATE licenses SET not_before = now() - interval '400 days',
+		_, err := e.store.Pool().Exec(ctx, `UPDATE licenses SET not_before = now() - interval '400 days',
 			expires_at = now() - $2::interval WHERE id = $1`, id, ago)
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ func TestTemplateEditedAfterUseIsRefused(t *testing.T) {
 	}
 	// What the database saw at first use no longer matches the code: as if v1 had
 	// been edited in place since.
-	if _, err := e.svc.Store.Pool().Exec(ctx, `UPDATE template_versions SET fingerprint = '\x00' WHERE name = 'enterprise-annual'`); err != nil {
+	if _, err := e.store.Pool().Exec(ctx, `UPDATE template_versions SET fingerprint = '\x00' WHERE name = 'enterprise-annual'`); err != nil {
 		t.Fatal(err)
 	}
 	ent := e.mustApproved(t, "enterprise-annual")
@@ -115,8 +115,8 @@ func TestAuditChainCatchesTampering(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	e.mustIssued(t, "enterprise-annual")
-	db := e.svc.Store.Pool()
-	rep, err := e.svc.Store.VerifyAudit(ctx, nil)
+	db := e.store.Pool()
+	rep, err := e.store.VerifyAudit(ctx, nil)
 	if err != nil || rep.BrokenAt != 0 || rep.Events < 5 {
 		t.Fatalf("intact chain: %+v %v", rep, err)
 	}
@@ -147,7 +147,7 @@ func TestAuditChainCatchesTampering(t *testing.T) {
 		tx.Commit(ctx)
 	}
 	tamper(`UPDATE audit_events SET details = details || '{"reason":"nothing to see"}' WHERE id = $1`, mid)
-	rep, err = e.svc.Store.VerifyAudit(ctx, nil)
+	rep, err = e.store.VerifyAudit(ctx, nil)
 	if err != nil || rep.BrokenAt != mid || !strings.Contains(rep.Why, "edited") {
 		t.Fatalf("edited event %d: %+v %v", mid, rep, err)
 	}
@@ -155,11 +155,11 @@ func TestAuditChainCatchesTampering(t *testing.T) {
 	e2 := mustService(t)
 	e2.mustIssued(t, "enterprise-annual")
 	var victim, next int64
-	e2.svc.Store.Pool().QueryRow(ctx, `SELECT id FROM audit_events ORDER BY id OFFSET 3 LIMIT 1`).Scan(&victim)
-	e2.svc.Store.Pool().QueryRow(ctx, `SELECT min(id) FROM audit_events WHERE id > $1`, victim).Scan(&next)
-	db = e2.svc.Store.Pool()
+	e2.store.Pool().QueryRow(ctx, `SELECT id FROM audit_events ORDER BY id OFFSET 3 LIMIT 1`).Scan(&victim)
+	e2.store.Pool().QueryRow(ctx, `SELECT min(id) FROM audit_events WHERE id > $1`, victim).Scan(&next)
+	db = e2.store.Pool()
 	tamper(`DELETE FROM audit_events WHERE id = $1`, victim)
-	rep, err = e2.svc.Store.VerifyAudit(ctx, nil)
+	rep, err = e2.store.VerifyAudit(ctx, nil)
 	if err != nil || rep.BrokenAt != next || !strings.Contains(rep.Why, "removed") {
 		t.Fatalf("removed event %d: %+v %v", victim, rep, err)
 	}

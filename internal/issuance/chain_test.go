@@ -22,7 +22,7 @@ func chainOf(t *testing.T, e *env) (orig, renewal, topUp *entitlements.License) 
 
 func mustGet(t *testing.T, e *env, id string) *entitlements.License {
 	t.Helper()
-	l, err := e.svc.Store.GetLicense(context.Background(), id)
+	l, err := e.store.GetLicense(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

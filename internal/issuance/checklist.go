@@ -105,3 +105,17 @@ func durationText(s int64) string {
 	}
 	return fmt.Sprintf("%ds", s)
 }
+
+// DeliveryFile is one of a license's deliverables: the exact stored signed bytes
+// (file), the safe summary, or the operator checklist.
+func DeliveryFile(l *entitlements.License, what string) (*entitlements.File, error) {
+	switch what {
+	case entitlements.WhatFile:
+		return &entitlements.File{Bytes: l.File, ContentType: l.ContentType, Name: l.FileName}, nil
+	case entitlements.WhatSummary:
+		return &entitlements.File{Bytes: SummaryFile(l), ContentType: "application/json", Name: "license-summary.json"}, nil
+	case entitlements.WhatChecklist:
+		return &entitlements.File{Bytes: []byte(Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}, nil
+	}
+	return nil, entitlements.NotFound("download", what)
+}

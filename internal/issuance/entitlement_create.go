@@ -26,7 +26,7 @@ type EntitlementInput struct {
 // CreateEntitlement opens a draft from the newest version of a template, checked
 // against what the template allows.
 func (s *Service) CreateEntitlement(ctx context.Context, in EntitlementInput, by *entitlements.Staff) (*entitlements.Entitlement, error) {
-	if err := require(by, entitlements.RoleIssuer, "creating an entitlement"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "creating an entitlement"); err != nil {
 		return nil, err
 	}
 	t, err := templates.Latest(in.Template)
@@ -62,7 +62,7 @@ func (s *Service) openEntitlement(ctx context.Context, t *templates.Template, e 
 	if err := t.CheckEntitlement(e); err != nil {
 		return nil, err
 	}
-	if err := s.Store.CreateEntitlement(ctx, e); err != nil {
+	if err := s.store.CreateEntitlement(ctx, e); err != nil {
 		return nil, err
 	}
 	return e, nil

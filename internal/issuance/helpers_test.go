@@ -11,6 +11,7 @@ import (
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/pgtest"
 	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -24,6 +25,7 @@ var (
 
 type env struct {
 	svc    *issuance.Service
+	store  *storage.Store
 	keyDir string
 }
 
@@ -39,8 +41,8 @@ func mustService(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	keyDir := filepath.Join(dir, "keys")
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(keyDir, kek)), Issuer: "metrum",
-		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true, Changeover: 72 * time.Hour}
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(keyDir, kek)), Issuer: "metrum",
+		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true, Changeover: 72 * time.Hour})
 	for _, k := range []issuance.KeyInput{
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLicense}},
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeRevocation}},
@@ -52,7 +54,7 @@ func mustService(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{svc: svc, keyDir: keyDir}
+	return &env{svc: svc, store: store, keyDir: keyDir}
 }
 
 // mustKeySet exports the public key set to a file, as release engineering does.
@@ -146,7 +148,7 @@ func (e *env) check(t *testing.T, file []byte, now time.Time, bundle []byte, o .
 func count(t *testing.T, e *env, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := e.svc.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := e.store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

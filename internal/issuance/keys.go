@@ -64,7 +64,7 @@ func (in *KeyInput) validate() error {
 // emergency); without, it is a standby that joins the key set, to ship in a verifier
 // release before it signs anything (keys/README.md). Only admins manage keys.
 func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, by *entitlements.Staff) (*entitlements.KeyRecord, error) {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
 	if err := in.validate(); err != nil {
@@ -90,7 +90,7 @@ func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, b
 // RegisterKey records the public part of a key its backend already holds (made by
 // GenerateKey, or imported).
 func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Signer, backend, ref string, activate bool, by *entitlements.Staff) (*entitlements.KeyRecord, error) {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
 	jwk, err := signing.JWKOf(k.Public(), k.Algorithm(), k.Purposes(), product)
@@ -101,7 +101,7 @@ func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Sig
 	for _, p := range k.Purposes() {
 		rec.Purposes = append(rec.Purposes, string(p))
 	}
-	if err := s.Store.AddKey(ctx, rec, activate, by.Email); err != nil {
+	if err := s.store.AddKey(ctx, rec, activate, by.Email); err != nil {
 		return nil, err
 	}
 	s.logf("key recorded", "key_id", rec.KID, "product", product, "alg", rec.Alg, "backend", backend, "active", strings.Join(rec.Active, " "), "actor", by.Email)
@@ -111,27 +111,27 @@ func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Sig
 // ActivateKey makes a recorded key the active signer of its slots, after checking
 // its backend can open it here.
 func (s *Service) ActivateKey(ctx context.Context, kid string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return err
 	}
-	rec, err := s.Store.GetKey(ctx, kid)
+	rec, err := s.store.GetKey(ctx, kid)
 	if err != nil {
 		return err
 	}
 	if _, err := s.Keys.Open(keyRef(rec)); err != nil {
 		return entitlements.Errorf(entitlements.ECONFLICT, "key %s can't be opened here: %v", kid, err)
 	}
-	return s.Store.ActivateKey(ctx, kid, by.Email)
+	return s.store.ActivateKey(ctx, kid, by.Email)
 }
 
 // RotateKey makes the newest standby key of a slot its active signer and returns the
 // new and previous key IDs. The previous key stays in the key set, so everything it
 // signed keeps verifying until it is retired.
 func (s *Service) RotateKey(ctx context.Context, product string, purpose verify.Purpose, by *entitlements.Staff) (next, prev string, err error) {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return "", "", err
 	}
-	next, prev, err = s.Store.RotateSlot(ctx, product, string(purpose), by.Email)
+	next, prev, err = s.store.RotateSlot(ctx, product, string(purpose), by.Email)
 	if err != nil {
 		return "", "", err
 	}
@@ -141,21 +141,21 @@ func (s *Service) RotateKey(ctx context.Context, product string, purpose verify.
 
 // RetireKey takes a key out of the exported key set.
 func (s *Service) RetireKey(ctx context.Context, kid, reason string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return err
 	}
 	if strings.TrimSpace(reason) == "" {
 		return entitlements.Invalid(map[string]string{"reason": "a reason is required"})
 	}
-	return s.Store.RetireKey(ctx, kid, reason, by.Email)
+	return s.store.RetireKey(ctx, kid, reason, by.Email)
 }
 
 // SetKeyNotAfter stops a key signing after at (a compromise time, or a planned end).
 func (s *Service) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return err
 	}
-	return s.Store.SetKeyNotAfter(ctx, kid, at.UTC().Truncate(time.Second), by.Email)
+	return s.store.SetKeyNotAfter(ctx, kid, at.UTC().Truncate(time.Second), by.Email)
 }
 
 // PublicKeySet returns the JWK Set of every key that is not retired: what a verifier
@@ -170,7 +170,7 @@ func (s *Service) ProductKeySet(ctx context.Context, product string) ([]byte, er
 	if product != "" && templates.FormOf(product) == "" {
 		return nil, entitlements.Invalid(map[string]string{"product": "genai-smart-router or coresdk"})
 	}
-	keys, err := s.Store.ListKeys(ctx)
+	keys, err := s.store.ListKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (s *Service) ProductKeySet(ctx context.Context, product string) ([]byte, er
 
 // signerFor opens the active key of a product and purpose.
 func (s *Service) signerFor(ctx context.Context, product string, purpose verify.Purpose) (signing.Signer, error) {
-	rec, err := s.Store.ActiveKey(ctx, product, string(purpose))
+	rec, err := s.store.ActiveKey(ctx, product, string(purpose))
 	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
 		return nil, entitlements.Errorf(entitlements.ECONFLICT, "no active %s signing key for %s: run `issuer keys generate --activate`", purpose, product)
 	}

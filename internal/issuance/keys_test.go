@@ -66,7 +66,7 @@ func TestReplacementCarriesCorrectedCustomerData(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	old := e.mustIssued(t, "enterprise-annual")
-	c, err := e.svc.Store.GetCustomer(ctx, old.CustomerID)
+	c, err := e.store.GetCustomer(ctx, old.CustomerID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestFailedKeyRecordLeavesNoKeyFile(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	before, _ := os.ReadDir(e.keyDir)
-	if _, err := e.svc.Store.Pool().Exec(ctx, `CREATE FUNCTION refuse_key() RETURNS trigger LANGUAGE plpgsql AS $$
+	if _, err := e.store.Pool().Exec(ctx, `CREATE FUNCTION refuse_key() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
 		CREATE TRIGGER refuse_key BEFORE INSERT ON signing_keys FOR EACH ROW EXECUTE FUNCTION refuse_key()`); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestNoActorIsRefusedNotAPanic(t *testing.T) {
 func TestStatementsAreBounded(t *testing.T) {
 	e := mustService(t)
 	var v string
-	if err := e.svc.Store.Pool().QueryRow(context.Background(), `SHOW statement_timeout`).Scan(&v); err != nil || v != "30s" {
+	if err := e.store.Pool().QueryRow(context.Background(), `SHOW statement_timeout`).Scan(&v); err != nil || v != "30s" {
 		t.Fatalf("statement_timeout %q %v", v, err)
 	}
 }

@@ -31,10 +31,11 @@ func TestNoPrivateKeyMaterialAnywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := signing.NewFileBackend(filepath.Join(dir, "keys"), kek)
-	svc := &issuance.Service{Store: pgtest.NewStore(t), Keys: signing.NewKeys(files), Issuer: "metrum",
+	store := pgtest.NewStore(t)
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(files), Issuer: "metrum",
 		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true,
-		Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	e := &env{svc: svc}
+		Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	e := &env{svc: svc, store: store}
 
 	var secrets [][]byte
 	seed := make([]byte, ed25519.SeedSize)
@@ -95,7 +96,7 @@ func TestNoPrivateKeyMaterialAnywhere(t *testing.T) {
 func dumpDatabase(t *testing.T, e *env) []byte {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := e.svc.Store.Pool().Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
+	rows, err := e.store.Pool().Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func dumpDatabase(t *testing.T, e *env) []byte {
 	}
 	var out bytes.Buffer
 	for _, tbl := range tables {
-		r, err := e.svc.Store.Pool().Query(ctx, `SELECT t::text FROM "`+tbl+`" t`)
+		r, err := e.store.Pool().Query(ctx, `SELECT t::text FROM "`+tbl+`" t`)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,14 +31,14 @@ func HashLeaseToken(tok string) []byte {
 // RotateLeaseToken gives a lease-required license a new token and returns it (shown
 // once); the old one stops working at once. Issuers and above may rotate.
 func (s *Service) RotateLeaseToken(ctx context.Context, licenseID string, by *entitlements.Staff) (string, error) {
-	if err := require(by, entitlements.RoleIssuer, "rotating a lease token"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "rotating a lease token"); err != nil {
 		return "", err
 	}
 	tok, hash, err := NewLeaseToken()
 	if err != nil {
 		return "", err
 	}
-	if err := s.Store.RotateLeaseToken(ctx, licenseID, hash, by.Email); err != nil {
+	if err := s.store.RotateLeaseToken(ctx, licenseID, hash, by.Email); err != nil {
 		return "", err
 	}
 	s.logf("lease token rotated", "license_id", licenseID, "actor", by.Email)

@@ -25,12 +25,12 @@ func (s *Service) Issue(ctx context.Context, entitlementID string, by *entitleme
 // IssueWithToken is Issue, also returning the lease token of a lease-required license
 // ("" for others). The token is shown once: it is not stored in clear anywhere.
 func (s *Service) IssueWithToken(ctx context.Context, entitlementID string, by *entitlements.Staff) (*entitlements.License, string, error) {
-	if err := require(by, entitlements.RoleIssuer, "issuing a license"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "issuing a license"); err != nil {
 		return nil, "", err
 	}
 	// Everything that reads the database is resolved before the issuing transaction:
 	// inside it, a second pool connection could wait on the very locks it holds.
-	pre, err := s.Store.GetEntitlement(ctx, entitlementID)
+	pre, err := s.store.GetEntitlement(ctx, entitlementID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -39,7 +39,7 @@ func (s *Service) IssueWithToken(ctx context.Context, entitlementID string, by *
 		return nil, "", err
 	}
 	var token string
-	l, err := s.Store.IssueLicense(ctx, entitlementID, by.Email, func(e *entitlements.Entitlement, c *entitlements.Customer, base *entitlements.License) (*storage.Built, error) {
+	l, err := s.store.IssueLicense(ctx, entitlementID, by.Email, func(e *entitlements.Entitlement, c *entitlements.Customer, base *entitlements.License) (*storage.Built, error) {
 		b, err := s.build(e, c, base, signer)
 		if err != nil {
 			return nil, err

@@ -20,7 +20,7 @@ func TestIssueEndToEndVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := e.svc.Store.GetLicense(ctx, lic.ID)
+	stored, err := e.store.GetLicense(ctx, lic.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestIssueEndToEndVerifies(t *testing.T) {
 	if got := count(t, e, `SELECT count(*) FROM audit_events WHERE action = 'license.issue' AND subject = $1`, lic.ID); got != 1 {
 		t.Fatalf("audit events for the license: %d", got)
 	}
-	if got, _ := e.svc.Store.GetEntitlement(ctx, ent.ID); got.State != entitlements.StateIssued {
+	if got, _ := e.store.GetEntitlement(ctx, ent.ID); got.State != entitlements.StateIssued {
 		t.Fatalf("entitlement state %s", got.State)
 	}
 
@@ -80,7 +80,7 @@ func TestIssueFailureLeavesNothing(t *testing.T) {
 	auditBefore := count(t, e, `SELECT count(*) FROM audit_events`)
 
 	// The audit insert, the last write of the issuing transaction, fails.
-	_, err := e.svc.Store.Pool().Exec(ctx, `
+	_, err := e.store.Pool().Exec(ctx, `
 		CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$;
 		CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit();`)
 	if err != nil {
@@ -95,12 +95,12 @@ func TestIssueFailureLeavesNothing(t *testing.T) {
 	if n := count(t, e, `SELECT count(*) FROM audit_events`); n != auditBefore {
 		t.Fatalf("audit events changed: %d → %d", auditBefore, n)
 	}
-	got, _ := e.svc.Store.GetEntitlement(ctx, ent.ID)
+	got, _ := e.store.GetEntitlement(ctx, ent.ID)
 	if got.State != entitlements.StateApproved {
 		t.Fatalf("entitlement state %s, want approved", got.State)
 	}
 	// Once the fault is gone the same entitlement issues normally.
-	if _, err := e.svc.Store.Pool().Exec(ctx, `DROP TRIGGER fail_audit ON audit_events`); err != nil {
+	if _, err := e.store.Pool().Exec(ctx, `DROP TRIGGER fail_audit ON audit_events`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Issue(ctx, ent.ID, maker); err != nil {

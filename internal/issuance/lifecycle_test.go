@@ -40,7 +40,7 @@ func TestRenewalSupersedesAfterTheChangeover(t *testing.T) {
 	if want := old.ExpiresAt.Add(365 * 24 * time.Hour); !renewed.ExpiresAt.Equal(want) {
 		t.Fatalf("renewal ends %s, want %s", renewed.ExpiresAt, want)
 	}
-	got, _ := e.svc.Store.GetLicense(ctx, old.ID)
+	got, _ := e.store.GetLicense(ctx, old.ID)
 	wantEff := renewed.IssuedAt.Add(72 * time.Hour)
 	if got.Status != entitlements.LicenseSuperseded || got.SupersededBy != renewed.ID || !got.StatusEffectiveAt.Equal(wantEff) {
 		t.Fatalf("old license after renewal: %s by %s from %s, want from %s", got.Status, got.SupersededBy, got.StatusEffectiveAt, wantEff)
@@ -324,7 +324,7 @@ func TestSuspendedLicenseHasNoSuccessor(t *testing.T) {
 			t.Fatalf("%s of a suspended license: %v", in.Kind, err)
 		}
 	}
-	got, _ := e.svc.Store.GetLicense(ctx, l.ID)
+	got, _ := e.store.GetLicense(ctx, l.ID)
 	if got.Status != entitlements.LicenseSuspended || got.SupersededBy != "" {
 		t.Fatalf("after the refusals: %s superseded by %q", got.Status, got.SupersededBy)
 	}

@@ -163,7 +163,7 @@ func TestSequenceIsNeverReusedAfterARestore(t *testing.T) {
 		last = b.Sequence
 	}
 	// The "restore": back to the state right after the first publish.
-	pool := e.svc.Store.Pool()
+	pool := e.store.Pool()
 	if _, err := pool.Exec(ctx, `DELETE FROM revocation_bundles WHERE product = 'genai-smart-router' AND sequence > $1`, first.Sequence); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ const RecoverActor = "operator:recover"
 // retired ones included (a published bundle may have been signed by a key retired
 // since), each bound to its product.
 func (s *Service) KnownKeySet(ctx context.Context) (*verify.KeySet, error) {
-	keys, err := s.Store.ListKeys(ctx)
+	keys, err := s.store.ListKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (s *Service) Recover(ctx context.Context, files [][]byte, ks *verify.KeySet
 	}
 	var out []*entitlements.RecoverReport
 	for _, in := range ins {
-		rep, err := s.Store.Recover(ctx, in)
+		rep, err := s.store.Recover(ctx, in)
 		if err != nil {
 			return out, fmt.Errorf("recover %s from bundle #%d: %w", in.Product, in.Sequence, err)
 		}

@@ -25,10 +25,9 @@ type KeyStore interface {
 
 var _ KeyStore = (*signing.Keys)(nil)
 
-// Service is the issuer's business logic over storage.
-type Service struct {
-	Store *storage.Store
-	Keys  KeyStore
+// Config is what the issuer's service is configured with.
+type Config struct {
+	Keys KeyStore
 	// Issuer is the `issuer` member of every envelope payload and bundle ("metrum");
 	// CoreSDKIssuer the `iss` of CoreSDK tokens (default https://licensing.coresdk.io).
 	Issuer        string
@@ -46,6 +45,20 @@ type Service struct {
 	Now             func() time.Time
 }
 
+// Service is the issuer's business logic over storage: the staff application
+// service. Every method takes the acting staff member and checks its role with
+// entitlements.Require before anything else; the store is private, so no caller
+// reaches it around the checks.
+type Service struct {
+	Config
+	store   *storage.Store
+	signIns signIns
+	audits  auditRuns
+}
+
+// New is the service over a store.
+func New(store *storage.Store, c Config) *Service { return &Service{Config: c, store: store} }
+
 func (s *Service) now() time.Time {
 	if s.Now != nil {
 		return s.Now().UTC()
@@ -59,60 +72,50 @@ func (s *Service) now() time.Time {
 // purchase service, never from a session or token.
 var SelfService = &entitlements.Staff{Email: "system:self-service", Role: entitlements.RoleApprover}
 
-// require is the one authorization check of the service layer: every action of
-// every path (console, staff API, CLI, portal on a customer's behalf) names the role
-// it needs here, and handlers only hide what a role can't use.
-func require(by *entitlements.Staff, role entitlements.Role, what string) error {
-	if by == nil || !by.Role.AtLeast(role) {
-		return entitlements.Errorf(entitlements.EFORBIDDEN, "%s needs the %s role", what, role)
-	}
-	return nil
-}
-
 // CreateCustomer adds a customer.
 func (s *Service) CreateCustomer(ctx context.Context, c *entitlements.Customer, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleIssuer, "creating a customer"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "creating a customer"); err != nil {
 		return err
 	}
-	return s.Store.CreateCustomer(ctx, c, by.Email)
+	return s.store.CreateCustomer(ctx, c, by.Email)
 }
 
 // Approve approves a draft entitlement (maker-checker applies).
 func (s *Service) Approve(ctx context.Context, id string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
-	if err := require(by, entitlements.RoleApprover, "approving an entitlement"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleApprover, "approving an entitlement"); err != nil {
 		return nil, err
 	}
-	return s.Store.DecideEntitlement(ctx, id, by, true, s.MakerChecker, "")
+	return s.store.DecideEntitlement(ctx, id, by, true, s.MakerChecker, "")
 }
 
 // Cancel withdraws a draft or approved entitlement, with a reason.
 func (s *Service) Cancel(ctx context.Context, id, reason string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
-	if err := require(by, entitlements.RoleIssuer, "cancelling an entitlement"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "cancelling an entitlement"); err != nil {
 		return nil, err
 	}
 	if reason == "" {
 		return nil, entitlements.Invalid(map[string]string{"reason": "a reason is required"})
 	}
-	return s.Store.CancelEntitlement(ctx, id, by, reason)
+	return s.store.CancelEntitlement(ctx, id, by, reason)
 }
 
 // UpdateCustomer corrects a customer's name or email.
 func (s *Service) UpdateCustomer(ctx context.Context, c *entitlements.Customer, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleIssuer, "updating a customer"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "updating a customer"); err != nil {
 		return err
 	}
-	return s.Store.UpdateCustomer(ctx, c, by.Email)
+	return s.store.UpdateCustomer(ctx, c, by.Email)
 }
 
 // Reject rejects a draft entitlement, with a reason.
 func (s *Service) Reject(ctx context.Context, id, reason string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
-	if err := require(by, entitlements.RoleApprover, "rejecting an entitlement"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleApprover, "rejecting an entitlement"); err != nil {
 		return nil, err
 	}
 	if reason == "" {
 		return nil, entitlements.Invalid(map[string]string{"reason": "a reason is required"})
 	}
-	return s.Store.DecideEntitlement(ctx, id, by, false, s.MakerChecker, reason)
+	return s.store.DecideEntitlement(ctx, id, by, false, s.MakerChecker, reason)
 }
 
 func (s *Service) logf(msg string, args ...any) {
@@ -130,7 +133,7 @@ func (s *Service) CheckTemplates(ctx context.Context) error {
 	for _, t := range templates.All() {
 		all = append(all, storage.TemplateVersion{Name: t.Name, Version: t.Version, Product: t.Product, Fingerprint: t.Fingerprint()})
 	}
-	changed, err := s.Store.CheckTemplates(ctx, all)
+	changed, err := s.store.CheckTemplates(ctx, all)
 	if err != nil {
 		return err
 	}
@@ -143,13 +146,13 @@ func (s *Service) CheckTemplates(ctx context.Context) error {
 // ReviewOrder takes a refunded or disputed self-service order out of the staff queue,
 // with a note (approvers and above).
 func (s *Service) ReviewOrder(ctx context.Context, id, note string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleApprover, "reviewing an order"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleApprover, "reviewing an order"); err != nil {
 		return err
 	}
 	if note == "" {
 		return entitlements.Invalid(map[string]string{"note": "say what was decided"})
 	}
-	return s.Store.ReviewOrder(ctx, id, note, by)
+	return s.store.ReviewOrder(ctx, id, note, by)
 }
 
 // MaxTokenLifetime bounds a personal access token; DefaultTokenLifetime is used when
@@ -162,7 +165,7 @@ const (
 // CreateStaffToken makes a personal access token for the acting staff member (any
 // role: the token acts with its owner's role), shown once.
 func (s *Service) CreateStaffToken(ctx context.Context, name string, lifetime time.Duration, by *entitlements.Staff) (string, *entitlements.StaffToken, error) {
-	if err := require(by, entitlements.RoleViewer, "making a token"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleViewer, "making a token"); err != nil {
 		return "", nil, err
 	}
 	if lifetime == 0 {
@@ -178,37 +181,37 @@ func (s *Service) CreateStaffToken(ctx context.Context, name string, lifetime ti
 	if err := entitlements.Invalid(f); err != nil {
 		return "", nil, err
 	}
-	return s.Store.CreateStaffToken(ctx, by.ID, name, s.now().Add(lifetime).Truncate(time.Second), by.Email)
+	return s.store.CreateStaffToken(ctx, by.ID, name, s.now().Add(lifetime).Truncate(time.Second), by.Email)
 }
 
 // RevokeStaffToken revokes one of the acting staff member's tokens (admins: anyone's).
 func (s *Service) RevokeStaffToken(ctx context.Context, id string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleViewer, "revoking a token"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleViewer, "revoking a token"); err != nil {
 		return err
 	}
 	owner := by.ID
-	if by.Role.AtLeast(entitlements.RoleAdmin) {
-		owner = 0
+	if entitlements.Require(by, entitlements.NeedAdmin, "") == nil {
+		owner = 0 // admins may revoke anyone's token
 	}
-	return s.Store.RevokeStaffToken(ctx, owner, id, by.Email)
+	return s.store.RevokeStaffToken(ctx, owner, id, by.Email)
 }
 
 // CreateStaff adds a staff account (admins only). The very first account is made by
 // the operator's `issuer staff create` bootstrap instead.
 func (s *Service) CreateStaff(ctx context.Context, st *entitlements.Staff, password string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleAdmin, "creating staff accounts"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "creating staff accounts"); err != nil {
 		return err
 	}
 	if err := entitlements.ValidateNewStaff(st, password); err != nil {
 		return err
 	}
-	return s.Store.CreateStaff(ctx, st, password, by.Email)
+	return s.store.CreateStaff(ctx, st, password, by.Email)
 }
 
 // UpdateStaff changes another account's role, state or password (admins only); an
 // admin can't demote or disable themselves (someone must stay able to manage).
 func (s *Service) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleAdmin, "managing staff accounts"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing staff accounts"); err != nil {
 		return err
 	}
 	if id == by.ID && (role != nil || disabled != nil) {
@@ -222,20 +225,22 @@ func (s *Service) UpdateStaff(ctx context.Context, id int64, role *entitlements.
 			return err
 		}
 	}
-	return s.Store.UpdateStaff(ctx, id, role, disabled, password, by.Email)
+	return s.store.UpdateStaff(ctx, id, role, disabled, password, by.Email)
 }
 
 // ChangeOwnPassword sets a new password for the acting staff member after checking the
 // current one; their other sessions end.
-func (s *Service) ChangeOwnPassword(ctx context.Context, current, next string, by *entitlements.Staff) error {
-	if err := require(by, entitlements.RoleViewer, "changing your password"); err != nil {
+func (s *Service) ChangeOwnPassword(ctx context.Context, current, next, addr string, by *entitlements.Staff) error {
+	if err := entitlements.Require(by, entitlements.RoleViewer, "changing your password"); err != nil {
 		return err
 	}
-	if _, err := s.Store.Authenticate(ctx, by.Email, current); err != nil {
+	if _, err := s.CheckPassword(ctx, by.Email, current, addr, "password-change"); entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
 		return entitlements.Invalid(map[string]string{"current": "that is not your current password"})
+	} else if err != nil {
+		return err
 	}
 	if err := entitlements.ValidatePassword(next); err != nil {
 		return err
 	}
-	return s.Store.UpdateStaff(ctx, by.ID, nil, nil, next, by.Email)
+	return s.store.UpdateStaff(ctx, by.ID, nil, nil, next, by.Email)
 }

@@ -36,10 +36,10 @@ type SuccessorInput struct {
 // license superseded after the changeover. One open successor per license, enforced
 // by the database.
 func (s *Service) CreateSuccessor(ctx context.Context, in SuccessorInput, by *entitlements.Staff) (*entitlements.Entitlement, error) {
-	if err := require(by, entitlements.RoleIssuer, "opening a renewal, replacement or top-up"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "opening a renewal, replacement or top-up"); err != nil {
 		return nil, err
 	}
-	l, err := s.Store.GetLicense(ctx, in.LicenseID)
+	l, err := s.store.GetLicense(ctx, in.LicenseID)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (s *Service) CreateSuccessor(ctx context.Context, in SuccessorInput, by *en
 	if l.SupersededBy != "" || l.Status != entitlements.LicenseActive {
 		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is %s and can't be renewed, replaced or topped up", l.ID, l.Status)
 	}
-	prev, err := s.Store.GetEntitlement(ctx, l.EntitlementID)
+	prev, err := s.store.GetEntitlement(ctx, l.EntitlementID)
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +157,10 @@ type RenewalProgress struct {
 // after each. A license that already has an open successor is reported and skipped;
 // the run does not stop on one failure.
 func (s *Service) RenewExpiring(ctx context.Context, product string, within time.Duration, by *entitlements.Staff, progress func(RenewalProgress)) (opened int, err error) {
-	if err := require(by, entitlements.RoleIssuer, "opening renewals"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "opening renewals"); err != nil {
 		return 0, err
 	}
-	list, err := s.Store.ListLicenses(ctx, entitlements.LicenseFilter{Product: product, ExpiringBefore: s.now().Add(within), Limit: 500})
+	list, err := s.store.ListLicenses(ctx, entitlements.LicenseFilter{Product: product, ExpiringBefore: s.now().Add(within), Limit: 500})
 	if err != nil {
 		return 0, err
 	}
@@ -199,7 +199,7 @@ func (s *Service) ChangeStatusWith(ctx context.Context, c entitlements.StatusCha
 		c.EffectiveAt = s.now()
 	}
 	c.EffectiveAt = c.EffectiveAt.UTC().Truncate(time.Second)
-	res, err := s.Store.ChangeLicenseStatus(ctx, c, by)
+	res, err := s.store.ChangeLicenseStatus(ctx, c, by)
 	if err != nil {
 		return nil, err
 	}
@@ -217,10 +217,10 @@ func (s *Service) ChangeStatusWith(ctx context.Context, c entitlements.StatusCha
 // predecessors that keep working until their changeover ends when only this license
 // is changed (spared, with their StatusEffectiveAt).
 func (s *Service) StatusChainPreview(ctx context.Context, licenseID, action string, by *entitlements.Staff) (l *entitlements.License, blocked []*entitlements.License, err error) {
-	if err := require(by, entitlements.RoleViewer, "reading a license"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleViewer, "reading a license"); err != nil {
 		return nil, nil, err
 	}
-	l, chain, err := s.Store.StatusChainPreview(ctx, licenseID, s.now())
+	l, chain, err := s.store.StatusChainPreview(ctx, licenseID, s.now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,10 +238,10 @@ func (s *Service) StatusChainPreview(ctx context.Context, licenseID, action stri
 // RestorePrevious lifts the supersession of a refunded or disputed successor: the
 // license it replaced is active again (approver; docs/lifecycle.md).
 func (s *Service) RestorePrevious(ctx context.Context, successorID, reason string, by *entitlements.Staff) (*entitlements.License, error) {
-	if err := require(by, entitlements.RoleApprover, "restoring a previous license"); err != nil {
+	if err := entitlements.Require(by, entitlements.RoleApprover, "restoring a previous license"); err != nil {
 		return nil, err
 	}
-	l, err := s.Store.RestorePrevious(ctx, successorID, strings.TrimSpace(reason), by)
+	l, err := s.store.RestorePrevious(ctx, successorID, strings.TrimSpace(reason), by)
 	if err != nil {
 		return nil, err
 	}
@@ -251,5 +251,5 @@ func (s *Service) RestorePrevious(ctx context.Context, successorID, reason strin
 
 // Expiring lists active licenses that end within d, soonest first.
 func (s *Service) Expiring(ctx context.Context, product string, d time.Duration, limit int) ([]*entitlements.License, error) {
-	return s.Store.ListLicenses(ctx, entitlements.LicenseFilter{Product: product, ExpiringBefore: s.now().Add(d), Limit: limit})
+	return s.store.ListLicenses(ctx, entitlements.LicenseFilter{Product: product, ExpiringBefore: s.now().Add(d), Limit: limit})
 }

@@ -24,9 +24,8 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
-// Service is the portal's and the customer API's business logic.
-type Service struct {
-	Store  *storage.Store
+// Config is what the portal's service is configured with.
+type Config struct {
 	Mailer mail.Mailer
 	// BaseURL is how customers reach the issuer (sign-in links).
 	BaseURL string
@@ -34,9 +33,18 @@ type Service struct {
 	// SignInLimit throttles sign-in link requests per address and per client (nil:
 	// none). Over it, the answer is the same and no mail goes out.
 	SignInLimit *ratelimit.Limiter
-
-	now func() time.Time
 }
+
+// Service is the portal's and the customer API's business logic: every method takes
+// the customer's Principal and reads through a storage call scoped by it.
+type Service struct {
+	Config
+	store *storage.Store
+	now   func() time.Time
+}
+
+// New is the portal service over a store.
+func New(store *storage.Store, c Config) *Service { return &Service{Config: c, store: store} }
 
 func (s *Service) clock() time.Time {
 	if s.now != nil {
@@ -140,7 +148,7 @@ func (s *Service) Licenses(ctx context.Context, p *entitlements.Principal, after
 	if limit <= 0 || limit > PageSize {
 		limit = PageSize
 	}
-	list, err := s.Store.CustomerLicenses(ctx, p.CustomerID, at, id, limit+1)
+	list, err := s.store.CustomerLicenses(ctx, p.CustomerID, at, id, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -160,7 +168,7 @@ const adviceWindow = 500
 // license to install now, or why there is none (the one status truth:
 // entitlements.AdviseInstall).
 func (s *Service) InstallAdvice(ctx context.Context, p *entitlements.Principal) ([]entitlements.InstallAdvice, error) {
-	list, err := s.Store.CustomerLicenses(ctx, p.CustomerID, time.Time{}, "", adviceWindow)
+	list, err := s.store.CustomerLicenses(ctx, p.CustomerID, time.Time{}, "", adviceWindow)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +178,7 @@ func (s *Service) InstallAdvice(ctx context.Context, p *entitlements.Principal) 
 // LineAdvice is InstallAdvice for the line the license l belongs to (the newest of
 // its renewals, replacements and top-ups); ok is false when the line is not shown.
 func (s *Service) LineAdvice(ctx context.Context, p *entitlements.Principal, l *entitlements.License) (entitlements.InstallAdvice, bool, error) {
-	list, err := s.Store.CustomerLicenses(ctx, p.CustomerID, time.Time{}, "", adviceWindow)
+	list, err := s.store.CustomerLicenses(ctx, p.CustomerID, time.Time{}, "", adviceWindow)
 	if err != nil {
 		return entitlements.InstallAdvice{}, false, err
 	}
@@ -195,42 +203,20 @@ func (s *Service) License(ctx context.Context, p *entitlements.Principal, id str
 	if !entitlements.ValidID(entitlements.PrefixLicense, id) {
 		return nil, entitlements.NotFound("license", id)
 	}
-	return s.Store.CustomerLicense(ctx, p.CustomerID, id)
+	return s.store.CustomerLicense(ctx, p.CustomerID, id)
 }
-
-// File is a delivered file: its exact bytes and how to serve them.
-type File struct {
-	Bytes       []byte
-	ContentType string
-	Name        string
-}
-
-// Download kinds.
-const (
-	WhatFile      = "file"
-	WhatSummary   = "summary"
-	WhatChecklist = "checklist"
-	WhatBundle    = "bundle"
-)
 
 // Download returns one of a license's files (the exact stored signed bytes, the safe
 // summary or the operator checklist) and records the delivery first: no file leaves
 // without its record.
-func (s *Service) Download(ctx context.Context, p *entitlements.Principal, licenseID, what string) (*File, error) {
+func (s *Service) Download(ctx context.Context, p *entitlements.Principal, licenseID, what string) (*entitlements.File, error) {
 	l, err := s.License(ctx, p, licenseID)
 	if err != nil {
 		return nil, err
 	}
-	var f *File
-	switch what {
-	case WhatFile:
-		f = &File{Bytes: l.File, ContentType: l.ContentType, Name: l.FileName}
-	case WhatSummary:
-		f = &File{Bytes: issuance.SummaryFile(l), ContentType: "application/json", Name: "license-summary.json"}
-	case WhatChecklist:
-		f = &File{Bytes: []byte(issuance.Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}
-	default:
-		return nil, entitlements.NotFound("download", what)
+	f, err := issuance.DeliveryFile(l, what)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.record(ctx, p, l.ID, l.Product, what); err != nil {
 		return nil, err
@@ -245,18 +231,18 @@ func (s *Service) Bundle(ctx context.Context, p *entitlements.Principal, license
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.Store.GetBundle(ctx, l.Product, 0)
+	b, err := s.store.GetBundle(ctx, l.Product, 0)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.record(ctx, p, l.ID, l.Product, WhatBundle); err != nil {
+	if err := s.record(ctx, p, l.ID, l.Product, entitlements.WhatBundle); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
 func (s *Service) record(ctx context.Context, p *entitlements.Principal, licenseID, product, what string) error {
-	return s.Store.RecordDownload(ctx, &entitlements.Download{CustomerID: p.CustomerID, LicenseID: licenseID, Product: product,
+	return s.store.RecordDownload(ctx, &entitlements.Download{CustomerID: p.CustomerID, LicenseID: licenseID, Product: product,
 		What: what, ActorKind: p.Kind, Actor: p.Actor, ClientAddr: p.Addr})
 }
 
@@ -265,7 +251,7 @@ func (s *Service) Leases(ctx context.Context, p *entitlements.Principal, license
 	if _, err := s.License(ctx, p, licenseID); err != nil {
 		return nil, err
 	}
-	return s.Store.CustomerLeases(ctx, p.CustomerID, licenseID)
+	return s.store.CustomerLeases(ctx, p.CustomerID, licenseID)
 }
 
 // ReleaseLease releases one of a license's leases (lease-api.md v1.1 budget).
@@ -276,7 +262,7 @@ func (s *Service) ReleaseLease(ctx context.Context, p *entitlements.Principal, l
 	if !entitlements.ValidID(entitlements.PrefixLicense, licenseID) || !entitlements.ValidID(entitlements.PrefixLease, leaseID) {
 		return nil, entitlements.NotFound("lease", leaseID)
 	}
-	res, err := s.Store.ReleaseCustomerLease(ctx, p.CustomerID, licenseID, leaseID, actorOf(p))
+	res, err := s.store.ReleaseCustomerLease(ctx, p.CustomerID, licenseID, leaseID, actorOf(p))
 	if err == nil && res.Released {
 		s.logf("lease released from the portal", "license_id", licenseID, "lease_id", leaseID, "freed", res.Freed)
 	}
@@ -296,7 +282,7 @@ func (s *Service) RotateLeaseToken(ctx context.Context, p *entitlements.Principa
 	if err != nil {
 		return "", err
 	}
-	if err := s.Store.RotateCustomerLeaseToken(ctx, p.CustomerID, licenseID, hash, actorOf(p)); err != nil {
+	if err := s.store.RotateCustomerLeaseToken(ctx, p.CustomerID, licenseID, hash, actorOf(p)); err != nil {
 		return "", err
 	}
 	return tok, nil
@@ -317,7 +303,7 @@ func actorOf(p *entitlements.Principal) string {
 
 // Tokens lists the customer's API tokens.
 func (s *Service) Tokens(ctx context.Context, p *entitlements.Principal) ([]*entitlements.CustomerToken, error) {
-	return s.Store.ListCustomerTokens(ctx, p.CustomerID)
+	return s.store.ListCustomerTokens(ctx, p.CustomerID)
 }
 
 // CreateToken makes a customer API token (returned once). validFor 0: no expiry.
@@ -330,7 +316,7 @@ func (s *Service) CreateToken(ctx context.Context, p *entitlements.Principal, na
 		t := s.clock().Add(validFor).UTC().Truncate(time.Second)
 		exp = &t
 	}
-	return s.Store.CreateCustomerToken(ctx, p.CustomerID, strings.TrimSpace(name), exp, actorOf(p))
+	return s.store.CreateCustomerToken(ctx, p.CustomerID, strings.TrimSpace(name), exp, actorOf(p))
 }
 
 // RevokeToken revokes one of the customer's tokens.
@@ -341,7 +327,7 @@ func (s *Service) RevokeToken(ctx context.Context, p *entitlements.Principal, id
 	if !entitlements.ValidID(entitlements.PrefixCustomerToken, id) {
 		return entitlements.NotFound("token", id)
 	}
-	return s.Store.RevokeCustomerToken(ctx, p.CustomerID, id, actorOf(p))
+	return s.store.RevokeCustomerToken(ctx, p.CustomerID, id, actorOf(p))
 }
 
 // Authenticate turns a customer API token into its principal.
@@ -349,7 +335,7 @@ func (s *Service) Authenticate(ctx context.Context, token, addr string) (*entitl
 	if !strings.HasPrefix(token, entitlements.CustomerTokenPrefix) || len(token) > 128 {
 		return nil, entitlements.ErrBadCustomerToken
 	}
-	t, err := s.Store.AuthenticateCustomerToken(ctx, token)
+	t, err := s.store.AuthenticateCustomerToken(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -359,8 +345,8 @@ func (s *Service) Authenticate(ctx context.Context, token, addr string) (*entitl
 // StaffCreateToken makes a customer API token on a customer's behalf (issuers and
 // above), returned once.
 func (s *Service) StaffCreateToken(ctx context.Context, customerID, name string, validFor time.Duration, by *entitlements.Staff) (string, *entitlements.CustomerToken, error) {
-	if by == nil || !by.Role.AtLeast(entitlements.RoleIssuer) {
-		return "", nil, entitlements.Errorf(entitlements.EFORBIDDEN, "creating a customer API token needs the issuer role")
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "creating a customer API token"); err != nil {
+		return "", nil, err
 	}
 	p := &entitlements.Principal{CustomerID: customerID, Kind: entitlements.PrincipalStaff, Actor: by.Email}
 	return s.CreateToken(ctx, p, name, validFor)
@@ -368,8 +354,8 @@ func (s *Service) StaffCreateToken(ctx context.Context, customerID, name string,
 
 // StaffRevokeToken revokes a customer's token on its behalf.
 func (s *Service) StaffRevokeToken(ctx context.Context, customerID, id string, by *entitlements.Staff) error {
-	if by == nil || !by.Role.AtLeast(entitlements.RoleIssuer) {
-		return entitlements.Errorf(entitlements.EFORBIDDEN, "revoking a customer API token needs the issuer role")
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "revoking a customer API token"); err != nil {
+		return err
 	}
 	return s.RevokeToken(ctx, &entitlements.Principal{CustomerID: customerID, Kind: entitlements.PrincipalStaff, Actor: by.Email}, id)
 }
@@ -384,4 +370,18 @@ func DaysLeft(l *entitlements.License, now time.Time) string {
 		return fmt.Sprintf("%d hours", int(d.Hours())+1)
 	}
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// Customer returns the principal's own customer record.
+func (s *Service) Customer(ctx context.Context, p *entitlements.Principal) (*entitlements.Customer, error) {
+	if p == nil {
+		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "not signed in")
+	}
+	return s.store.GetCustomer(ctx, p.CustomerID)
+}
+
+// HasBundle reports whether a product has a published revocation bundle to offer.
+func (s *Service) HasBundle(ctx context.Context, product string) bool {
+	_, err := s.store.GetBundle(ctx, product, 0)
+	return err == nil
 }

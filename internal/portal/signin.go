@@ -14,10 +14,10 @@ import (
 // Invite adds a portal user to a customer (issuers and above) and mails them a
 // sign-in link.
 func (s *Service) Invite(ctx context.Context, customerID, email, name string, by *entitlements.Staff) (*entitlements.PortalUser, error) {
-	if by == nil || !by.Role.AtLeast(entitlements.RoleIssuer) {
-		return nil, entitlements.Errorf(entitlements.EFORBIDDEN, "inviting a portal user needs the issuer role")
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "inviting a portal user"); err != nil {
+		return nil, err
 	}
-	u, err := s.Store.CreatePortalUser(ctx, customerID, email, name, by.Email)
+	u, err := s.store.CreatePortalUser(ctx, customerID, email, name, by.Email)
 	if err != nil {
 		return nil, err
 	}
@@ -31,10 +31,10 @@ func (s *Service) Invite(ctx context.Context, customerID, email, name string, by
 // SetPortalUserDisabled disables or re-enables a customer's portal user (issuers and
 // above); disabling ends their sessions at once.
 func (s *Service) SetPortalUserDisabled(ctx context.Context, customerID string, id int64, disabled bool, by *entitlements.Staff) error {
-	if by == nil || !by.Role.AtLeast(entitlements.RoleIssuer) {
-		return entitlements.Errorf(entitlements.EFORBIDDEN, "managing portal users needs the issuer role")
+	if err := entitlements.Require(by, entitlements.RoleIssuer, "managing portal users"); err != nil {
+		return err
 	}
-	return s.Store.SetPortalUserDisabled(ctx, customerID, id, disabled, by.Email)
+	return s.store.SetPortalUserDisabled(ctx, customerID, id, disabled, by.Email)
 }
 
 // RequestSignIn mails a one-time sign-in link when the address belongs to an enabled
@@ -58,7 +58,7 @@ func (s *Service) RequestSignIn(ctx context.Context, email, addr string) {
 // sendLink makes a link for an enabled portal user and mails it; an unknown address
 // is not an error (nothing is sent).
 func (s *Service) sendLink(ctx context.Context, email string, invited bool) error {
-	tok, u, err := s.Store.CreateSignInLink(ctx, email)
+	tok, u, err := s.store.CreateSignInLink(ctx, email)
 	if errors.Is(err, entitlements.ErrNotFound) {
 		return nil
 	}
@@ -76,17 +76,17 @@ func (s *Service) sendLink(ctx context.Context, email string, invited bool) erro
 
 // PeekLink says whose a sign-in link is without spending it.
 func (s *Service) PeekLink(ctx context.Context, token string) (*entitlements.PortalUser, error) {
-	return s.Store.PeekSignInLink(ctx, token)
+	return s.store.PeekSignInLink(ctx, token)
 }
 
 // UseLink spends a sign-in link and returns a new session's token.
 func (s *Service) UseLink(ctx context.Context, token, addr string) (string, *entitlements.PortalUser, error) {
-	return s.Store.UseSignInLink(ctx, token, addr)
+	return s.store.UseSignInLink(ctx, token, addr)
 }
 
 // Session returns the principal of a portal session cookie.
 func (s *Service) Session(ctx context.Context, token, addr string) (*entitlements.Principal, *entitlements.PortalUser, error) {
-	u, err := s.Store.PortalSession(ctx, token)
+	u, err := s.store.PortalSession(ctx, token)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,5 +95,5 @@ func (s *Service) Session(ctx context.Context, token, addr string) (*entitlement
 
 // SignOut ends a portal session.
 func (s *Service) SignOut(ctx context.Context, token string) error {
-	return s.Store.EndPortalSession(ctx, token)
+	return s.store.EndPortalSession(ctx, token)
 }

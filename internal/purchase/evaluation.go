@@ -51,7 +51,7 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 		s.logf(slog.LevelInfo, "evaluation request throttled", "client", addr)
 		return nil
 	}
-	tok, err := s.Store.CreateEvaluationRequest(ctx, email, company, evaluationLinkTTL)
+	tok, err := s.store.CreateEvaluationRequest(ctx, email, company, evaluationLinkTTL)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 
 // PeekEvaluation says whose an evaluation link is, without spending it.
 func (s *Service) PeekEvaluation(ctx context.Context, token string) (*entitlements.EvaluationRequest, error) {
-	return s.Store.PeekEvaluationRequest(ctx, token)
+	return s.store.PeekEvaluationRequest(ctx, token)
 }
 
 // StartEvaluation spends an evaluation link: a customer, its portal user and the free
@@ -83,7 +83,7 @@ func (s *Service) StartEvaluation(ctx context.Context, token string) (string, *R
 	if !ok {
 		return "", nil, entitlements.Errorf(entitlements.ENOTFOUND, "evaluations are not offered: contact sales")
 	}
-	o, u, err := s.Store.StartEvaluation(ctx, token, s.DomainPeriod, it.ID, it.Template, it.Currency)
+	o, u, err := s.store.StartEvaluation(ctx, token, s.DomainPeriod, it.ID, it.Template, it.Currency)
 	if err != nil {
 		return "", nil, err
 	}
@@ -91,7 +91,7 @@ func (s *Service) StartEvaluation(ctx context.Context, token string) (string, *R
 	if err != nil {
 		return "", nil, err
 	}
-	sess, err := s.Store.OpenPortalSession(ctx, u)
+	sess, err := s.store.OpenPortalSession(ctx, u)
 	if err != nil {
 		return "", nil, err
 	}

@@ -26,7 +26,7 @@ import (
 
 // Service sells the catalogue and fulfils orders.
 type Service struct {
-	Store     *storage.Store
+	store     *storage.Store
 	Issuer    *issuance.Service
 	Portal    *portal.Service
 	Stripe    *client.API
@@ -60,7 +60,7 @@ func New(cfg config.Stripe, store *storage.Store, iss *issuance.Service, ps *por
 	}
 	sc := &client.API{}
 	sc.Init(cfg.SecretKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
-	return &Service{Store: store, Issuer: iss, Portal: ps, Stripe: sc, Catalogue: cfg.Catalogue, WebhookSecret: cfg.WebhookSecret,
+	return &Service{store: store, Issuer: iss, Portal: ps, Stripe: sc, Catalogue: cfg.Catalogue, WebhookSecret: cfg.WebhookSecret,
 		BaseURL: strings.TrimRight(baseURL, "/"), DomainPeriod: cfg.EvaluationDomainPeriod, Log: log}, nil
 }
 
@@ -134,7 +134,7 @@ func (s *Service) Buy(ctx context.Context, p *entitlements.Principal, itemID, li
 		o.LicenseID, name = l.ID, it.Name+" for "+l.ID
 	case entitlements.OrderEvaluation:
 		o.Status = entitlements.OrderPaid // nothing to pay
-		if err := s.Store.CreateOrder(ctx, o); err != nil {
+		if err := s.store.CreateOrder(ctx, o); err != nil {
 			return "", nil, err
 		}
 		if _, err := s.fulfilOrder(ctx, o, "evaluation"); err != nil {
@@ -167,7 +167,7 @@ func (s *Service) Buy(ctx context.Context, p *entitlements.Principal, itemID, li
 		return "", nil, &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the payment provider could not be reached: try again in a moment", Err: err}
 	}
 	o.CheckoutSessionID = sess.ID
-	if err := s.Store.CreateOrder(ctx, o); err != nil {
+	if err := s.store.CreateOrder(ctx, o); err != nil {
 		return "", nil, err
 	}
 	return sess.URL, o, nil
@@ -203,7 +203,7 @@ func (s *Service) Fulfil(ctx context.Context, sess *stripe.CheckoutSession, via 
 		s.logf(slog.LevelWarn, "stripe: session for no order", "session_id", sess.ID, "via", via)
 		return nil, ErrUnknownOrder
 	}
-	o, err := s.Store.GetOrder(ctx, orderID)
+	o, err := s.store.GetOrder(ctx, orderID)
 	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
 		s.logf(slog.LevelWarn, "stripe: session for an unknown order", "session_id", sess.ID, "order_id", orderID, "via", via)
 		return nil, ErrUnknownOrder
@@ -236,18 +236,18 @@ func (s *Service) fulfilSession(ctx context.Context, o *entitlements.Order, sess
 	}
 	switch sess.PaymentStatus {
 	case stripe.CheckoutSessionPaymentStatusPaid, stripe.CheckoutSessionPaymentStatusNoPaymentRequired:
-		if _, err := s.Store.MoveOrder(ctx, o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending, entitlements.OrderProcessing}, pi); err != nil {
+		if _, err := s.store.MoveOrder(ctx, o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending, entitlements.OrderProcessing}, pi); err != nil {
 			return nil, err
 		}
 	default:
 		// Asynchronous payment (bank debit): wait for async_payment_succeeded.
-		if _, err := s.Store.MoveOrder(ctx, o.ID, entitlements.OrderProcessing, []string{entitlements.OrderPending}, pi); err != nil {
+		if _, err := s.store.MoveOrder(ctx, o.ID, entitlements.OrderProcessing, []string{entitlements.OrderPending}, pi); err != nil {
 			return nil, err
 		}
-		cur, err := s.Store.GetOrder(ctx, o.ID)
+		cur, err := s.store.GetOrder(ctx, o.ID)
 		return &Result{Order: cur}, err
 	}
-	cur, err := s.Store.GetOrder(ctx, o.ID)
+	cur, err := s.store.GetOrder(ctx, o.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (s *Service) fulfilSession(ctx context.Context, o *entitlements.Order, sess
 func (s *Service) fulfilOrder(ctx context.Context, o *entitlements.Order, via string) (*Result, error) {
 	res := &Result{Order: o}
 	if o.FulfilledLicenseID != "" {
-		l, err := s.Store.GetLicense(ctx, o.FulfilledLicenseID)
+		l, err := s.store.GetLicense(ctx, o.FulfilledLicenseID)
 		res.License = l
 		return res, err
 	}
@@ -278,7 +278,7 @@ func (s *Service) fulfilOrder(ctx context.Context, o *entitlements.Order, via st
 	if entitlements.ErrorCode(err) == entitlements.ECONFLICT {
 		// Issued by a concurrent call (or an earlier one that stopped before marking the
 		// order): that license is the order's.
-		if prev, perr := s.Store.LicenseOfEntitlement(ctx, ent.ID); perr == nil {
+		if prev, perr := s.store.LicenseOfEntitlement(ctx, ent.ID); perr == nil {
 			l, tok, err = prev, "", nil
 		}
 	}
@@ -286,14 +286,14 @@ func (s *Service) fulfilOrder(ctx context.Context, o *entitlements.Order, via st
 		return nil, err
 	}
 	res.License, res.LeaseToken = l, tok
-	done, err := s.Store.FulfilOrder(ctx, o.ID, l.ID, via)
+	done, err := s.store.FulfilOrder(ctx, o.ID, l.ID, via)
 	if err != nil {
 		return nil, err
 	}
 	if done {
 		s.logf(slog.LevelInfo, "order fulfilled", "order_id", o.ID, "license_id", l.ID, "via", via)
 	}
-	res.Order, err = s.Store.GetOrder(ctx, o.ID)
+	res.Order, err = s.store.GetOrder(ctx, o.ID)
 	return res, err
 }
 
@@ -320,7 +320,7 @@ func (s *Service) OrderPage(ctx context.Context, p *entitlements.Principal, id s
 	if !entitlements.ValidID(entitlements.PrefixOrder, id) {
 		return nil, entitlements.NotFound("order", id)
 	}
-	o, err := s.Store.CustomerOrder(ctx, p.CustomerID, id)
+	o, err := s.store.CustomerOrder(ctx, p.CustomerID, id)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 		s.logf(slog.LevelWarn, "stripe webhook refused", "err", err)
 		return "", ErrBadSignature
 	}
-	if seen, err := s.Store.StripeEventSeen(ctx, ev.ID); err != nil || seen {
+	if seen, err := s.store.StripeEventSeen(ctx, ev.ID); err != nil || seen {
 		return "duplicate", err
 	}
 	orderID, outcome, err := s.handle(ctx, &ev)
@@ -37,7 +37,7 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	if err != nil {
 		return "", err // 5xx: Stripe redelivers, and the event is handled then
 	}
-	return outcome, s.Store.RecordStripeEvent(ctx, ev.ID, string(ev.Type), orderID, outcome)
+	return outcome, s.store.RecordStripeEvent(ctx, ev.ID, string(ev.Type), orderID, outcome)
 }
 
 func (s *Service) handle(ctx context.Context, ev *stripe.Event) (orderID, outcome string, err error) {
@@ -57,12 +57,12 @@ func (s *Service) handle(ctx context.Context, ev *stripe.Event) (orderID, outcom
 		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
 			return "", "", fmt.Errorf("purchase: %s: %w", ev.Type, err)
 		}
-		o, err := s.Store.GetOrder(ctx, sess.ClientReferenceID)
+		o, err := s.store.GetOrder(ctx, sess.ClientReferenceID)
 		if err != nil || o.CheckoutSessionID != sess.ID {
 			s.logf(slog.LevelWarn, "stripe: async payment failed for an unknown order", "session_id", sess.ID)
 			return "", "", ErrUnknownOrder
 		}
-		if _, err := s.Store.MoveOrder(ctx, o.ID, entitlements.OrderFailed, []string{entitlements.OrderPending, entitlements.OrderProcessing}, ""); err != nil {
+		if _, err := s.store.MoveOrder(ctx, o.ID, entitlements.OrderFailed, []string{entitlements.OrderPending, entitlements.OrderProcessing}, ""); err != nil {
 			return "", "", err
 		}
 		return o.ID, entitlements.OrderFailed, nil
@@ -95,7 +95,7 @@ func (s *Service) suspendFor(ctx context.Context, pi, status, reason string) (st
 	if pi == "" {
 		return "", "", ErrUnknownOrder
 	}
-	o, err := s.Store.OrderByPaymentIntent(ctx, pi)
+	o, err := s.store.OrderByPaymentIntent(ctx, pi)
 	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
 		s.logf(slog.LevelWarn, "stripe: "+status+" for an unknown payment", "payment_intent", pi)
 		return "", "", ErrUnknownOrder
@@ -113,7 +113,7 @@ func (s *Service) suspendFor(ctx context.Context, pi, status, reason string) (st
 			reason += "; license not suspended: " + entitlements.ErrorMessage(err)
 		}
 	}
-	if _, err := s.Store.FlagOrder(ctx, o.ID, status, reason); err != nil {
+	if _, err := s.store.FlagOrder(ctx, o.ID, status, reason); err != nil {
 		return "", "", err
 	}
 	s.logf(slog.LevelWarn, "order "+status+": license suspended, waiting for staff review", "order_id", o.ID, "license_id", o.FulfilledLicenseID)

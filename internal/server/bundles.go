@@ -29,7 +29,7 @@ func (s *Server) bundle(c echo.Context) error {
 		}
 		seq = n
 	}
-	b, err := s.Store.GetBundle(c.Request().Context(), c.Param("product"), seq)
+	b, err := s.Svc.PublicBundle(c.Request().Context(), c.Param("product"), seq)
 	if err != nil {
 		return err
 	}

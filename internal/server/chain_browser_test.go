@@ -38,7 +38,7 @@ func TestBrowserChainRevocation(t *testing.T) {
 	}
 	renewal := successor(entitlements.KindRenewal, a.router.ID, "")
 	topUp := successor(entitlements.KindTopUp, renewal.ID, "credit-pack-5m")
-	if err := e.svc.Store.CreateStaff(ctx, &entitlements.Staff{Email: "approver@staff.test", Role: entitlements.RoleApprover},
+	if err := e.store.CreateStaff(ctx, &entitlements.Staff{Email: "approver@staff.test", Role: entitlements.RoleApprover},
 		"a long enough password", "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestBrowserChainRevocation(t *testing.T) {
 		t.Fatalf("flash: %q", f)
 	}
 	for _, id := range []string{topUp.ID, renewal.ID, a.router.ID} {
-		if l, _ := e.svc.Store.GetLicense(ctx, id); l.Status != entitlements.LicenseRevoked {
+		if l, _ := e.store.GetLicense(ctx, id); l.Status != entitlements.LicenseRevoked {
 			t.Fatalf("%s is %s after the chain revocation", id, l.Status)
 		}
 	}

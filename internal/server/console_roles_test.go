@@ -20,7 +20,7 @@ func TestConsoleRolesAndCSRF(t *testing.T) {
 	sessions := map[entitlements.Role]*http.Client{}
 	for _, r := range []entitlements.Role{entitlements.RoleViewer, entitlements.RoleIssuer, entitlements.RoleApprover, entitlements.RoleAdmin} {
 		email := string(r) + "@console.test"
-		if err := e.svc.Store.CreateStaff(ctx, &entitlements.Staff{Email: email, Role: r}, "a long enough password", "test"); err != nil {
+		if err := e.store.CreateStaff(ctx, &entitlements.Staff{Email: email, Role: r}, "a long enough password", "test"); err != nil {
 			t.Fatal(err)
 		}
 		c := client(t)
@@ -36,7 +36,7 @@ func TestConsoleRolesAndCSRF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := e.svc.Store.ListKeys(ctx)
+	keys, _ := e.store.ListKeys(ctx)
 	kid := keys[0].KID
 	type action struct {
 		path string

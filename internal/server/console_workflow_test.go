@@ -69,7 +69,7 @@ func TestBrowserConsoleWorkflow(t *testing.T) {
 	ctx := context.Background()
 	for email, role := range map[string]entitlements.Role{"maker@staff.test": entitlements.RoleIssuer,
 		"checker@staff.test": entitlements.RoleApprover, "root@staff.test": entitlements.RoleAdmin} {
-		if err := e.svc.Store.CreateStaff(ctx, &entitlements.Staff{Email: email, Role: role}, "a long enough password", "test"); err != nil {
+		if err := e.store.CreateStaff(ctx, &entitlements.Staff{Email: email, Role: role}, "a long enough password", "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,7 +147,7 @@ func TestBrowserConsoleWorkflow(t *testing.T) {
 	topup := entRe.FindString(maker.url())
 	approve(topup)
 	lic3 := issue(maker, topup)
-	l3, _ := e.svc.Store.GetLicense(ctx, lic3)
+	l3, _ := e.store.GetLicense(ctx, lic3)
 	if l3.Supersedes != lic2 || l3.Terms.Limits["token_budget"] != 5_000_000 {
 		t.Fatalf("top-up: supersedes %s, budget %d", l3.Supersedes, l3.Terms.Limits["token_budget"])
 	}
@@ -170,7 +170,7 @@ func TestBrowserConsoleWorkflow(t *testing.T) {
 	}
 	checker.do("publish", chromedp.Navigate(e.ts.URL+"/staff/bundles"), chromedp.Click(chromedp.ID("publish")), chromedp.WaitVisible(chromedp.ID("bundles")))
 	checker.shot("console-bundles")
-	b, err := e.svc.Store.GetBundle(ctx, "genai-smart-router", 0)
+	b, err := e.store.GetBundle(ctx, "genai-smart-router", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestBrowserConsoleWorkflow(t *testing.T) {
 	// The plots were first drawn before anything was issued; they show the licenses
 	// issued since, not a cached zero.
 	var issued int
-	if err := e.svc.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM licenses`).Scan(&issued); err != nil || issued == 0 {
+	if err := e.store.Pool().QueryRow(ctx, `SELECT count(*) FROM licenses`).Scan(&issued); err != nil || issued == 0 {
 		t.Fatalf("licenses issued by the workflow: %d %v", issued, err)
 	}
 	if s := admin.text("#chart-issued"); !strings.Contains(s, fmt.Sprintf("issued: %d", issued)) {

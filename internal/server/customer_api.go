@@ -111,7 +111,7 @@ func (s *Server) apiLicenseFile(c echo.Context) error {
 	if c.Request().Header.Get("If-None-Match") == etag {
 		return c.NoContent(http.StatusNotModified)
 	}
-	f, err := s.Portal.Download(ctx, p, l.ID, portal.WhatFile)
+	f, err := s.Portal.Download(ctx, p, l.ID, entitlements.WhatFile)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) apiLicenseFile(c echo.Context) error {
 }
 
 func (s *Server) apiLicenseChecklist(c echo.Context) error {
-	f, err := s.Portal.Download(c.Request().Context(), principal(c), c.Param("id"), portal.WhatChecklist)
+	f, err := s.Portal.Download(c.Request().Context(), principal(c), c.Param("id"), entitlements.WhatChecklist)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Server) apiLicenseChecklist(c echo.Context) error {
 }
 
 // sendFile sends a delivered file as an attachment with its name.
-func sendFile(c echo.Context, f *portal.File, contentType string) error {
+func sendFile(c echo.Context, f *entitlements.File, contentType string) error {
 	h := c.Response().Header()
 	h.Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -64,7 +64,7 @@ func TestCustomerAPIFilesAreTheStoredBytes(t *testing.T) {
 	}
 	// Deliveries recorded: 2 files + 1 checklist + 1 file (the 304s deliver nothing).
 	var n int
-	e.svc.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM downloads WHERE customer_id = $1 AND actor_kind = 'customer_token' AND actor = $2 AND client_addr = '127.0.0.1'`,
+	e.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM downloads WHERE customer_id = $1 AND actor_kind = 'customer_token' AND actor = $2 AND client_addr = '127.0.0.1'`,
 		a.customer.ID, a.tokenID).Scan(&n)
 	if n != 4 {
 		t.Fatalf("%d downloads recorded, want 4", n)
@@ -144,7 +144,7 @@ func TestCustomerAPIAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Store.Pool().Exec(context.Background(), `UPDATE customer_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, rec.ID)
+	e.store.Pool().Exec(context.Background(), `UPDATE customer_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, rec.ID)
 	details := map[string]string{}
 	for name, tok := range map[string]string{"missing": "", "unknown": "mct_" + strings.Repeat("A", 43), "malformed": "nope", "expired": expiring} {
 		details[name] = wantProblem(t, e.api(t, tok, path), 401, "unauthorized").Detail

@@ -18,6 +18,7 @@ import (
 	"github.com/metrum/licensing/internal/pgtest"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -27,6 +28,7 @@ const password = "correct horse battery"
 
 type env struct {
 	svc     *issuance.Service
+	store   *storage.Store
 	ts      *httptest.Server
 	license *entitlements.License
 }
@@ -42,7 +44,7 @@ func mustServer(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)), Issuer: "metrum", MakerChecker: true}
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)), Issuer: "metrum", MakerChecker: true})
 	staff := map[string]entitlements.Role{"admin@m.test": entitlements.RoleAdmin, "maker@m.test": entitlements.RoleIssuer, "checker@m.test": entitlements.RoleApprover}
 	for email, role := range staff {
 		if err := store.CreateStaff(ctx, &entitlements.Staff{Email: email, Role: role}, password, "test"); err != nil {
@@ -72,10 +74,10 @@ func mustServer(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &server.Server{Svc: svc, Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := &server.Server{Svc: svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &env{svc: svc, ts: ts, license: lic}
+	return &env{svc: svc, store: store, ts: ts, license: lic}
 }
 
 // client is an HTTP client with cookies that does not follow redirects.

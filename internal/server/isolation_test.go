@@ -155,7 +155,7 @@ func TestPortalAndAPIIsolation(t *testing.T) {
 func snapshotOf(t *testing.T, e *portalEnv, x *tenant) string {
 	t.Helper()
 	var s string
-	err := e.svc.Store.Pool().QueryRow(context.Background(), `SELECT
+	err := e.store.Pool().QueryRow(context.Background(), `SELECT
 		(SELECT string_agg(lease_id || coalesce(released_at::text, '-') || freed_early::text || expires_at::text, ',' ORDER BY lease_id) FROM leases WHERE license_id = $1)
 		|| '|' || (SELECT encode(token_hash, 'hex') || coalesce(rotated_at::text, '-') FROM lease_tokens WHERE license_id = $1)
 		|| '|' || (SELECT string_agg(id || coalesce(revoked_at::text, '-'), ',' ORDER BY id) FROM customer_tokens WHERE customer_id = $2)

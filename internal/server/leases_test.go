@@ -25,11 +25,13 @@ import (
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/signing"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
 type leaseEnv struct {
 	svc     *issuance.Service
+	store   *storage.Store
 	ts      *httptest.Server
 	metrics *server.Metrics
 	keyset  *verify.KeySet
@@ -54,8 +56,8 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)),
-		Issuer: "metrum", RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true}
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)),
+		Issuer: "metrum", RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true})
 	for _, p := range []verify.Purpose{verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease} {
 		if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, lAdmin); err != nil {
 			t.Fatal(err)
@@ -66,7 +68,7 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 	ls := leases.New(store, svc, leases.Options{Products: []string{"genai-smart-router"}, ObserveBatch: metrics.ObserveBatch,
 		Limiter: limiter})
 	go ls.Run(ctx)
-	srv := &server.Server{Svc: svc, Store: store, Leases: ls, Metrics: metrics,
+	srv := &server.Server{Svc: svc, Leases: ls, Metrics: metrics,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
@@ -78,7 +80,7 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &leaseEnv{svc: svc, ts: ts, metrics: metrics, keyset: ks, limiter: limiter}
+	return &leaseEnv{svc: svc, store: store, ts: ts, metrics: metrics, keyset: ks, limiter: limiter}
 }
 
 // mustLeaseLicense issues a lease-required pilot license and returns it with its token.
@@ -199,7 +201,7 @@ func TestLeaseGrantRenewAndVerify(t *testing.T) {
 		t.Fatalf("renewal changed the slot: %s → %s", first.LeaseID, renewed.LeaseID)
 	}
 	var outcomes []string
-	rows, _ := e.svc.Store.Pool().Query(context.Background(), `SELECT outcome FROM lease_events WHERE license_id = $1 ORDER BY id`, lic.ID)
+	rows, _ := e.store.Pool().Query(context.Background(), `SELECT outcome FROM lease_events WHERE license_id = $1 ORDER BY id`, lic.ID)
 	for rows.Next() {
 		var o string
 		rows.Scan(&o)
@@ -247,7 +249,7 @@ func TestLeaseErrors(t *testing.T) {
 	later, laterTok := e.mustLeaseLicense(t, issuance.EntitlementInput{StartsAt: time.Now().Add(48 * time.Hour)})
 	wantProblem(t, e.grant(t, laterTok, later.ID, "h"), 403, verify.ReasonNotYetValid)
 	old, oldTok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
-	e.svc.Store.Pool().Exec(ctx, `UPDATE licenses SET not_before = now() - interval '40 days', expires_at = now() - interval '1 day' WHERE id = $1`, old.ID)
+	e.store.Pool().Exec(ctx, `UPDATE licenses SET not_before = now() - interval '40 days', expires_at = now() - interval '1 day' WHERE id = $1`, old.ID)
 	wantProblem(t, e.grant(t, oldTok, old.ID, "h"), 403, verify.ReasonExpired)
 	for _, c := range []struct{ action, reason string }{
 		{entitlements.ActionSuspend, verify.ReasonSuspended}, {entitlements.ActionRevoke, verify.ReasonRevoked},
@@ -280,7 +282,7 @@ func TestLeaseErrors(t *testing.T) {
 
 	// Refusals leave rows with their reasons.
 	var n int
-	e.svc.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM lease_events WHERE license_id = $1 AND outcome = 'refused' AND reason = 'license-limit-exceeded'`, free.ID).Scan(&n)
+	e.store.Pool().QueryRow(ctx, `SELECT count(*) FROM lease_events WHERE license_id = $1 AND outcome = 'refused' AND reason = 'license-limit-exceeded'`, free.ID).Scan(&n)
 	if n != 1 {
 		t.Fatalf("refusal rows: %d", n)
 	}
@@ -373,7 +375,7 @@ func TestLeaseSeatRace(t *testing.T) {
 		t.Fatalf("status counts %v, want 5 × 200 and %d × 409", got, n-5)
 	}
 	var live int
-	e.svc.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
+	e.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
 	if live != 5 {
 		t.Fatalf("%d live slots", live)
 	}
@@ -437,7 +439,7 @@ func TestLeaseDatabaseOutage(t *testing.T) {
 	}
 	for _, id := range handedOut {
 		var n int
-		e.svc.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM lease_events WHERE lease_id = $1 AND outcome = 'granted'`, id).Scan(&n)
+		e.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM lease_events WHERE lease_id = $1 AND outcome = 'granted'`, id).Scan(&n)
 		if n != 1 {
 			t.Fatalf("lease %s was handed out without its row", id)
 		}
@@ -539,7 +541,7 @@ func TestLeaseRenewalsRaceNewHosts(t *testing.T) {
 	// Sample the invariant while the storm runs.
 	for time.Now().Before(stop) {
 		var live int
-		e.svc.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
+		e.store.Pool().QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
 		if live > 5 {
 			t.Fatalf("%d live slots, limit 5", live)
 		}
@@ -550,7 +552,7 @@ func TestLeaseRenewalsRaceNewHosts(t *testing.T) {
 		t.Fatalf("%d newcomers got slots, want exactly the 2 released: %v", len(newcomers), newcomers)
 	}
 	var live int
-	e.svc.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
+	e.store.Pool().QueryRow(ctx, `SELECT count(*) FROM leases WHERE license_id = $1 AND expires_at > now() AND released_at IS NULL`, lic.ID).Scan(&live)
 	if live != 5 {
 		t.Fatalf("%d live slots at the end", live)
 	}

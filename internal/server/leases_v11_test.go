@@ -29,7 +29,7 @@ func (e *leaseEnv) release(t *testing.T, token, leaseID string) leaseResp {
 func (e *leaseEnv) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := e.svc.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := e.store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -82,7 +82,7 @@ func TestLeaseReleaseBudgetLimit(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
 	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 2}}})
 	// The budget is read from the license row (as issued with a release_budget limit).
-	if _, err := e.svc.Store.Pool().Exec(context.Background(), `UPDATE licenses SET limits = limits || '{"release_budget": 0}' WHERE id = $1`, lic.ID); err != nil {
+	if _, err := e.store.Pool().Exec(context.Background(), `UPDATE licenses SET limits = limits || '{"release_budget": 0}' WHERE id = $1`, lic.ID); err != nil {
 		t.Fatal(err)
 	}
 	a := e.lease(t, e.grant(t, tok, lic.ID, "a"))
@@ -280,25 +280,25 @@ func TestRenewalNeverExtendsAReleasedLease(t *testing.T) {
 	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
 	l := e.lease(t, e.grant(t, tok, lic.ID, "h1"))
 	var hash []byte
-	if err := e.svc.Store.Pool().QueryRow(ctx, `SELECT token_hash FROM lease_tokens WHERE license_id = $1`, lic.ID).Scan(&hash); err != nil {
+	if err := e.store.Pool().QueryRow(ctx, `SELECT token_hash FROM lease_tokens WHERE license_id = $1`, lic.ID).Scan(&hash); err != nil {
 		t.Fatal(err)
 	}
 	var expBefore time.Time
-	e.svc.Store.Pool().QueryRow(ctx, `SELECT expires_at FROM leases WHERE lease_id = $1`, l.LeaseID).Scan(&expBefore)
+	e.store.Pool().QueryRow(ctx, `SELECT expires_at FROM leases WHERE lease_id = $1`, l.LeaseID).Scan(&expBefore)
 	time.Sleep(1100 * time.Millisecond) // a renewal would move expires_at by at least a second
 	reqs := []entitlements.LeaseRequest{{TokenHash: hash, LicenseID: lic.ID, Fingerprint: "h1", NewLeaseID: entitlements.NewID(entitlements.PrefixLease)}}
-	_, err := e.svc.Store.GrantLeases(ctx, reqs, leases.Rules{}, func(ds []entitlements.LeaseDecision) error {
+	_, err := e.store.GrantLeases(ctx, reqs, leases.Rules{}, func(ds []entitlements.LeaseDecision) error {
 		if ds[0].Outcome != leases.OutcomeRenewed {
 			return fmt.Errorf("expected a renewal, got %s", ds[0].Outcome)
 		}
-		_, err := e.svc.Store.Pool().Exec(ctx, `UPDATE leases SET released_at = now() WHERE lease_id = $1`, l.LeaseID)
+		_, err := e.store.Pool().Exec(ctx, `UPDATE leases SET released_at = now() WHERE lease_id = $1`, l.LeaseID)
 		return err
 	})
 	if err == nil {
 		t.Fatal("the batch renewed a lease released under it")
 	}
 	var expAfter time.Time
-	e.svc.Store.Pool().QueryRow(ctx, `SELECT expires_at FROM leases WHERE lease_id = $1`, l.LeaseID).Scan(&expAfter)
+	e.store.Pool().QueryRow(ctx, `SELECT expires_at FROM leases WHERE lease_id = $1`, l.LeaseID).Scan(&expAfter)
 	if !expAfter.Equal(expBefore) {
 		t.Fatalf("released lease extended from %s to %s", expBefore, expAfter)
 	}

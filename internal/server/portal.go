@@ -91,7 +91,7 @@ func (s *Server) portalPage(c echo.Context, title string) web.PortalPage {
 	}
 	if u, ok := c.Get("portal_user").(*entitlements.PortalUser); ok {
 		p.User = u.Email
-		if cu, err := s.Store.GetCustomer(c.Request().Context(), u.CustomerID); err == nil {
+		if cu, err := s.Portal.Customer(c.Request().Context(), principal(c)); err == nil {
 			p.Customer = cu.Name
 		}
 	}

@@ -112,7 +112,7 @@ func TestBrowserPortal(t *testing.T) {
 	}
 	// Every download was recorded against the portal user.
 	var n int
-	e.svc.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM downloads WHERE actor_kind = 'portal_user' AND actor = 'cto@acme.test'`).Scan(&n)
+	e.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM downloads WHERE actor_kind = 'portal_user' AND actor = 'cto@acme.test'`).Scan(&n)
 	if n != 2 {
 		t.Fatalf("%d downloads recorded, want 2", n)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/smtptest"
+	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -31,6 +32,7 @@ import (
 // database, mailing through a real SMTP listener on loopback.
 type portalEnv struct {
 	svc    *issuance.Service
+	store  *storage.Store
 	portal *portal.Service
 	ts     *httptest.Server
 	smtp   *smtptest.Server
@@ -69,9 +71,9 @@ func mustPortalWith(t *testing.T, customerRate float64, customerBurst int, shop 
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)),
-		Issuer: "metrum", RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true}
-	e := &portalEnv{svc: svc, smtp: smtptest.Start(t),
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)),
+		Issuer: "metrum", RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true})
+	e := &portalEnv{svc: svc, store: store, smtp: smtptest.Start(t),
 		admin: &entitlements.Staff{Email: "admin@m.test", Role: entitlements.RoleAdmin},
 		maker: &entitlements.Staff{Email: "maker@m.test", Role: entitlements.RoleIssuer},
 		check: &entitlements.Staff{Email: "checker@m.test", Role: entitlements.RoleApprover}}
@@ -91,10 +93,10 @@ func mustPortalWith(t *testing.T, customerRate float64, customerBurst int, shop 
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.portal = &portal.Service{Store: store, Mailer: &mail.SMTP{Addr: e.smtp.Addr, From: "licensing@metrum.test"}, Log: log}
+	e.portal = portal.New(store, portal.Config{Mailer: &mail.SMTP{Addr: e.smtp.Addr, From: "licensing@metrum.test"}, Log: log})
 	ls := leases.New(store, svc, leases.Options{Products: []string{"genai-smart-router"}})
 	go ls.Run(ctx)
-	srv := &server.Server{Svc: svc, Store: store, Leases: ls, Portal: e.portal, Log: log,
+	srv := &server.Server{Svc: svc, Leases: ls, Portal: e.portal, Log: log,
 		CustomerLimit: ratelimit.New(customerRate, customerBurst, 0)}
 	// The listener first, so the purchase service knows the base URL.
 	e.ts = httptest.NewUnstartedServer(nil)
@@ -139,7 +141,7 @@ func (e *portalEnv) tenant(t *testing.T, name, email string) *tenant {
 	x.router, _ = e.issue(t, x.customer.ID, "enterprise-annual")
 	x.pilot, x.leaseTok = e.issue(t, x.customer.ID, "pilot-30d")
 	x.jws, _ = e.issue(t, x.customer.ID, "team")
-	if _, err := e.svc.Store.CreatePortalUser(ctx, x.customer.ID, email, name+" ops", e.maker.Email); err != nil {
+	if _, err := e.store.CreatePortalUser(ctx, x.customer.ID, email, name+" ops", e.maker.Email); err != nil {
 		t.Fatal(err)
 	}
 	tok, rec, err := e.portal.StaffCreateToken(ctx, x.customer.ID, "ci", 0, e.maker)

@@ -98,7 +98,7 @@ func (s *Server) portalLicense(c echo.Context) error {
 			}
 		}
 	}
-	if _, err := s.Store.GetBundle(ctx, l.Product, 0); err == nil {
+	if s.Portal.HasBundle(ctx, l.Product) {
 		v.HasBundle = true
 	}
 	if max, ok := l.Terms.Limits["max_instances"]; ok {
@@ -141,12 +141,12 @@ func day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 // current revocation bundle; every delivery is recorded before it is sent.
 func (s *Server) portalDownload(c echo.Context) error {
 	ctx, p, id := c.Request().Context(), principal(c), c.Param("id")
-	if c.Param("what") == portal.WhatBundle {
+	if c.Param("what") == entitlements.WhatBundle {
 		b, err := s.Portal.Bundle(ctx, p, id)
 		if err != nil {
 			return err
 		}
-		return sendFile(c, &portal.File{Bytes: b.File, Name: fmt.Sprintf("revocation-%s-%d.json", b.Product, b.Sequence)}, "application/json")
+		return sendFile(c, &entitlements.File{Bytes: b.File, Name: fmt.Sprintf("revocation-%s-%d.json", b.Product, b.Sequence)}, "application/json")
 	}
 	f, err := s.Portal.Download(ctx, p, id, c.Param("what"))
 	if err != nil {

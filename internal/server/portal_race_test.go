@@ -15,7 +15,7 @@ func TestSignInLinkRace(t *testing.T) {
 	e := mustPortal(t, 0, 0)
 	a := e.tenant(t, "Acme", "ops@acme.test")
 	ctx := context.Background()
-	tok, _, err := e.svc.Store.CreateSignInLink(ctx, a.email)
+	tok, _, err := e.store.CreateSignInLink(ctx, a.email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestSignInLinkRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := e.svc.Store.UseSignInLink(ctx, tok, "192.0.2.1")
+			_, _, err := e.store.UseSignInLink(ctx, tok, "192.0.2.1")
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -47,7 +47,7 @@ func TestBrowserEvaluation(t *testing.T) {
 		t.Fatalf("evaluation license: %s %s %s", r.Status, r.Reason, r.SKU)
 	}
 	// With a lease taken with the token the page showed once, the verifier says valid.
-	lic, err := e.svc.Store.GetLicense(context.Background(), licID)
+	lic, err := e.store.GetLicense(context.Background(), licID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestBrowserPaidPurchase(t *testing.T) {
 	}
 	var amount int64
 	var session string
-	e.svc.Store.Pool().QueryRow(context.Background(), `SELECT amount, checkout_session_id FROM orders WHERE customer_id = $1 AND item = 'pilot'`, a.customer.ID).Scan(&amount, &session)
+	e.store.Pool().QueryRow(context.Background(), `SELECT amount, checkout_session_id FROM orders WHERE customer_id = $1 AND item = 'pilot'`, a.customer.ID).Scan(&amount, &session)
 	if amount != 250000 || session == "" {
 		t.Fatalf("order: amount %d session %q", amount, session)
 	}

@@ -38,7 +38,7 @@ func mustShop(t *testing.T, paid bool) *portalEnv {
 	return mustPortalWith(t, 0, 0, func(e *portalEnv) *purchase.Service {
 		cfg := config.Stripe{SecretKey: "sk_test_123", WebhookSecret: webhookSecret, APIURL: api,
 			EvaluationDomainPeriod: 90 * 24 * time.Hour, Catalogue: config.DefaultCatalogue}
-		s, err := purchase.New(cfg, e.svc.Store, e.svc, e.portal, e.portal.BaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s, err := purchase.New(cfg, e.store, e.svc, e.portal, e.portal.BaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,8 +60,8 @@ func (e *portalEnv) buy(t *testing.T, c *http.Client, customerID, item, license 
 		t.Fatalf("buy %s: %d %.500s", item, resp.StatusCode, body)
 	}
 	var id string
-	e.svc.Store.Pool().QueryRow(context.Background(), `SELECT id FROM orders WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1`, customerID).Scan(&id)
-	o, err := e.svc.Store.GetOrder(context.Background(), id)
+	e.store.Pool().QueryRow(context.Background(), `SELECT id FROM orders WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1`, customerID).Scan(&id)
+	o, err := e.store.GetOrder(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func (e *portalEnv) deliver(t *testing.T, payload []byte, header string) leaseRe
 func (e *portalEnv) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := e.svc.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := e.store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -111,7 +111,7 @@ func (e *portalEnv) count(t *testing.T, sql string, args ...any) int {
 
 func (e *portalEnv) order(t *testing.T, id string) *entitlements.Order {
 	t.Helper()
-	o, err := e.svc.Store.GetOrder(context.Background(), id)
+	o, err := e.store.GetOrder(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestStripeExactlyOnce(t *testing.T) {
 		t.Fatalf("event recorded %d times", n)
 	}
 	// The license is the pilot, self-service, and verifies.
-	l, _ := e.svc.Store.GetLicense(context.Background(), got.FulfilledLicenseID)
+	l, _ := e.store.GetLicense(context.Background(), got.FulfilledLicenseID)
 	if l.SKU != "pilot-30d" || l.CustomerID != a.customer.ID {
 		t.Fatalf("license %s %s", l.SKU, l.CustomerID)
 	}
@@ -303,7 +303,7 @@ func TestStripeRefundSuspends(t *testing.T) {
 	if r := e.deliver(t, p, h); r.status != 200 {
 		t.Fatalf("refund: %d %s", r.status, r.body)
 	}
-	l, _ := e.svc.Store.GetLicense(context.Background(), o.FulfilledLicenseID)
+	l, _ := e.store.GetLicense(context.Background(), o.FulfilledLicenseID)
 	if l.Status != entitlements.LicenseSuspended || !strings.Contains(l.StatusReason, "refund") {
 		t.Fatalf("license after refund: %s %q", l.Status, l.StatusReason)
 	}
@@ -311,7 +311,7 @@ func TestStripeRefundSuspends(t *testing.T) {
 	if got.Status != entitlements.OrderRefunded || got.ReviewReason == "" {
 		t.Fatalf("order after refund: %+v", got)
 	}
-	queue, _ := e.svc.Store.ReviewQueue(context.Background(), 10)
+	queue, _ := e.store.ReviewQueue(context.Background(), 10)
 	if len(queue) != 1 || queue[0].ID != o.ID {
 		t.Fatalf("review queue: %v", queue)
 	}
@@ -333,13 +333,13 @@ func TestStripeRefundSuspends(t *testing.T) {
 	p, h = event(t, "evt_d2", "charge.dispute.created", map[string]any{"id": "dp_1", "object": "dispute", "payment_intent": o2.PaymentIntent,
 		"charge": "ch_2", "amount": o2.Amount, "currency": "usd", "reason": "fraudulent", "status": "needs_response"}, webhookSecret, time.Time{})
 	e.deliver(t, p, h)
-	if l, _ := e.svc.Store.GetLicense(context.Background(), o2.FulfilledLicenseID); l.Status != entitlements.LicenseSuspended {
+	if l, _ := e.store.GetLicense(context.Background(), o2.FulfilledLicenseID); l.Status != entitlements.LicenseSuspended {
 		t.Fatalf("license after dispute: %s", l.Status)
 	}
 	if err := e.svc.ReviewOrder(context.Background(), o.ID, "refund accepted; license stays suspended", e.check); err != nil {
 		t.Fatal(err)
 	}
-	if queue, _ := e.svc.Store.ReviewQueue(context.Background(), 10); len(queue) != 1 || queue[0].ID != o2.ID {
+	if queue, _ := e.store.ReviewQueue(context.Background(), 10); len(queue) != 1 || queue[0].ID != o2.ID {
 		t.Fatalf("queue after review: %v", queue)
 	}
 	// Redelivery of the refund does nothing more.
@@ -362,7 +362,7 @@ func TestStripeRefundBeforeFulfilment(t *testing.T) {
 	_, o := e.buy(t, c, a.customer.ID, "pilot", "")
 	pi := sessionOf(o, "paid")["payment_intent"].(string)
 	// What the fulfilment does first; it stops here (the process died).
-	if moved, err := e.svc.Store.MoveOrder(context.Background(), o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending}, pi); err != nil || !moved {
+	if moved, err := e.store.MoveOrder(context.Background(), o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending}, pi); err != nil || !moved {
 		t.Fatalf("move to paid: %v %v", moved, err)
 	}
 	p, h := event(t, "evt_rb1", "charge.refunded", map[string]any{"id": "ch_rb", "object": "charge", "payment_intent": pi,
@@ -405,14 +405,14 @@ func TestStripeTopUpSupersedes(t *testing.T) {
 	p, h := event(t, "evt_t1", "checkout.session.completed", sessionOf(o, "paid"), webhookSecret, time.Time{})
 	e.deliver(t, p, h)
 	got := e.order(t, o.ID)
-	l, err := e.svc.Store.GetLicense(context.Background(), got.FulfilledLicenseID)
+	l, err := e.store.GetLicense(context.Background(), got.FulfilledLicenseID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if l.Supersedes != a.router.ID || l.Terms.Limits["token_budget"] != 5_000_000 || l.SKU != "credit-pack-5m" {
 		t.Fatalf("top-up: supersedes %s, budget %d, sku %s", l.Supersedes, l.Terms.Limits["token_budget"], l.SKU)
 	}
-	old, _ := e.svc.Store.GetLicense(context.Background(), a.router.ID)
+	old, _ := e.store.GetLicense(context.Background(), a.router.ID)
 	if old.SupersededBy != l.ID {
 		t.Fatalf("old license superseded by %q", old.SupersededBy)
 	}
@@ -462,7 +462,7 @@ func TestEvaluationRaces(t *testing.T) {
 	ctx := context.Background()
 	link := func(email string) string {
 		t.Helper()
-		tok, err := e.svc.Store.CreateEvaluationRequest(ctx, email, "Initech", time.Hour)
+		tok, err := e.store.CreateEvaluationRequest(ctx, email, "Initech", time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

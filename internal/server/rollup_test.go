@@ -10,7 +10,7 @@ import (
 func TestLeaseRollup(t *testing.T) {
 	e := mustPortal(t, 0, 0)
 	ctx := context.Background()
-	st := e.svc.Store
+	st := e.store
 	_, err := st.Pool().Exec(ctx, `INSERT INTO lease_events (at, license_id, instance_fingerprint, outcome, reason)
 		SELECT date_trunc('hour', now()) - interval '3 hours' + (i || ' seconds')::interval, 'lic_x', 'h', CASE WHEN i % 4 = 0 THEN 'refused' ELSE 'renewed' END, ''
 		FROM generate_series(1, 100) i
@@ -51,7 +51,7 @@ func TestTimeIndexesAutosummarize(t *testing.T) {
 	e := mustPortal(t, 0, 0)
 	for _, idx := range []string{"lease_events_at_brin", "audit_events_at_brin"} {
 		var on bool
-		err := e.svc.Store.Pool().QueryRow(context.Background(),
+		err := e.store.Pool().QueryRow(context.Background(),
 			`SELECT coalesce('autosummarize=on' = ANY(reloptions), false) FROM pg_class WHERE relname = $1 AND relkind = 'i'`, idx).Scan(&on)
 		if err != nil || !on {
 			t.Errorf("%s: autosummarize not on (%v)", idx, err)

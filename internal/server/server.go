@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -25,14 +24,12 @@ import (
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/staffapi"
-	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/web"
 )
 
 // Server holds the handlers' dependencies.
 type Server struct {
 	Svc     *issuance.Service
-	Store   *storage.Store
 	Leases  LeaseGranter
 	Metrics *Metrics
 	Log     *slog.Logger
@@ -53,15 +50,7 @@ type Server struct {
 
 	v1 *echo.Group
 
-	throttleOnce sync.Once
-	signIns      *signInThrottle
-	charts       chartCache
-}
-
-// throttle is the sign-in throttle shared by the console and the staff API.
-func (s *Server) throttle() *signInThrottle {
-	s.throttleOnce.Do(func() { s.signIns = newSignInThrottle() })
-	return s.signIns
+	charts chartCache
 }
 
 func (s *Server) now() time.Time {
@@ -136,7 +125,7 @@ func cacheForever(h http.Handler) http.Handler {
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := s.Store.Ping(ctx); err != nil {
+	if err := s.Svc.Ping(ctx); err != nil {
 		return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "database unreachable", Err: err}
 	}
 	return c.String(http.StatusOK, "ready\n")

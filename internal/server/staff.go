@@ -88,7 +88,7 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	token, err := s.Store.CreateSession(c.Request().Context(), st, c.RealIP())
+	token, err := s.Svc.StartSession(c.Request().Context(), st, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -98,38 +98,14 @@ func (s *Server) login(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
-// checkPassword is the one password check of the console and the staff API: the
-// throttle per account and per client address first, then argon2id in a bounded slot;
-// a failure is counted and audited.
+// checkPassword is the service's one password check (throttled, bounded, audited).
 func (s *Server) checkPassword(c echo.Context, email, password, via string) (*entitlements.Staff, error) {
-	ctx, addr := c.Request().Context(), c.RealIP()
-	acct, client := "acct:"+email, "addr:"+addr
-	if w := s.throttle().wait(acct, client); w > 0 {
-		return nil, tooFast(w)
-	}
-	var st *entitlements.Staff
-	err := s.throttle().hashing(ctx, func() error {
-		var err error
-		st, err = s.Store.Authenticate(ctx, email, password)
-		return err
-	})
-	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-		s.throttle().fail(acct, client)
-		s.Log.Info("staff sign-in refused", "email", email, "client", addr)
-		_ = s.Store.Audit(ctx, &entitlements.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
-			Details: map[string]string{"client_addr": addr, "via": via}})
-		return nil, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.throttle().succeed(acct)
-	return st, nil
+	return s.Svc.CheckPassword(c.Request().Context(), email, password, c.RealIP(), via)
 }
 
 func (s *Server) logout(c echo.Context) error {
 	if ck, err := c.Cookie(sessionCookie); err == nil {
-		_ = s.Store.DeleteSession(c.Request().Context(), ck.Value)
+		_ = s.Svc.EndSession(c.Request().Context(), ck.Value)
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/staff", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.SecureCookies})
@@ -144,7 +120,7 @@ func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil || ck.Value == "" {
 			return c.Redirect(http.StatusSeeOther, "/staff/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}
-		st, err := s.Store.SessionStaff(c.Request().Context(), ck.Value)
+		st, err := s.Svc.SessionStaff(c.Request().Context(), ck.Value)
 		if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
 			return c.Redirect(http.StatusSeeOther, "/staff/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}

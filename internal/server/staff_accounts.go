@@ -25,12 +25,12 @@ func (s *Server) renderAccounts(c echo.Context, status int, errMsg string) error
 	v := web.StaffAccounts{Self: by.ID, Error: errMsg}
 	var err error
 	if by.Role.AtLeast(entitlements.RoleAdmin) {
-		if v.Accounts, err = s.Store.ListStaff(ctx); err != nil {
+		if v.Accounts, err = s.Svc.ListStaff(ctx, staffOf(c)); err != nil {
 			return err
 		}
 	}
 	ck, _ := c.Cookie(sessionCookie)
-	if v.Sessions, err = s.Store.ListSessions(ctx, by.ID, ck.Value); err != nil {
+	if v.Sessions, err = s.Svc.Sessions(ctx, ck.Value, by); err != nil {
 		return err
 	}
 	return Render(c, status, web.StaffAccountsPage(s.page(c, "Accounts"), v))
@@ -64,7 +64,7 @@ func (s *Server) staffUpdateAccount(c echo.Context) error {
 }
 
 func (s *Server) staffChangePassword(c echo.Context) error {
-	if err := s.Svc.ChangeOwnPassword(c.Request().Context(), c.FormValue("current"), c.FormValue("next"), staffOf(c)); err != nil {
+	if err := s.Svc.ChangeOwnPassword(c.Request().Context(), c.FormValue("current"), c.FormValue("next"), c.RealIP(), staffOf(c)); err != nil {
 		if entitlements.ErrorCode(err) == entitlements.EINVALID {
 			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
 		}
@@ -80,7 +80,7 @@ func (s *Server) staffEndSession(c echo.Context) error {
 		return entitlements.NotFound("session", c.Param("id"))
 	}
 	by := staffOf(c)
-	if err := s.Store.EndSession(c.Request().Context(), by.ID, id, by.Email); err != nil {
+	if err := s.Svc.EndOwnSession(c.Request().Context(), id, by); err != nil {
 		return err
 	}
 	return s.redirectWithFlash(c, "/staff/accounts", "Session ended.")

@@ -39,7 +39,7 @@ func (s *Server) staffBundles(c echo.Context) error {
 		product = products[0]
 	}
 	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	list, err := s.Store.ListBundles(c.Request().Context(), product, before, pageSize+1)
+	list, err := s.Svc.ListBundles(c.Request().Context(), product, before, pageSize+1, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (s *Server) staffPublish(c echo.Context) error {
 }
 
 func (s *Server) staffKeys(c echo.Context) error {
-	keys, err := s.Store.ListKeys(c.Request().Context())
+	keys, err := s.Svc.ListKeys(c.Request().Context(), staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *Server) renderAudit(c echo.Context, rep *entitlements.ChainReport) erro
 		}
 		f.Since = t
 	}
-	list, err := s.Store.ListAudit(c.Request().Context(), f)
+	list, err := s.Svc.ListAudit(c.Request().Context(), f, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (s *Server) renderAudit(c echo.Context, rep *entitlements.ChainReport) erro
 // staffAuditVerify recomputes the hash chain and shows the result (the first broken
 // link, if any).
 func (s *Server) staffAuditVerify(c echo.Context) error {
-	rep, err := s.Store.VerifyAudit(c.Request().Context(), nil)
+	rep, err := s.Svc.VerifyAudit(c.Request().Context(), nil, staffOf(c))
 	if err != nil {
 		return err
 	}

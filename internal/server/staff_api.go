@@ -51,7 +51,7 @@ func (s *Server) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || !strings.HasPrefix(tok, entitlements.StaffTokenPrefix) || len(tok) > 128 {
 			return entitlements.ErrBadStaffToken
 		}
-		st, _, err := s.Store.AuthenticateStaffToken(c.Request().Context(), tok)
+		st, _, err := s.Svc.AuthenticateToken(c.Request().Context(), tok)
 		if err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func (s *Server) staffCustomerCalls(a route) {
 		return c, s.Svc.CreateCustomer(ctx, c, by)
 	}))
 	a(staffapi.CustomerUpdate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.CustomerUpdateRequest) (*entitlements.Customer, error) {
-		c, err := s.Store.GetCustomer(ctx, p.ID)
+		c, err := s.Svc.GetCustomer(ctx, p.ID, by)
 		if err != nil {
 			return nil, err
 		}
@@ -141,11 +141,11 @@ func (s *Server) staffCustomerCalls(a route) {
 		}
 		return c, s.Svc.UpdateCustomer(ctx, c, by)
 	}))
-	a(staffapi.CustomerGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.Customer, error) {
-		return s.Store.GetCustomer(ctx, p.ID)
+	a(staffapi.CustomerGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.Customer, error) {
+		return s.Svc.GetCustomer(ctx, p.ID, by)
 	}))
-	a(staffapi.CustomerList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.Page) ([]*entitlements.Customer, error) {
-		return s.Store.ListCustomers(ctx, p.Offset, clampLimit(p.Limit))
+	a(staffapi.CustomerList, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.Page) ([]*entitlements.Customer, error) {
+		return s.Svc.ListCustomers(ctx, p.Offset, clampLimit(p.Limit), by)
 	}))
 	a(staffapi.PortalInvite, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.PortalInviteRequest) (*entitlements.PortalUser, error) {
 		if s.Portal == nil {
@@ -153,8 +153,8 @@ func (s *Server) staffCustomerCalls(a route) {
 		}
 		return s.Portal.Invite(ctx, p.CustomerID, p.Email, p.Name, by)
 	}))
-	a(staffapi.PortalUsers, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) ([]*entitlements.PortalUser, error) {
-		return s.Store.ListPortalUsers(ctx, p.ID)
+	a(staffapi.PortalUsers, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) ([]*entitlements.PortalUser, error) {
+		return s.Svc.ListPortalUsers(ctx, p.ID, by)
 	}))
 	a(staffapi.PortalDisable, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.PortalUserRequest) (*staffapi.Empty, error) {
 		if s.Portal == nil {
@@ -169,8 +169,8 @@ func (s *Server) staffCustomerCalls(a route) {
 		tok, rec, err := s.Portal.StaffCreateToken(ctx, p.CustomerID, p.Name, p.Lifetime, by)
 		return &staffapi.NewCustomerToken{Token: tok, Record: rec}, err
 	}))
-	a(staffapi.CustomerTokenList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) ([]*entitlements.CustomerToken, error) {
-		return s.Store.ListCustomerTokens(ctx, p.ID)
+	a(staffapi.CustomerTokenList, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) ([]*entitlements.CustomerToken, error) {
+		return s.Svc.ListCustomerTokens(ctx, p.ID, by)
 	}))
 	a(staffapi.CustomerTokenDrop, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.CustomerTokenRequest) (*staffapi.Empty, error) {
 		if s.Portal == nil {
@@ -178,11 +178,11 @@ func (s *Server) staffCustomerCalls(a route) {
 		}
 		return &staffapi.Empty{}, s.Portal.StaffRevokeToken(ctx, p.CustomerID, p.ID, by)
 	}))
-	a(staffapi.OrderQueue, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.Order, error) {
-		return s.Store.ReviewQueue(ctx, 500)
+	a(staffapi.OrderQueue, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.Order, error) {
+		return s.Svc.OrderQueue(ctx, 500, by)
 	}))
-	a(staffapi.OrderGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.Order, error) {
-		return s.Store.GetOrder(ctx, p.ID)
+	a(staffapi.OrderGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.Order, error) {
+		return s.Svc.GetOrder(ctx, p.ID, by)
 	}))
 	a(staffapi.OrderReview, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ReviewRequest) (*staffapi.Empty, error) {
 		return &staffapi.Empty{}, s.Svc.ReviewOrder(ctx, p.ID, p.Note, by)
@@ -210,12 +210,12 @@ func (s *Server) staffEntitlementCalls(a route) {
 	a(staffapi.EntitlementCancel, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.Reason) (*entitlements.Entitlement, error) {
 		return s.Svc.Cancel(ctx, p.ID, p.Reason, by)
 	}))
-	a(staffapi.EntitlementGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.Entitlement, error) {
-		return s.Store.GetEntitlement(ctx, p.ID)
+	a(staffapi.EntitlementGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.Entitlement, error) {
+		return s.Svc.GetEntitlement(ctx, p.ID, by)
 	}))
-	a(staffapi.EntitlementList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *entitlements.EntitlementFilter) ([]*entitlements.Entitlement, error) {
+	a(staffapi.EntitlementList, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.EntitlementFilter) ([]*entitlements.Entitlement, error) {
 		p.Limit = clampLimit(p.Limit)
-		return s.Store.ListEntitlements(ctx, *p)
+		return s.Svc.ListEntitlements(ctx, *p, by)
 	}))
 }
 
@@ -226,11 +226,11 @@ func (s *Server) staffLicenseCalls(a route) {
 	}))
 	a(staffapi.LicenseIssueAll, s.issueAllApproved)
 	a(staffapi.LicenseRenewAll, s.renewExpiring)
-	a(staffapi.LicenseGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.License, error) {
-		return s.Store.GetLicense(ctx, p.ID)
+	a(staffapi.LicenseGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.License, error) {
+		return s.Svc.GetLicense(ctx, p.ID, by)
 	}))
-	a(staffapi.LicenseList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *entitlements.LicenseFilter) ([]*entitlements.License, error) {
-		return s.Store.ListLicenses(ctx, *p)
+	a(staffapi.LicenseList, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.LicenseFilter) ([]*entitlements.License, error) {
+		return s.Svc.ListLicenses(ctx, *p, by)
 	}))
 	a(staffapi.LicenseSuccessor, call(s, func(ctx context.Context, by *entitlements.Staff, p *issuance.SuccessorInput) (*entitlements.Entitlement, error) {
 		p.OrderID = ""
@@ -261,21 +261,21 @@ func (s *Server) staffLicenseCalls(a route) {
 	a(staffapi.BundlePublish, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.BundleRequest) (*entitlements.Bundle, error) {
 		return s.Svc.PublishBundle(ctx, p.Product, by)
 	}))
-	a(staffapi.BundleGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) (*entitlements.Bundle, error) {
-		return s.Store.GetBundle(ctx, p.Product, p.Sequence)
+	a(staffapi.BundleGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.BundleRequest) (*entitlements.Bundle, error) {
+		return s.Svc.GetBundle(ctx, p.Product, p.Sequence, by)
 	}))
-	a(staffapi.BundleList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.BundleRequest) ([]*entitlements.Bundle, error) {
-		return s.Store.ListBundles(ctx, p.Product, p.Before, clampLimit(p.Limit))
+	a(staffapi.BundleList, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.BundleRequest) ([]*entitlements.Bundle, error) {
+		return s.Svc.ListBundles(ctx, p.Product, p.Before, clampLimit(p.Limit), by)
 	}))
-	a(staffapi.LeaseSlots, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*entitlements.Lease, error) {
-		return s.Store.ListLeases(ctx, p.LicenseID)
+	a(staffapi.LeaseSlots, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.LeaseRequest) ([]*entitlements.Lease, error) {
+		return s.Svc.ListLeases(ctx, p.LicenseID, by)
 	}))
-	a(staffapi.LeaseHistory, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.LeaseRequest) ([]*entitlements.LeaseEvent, error) {
-		return s.Store.ListLeaseEvents(ctx, p.LicenseID, p.Before, clampLimit(p.Limit))
+	a(staffapi.LeaseHistory, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.LeaseRequest) ([]*entitlements.LeaseEvent, error) {
+		return s.Svc.ListLeaseEvents(ctx, p.LicenseID, p.Before, clampLimit(p.Limit), by)
 	}))
-	a(staffapi.AuditList, call(s, func(ctx context.Context, _ *entitlements.Staff, p *entitlements.AuditFilter) ([]*entitlements.AuditEvent, error) {
+	a(staffapi.AuditList, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.AuditFilter) ([]*entitlements.AuditEvent, error) {
 		p.Limit = clampLimit(p.Limit)
-		return s.Store.ListAudit(ctx, *p)
+		return s.Svc.ListAudit(ctx, *p, by)
 	}))
 }
 
@@ -296,13 +296,13 @@ func (s *Server) staffKeyCalls(a route) {
 	a(staffapi.KeyNotAfter, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyNotAfterRequest) (*staffapi.Empty, error) {
 		return &staffapi.Empty{}, s.Svc.SetKeyNotAfter(ctx, p.KID, p.At, by)
 	}))
-	a(staffapi.KeyGet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.ID) (*entitlements.KeyRecord, error) {
-		return s.Store.GetKey(ctx, p.ID)
+	a(staffapi.KeyGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.KeyRecord, error) {
+		return s.Svc.GetKey(ctx, p.ID, by)
 	}))
-	a(staffapi.KeyList, call(s, func(ctx context.Context, _ *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.KeyRecord, error) {
-		return s.Store.ListKeys(ctx)
+	a(staffapi.KeyList, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.KeyRecord, error) {
+		return s.Svc.ListKeys(ctx, by)
 	}))
-	a(staffapi.KeySet, call(s, func(ctx context.Context, _ *entitlements.Staff, p *staffapi.KeySetRequest) (*staffapi.KeySetAnswer, error) {
+	a(staffapi.KeySet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeySetRequest) (*staffapi.KeySetAnswer, error) {
 		ks, err := s.Svc.ProductKeySet(ctx, p.Product)
 		return &staffapi.KeySetAnswer{KeySet: ks}, err
 	}))
@@ -318,7 +318,7 @@ func (s *Server) staffAccountCalls(a route) {
 		return &staffapi.NewToken{Token: tok, Record: rec}, err
 	}))
 	a(staffapi.TokenList, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.StaffToken, error) {
-		return s.Store.ListStaffTokens(ctx, by.ID)
+		return s.Svc.ListStaffTokens(ctx, by)
 	}))
 	a(staffapi.TokenRevoke, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Empty, error) {
 		return &staffapi.Empty{}, s.Svc.RevokeStaffToken(ctx, p.ID, by)
@@ -364,7 +364,7 @@ func (s *Server) issueAllApproved(c echo.Context) error {
 	var list []*entitlements.Entitlement
 	before := ""
 	for p.Limit <= 0 || len(list) < p.Limit {
-		page, err := s.Store.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateApproved, CustomerID: p.CustomerID, BeforeID: before, Limit: 500})
+		page, err := s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateApproved, CustomerID: p.CustomerID, BeforeID: before, Limit: 500}, by)
 		if err != nil {
 			return err
 		}

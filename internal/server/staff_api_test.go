@@ -21,10 +21,10 @@ func (e *portalEnv) staffTokens(t *testing.T) map[entitlements.Role]string {
 	out := map[entitlements.Role]string{}
 	for _, r := range []entitlements.Role{entitlements.RoleViewer, entitlements.RoleIssuer, entitlements.RoleApprover, entitlements.RoleAdmin} {
 		st := &entitlements.Staff{Email: string(r) + "@staff.test", Role: r}
-		if err := e.svc.Store.CreateStaff(ctx, st, "a long enough password", "test"); err != nil {
+		if err := e.store.CreateStaff(ctx, st, "a long enough password", "test"); err != nil {
 			t.Fatal(err)
 		}
-		tok, _, err := e.svc.Store.CreateStaffToken(ctx, st.ID, "test", time.Now().Add(time.Hour), "test")
+		tok, _, err := e.store.CreateStaffToken(ctx, st.ID, "test", time.Now().Add(time.Hour), "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func (e *portalEnv) staffCall(t *testing.T, token, path string, body any) leaseR
 func (e *portalEnv) changes(t *testing.T) string {
 	t.Helper()
 	var s string
-	err := e.svc.Store.Pool().QueryRow(context.Background(), `SELECT concat_ws(',',
+	err := e.store.Pool().QueryRow(context.Background(), `SELECT concat_ws(',',
 		(SELECT count(*) FROM customers), (SELECT count(*) FROM entitlements), (SELECT string_agg(id || state, '' ORDER BY id) FROM entitlements),
 		(SELECT count(*) FROM licenses), (SELECT string_agg(id || status, '' ORDER BY id) FROM licenses), (SELECT count(*) FROM signing_keys),
 		(SELECT string_agg(kid || status || coalesce(not_after::text, ''), '' ORDER BY kid) FROM signing_keys), (SELECT count(*) FROM active_keys),
@@ -71,7 +71,7 @@ func TestStaffAPIRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := e.svc.Store.ListKeys(ctx)
+	keys, _ := e.store.ListKeys(ctx)
 	kid := keys[0].KID
 	type action struct {
 		path string
@@ -150,7 +150,7 @@ func TestStaffAPIMakerChecker(t *testing.T) {
 	if entitlements.ErrorCode(err) != entitlements.EFORBIDDEN || !strings.Contains(entitlements.ErrorMessage(err), "maker-checker") {
 		t.Fatalf("the creator approved its own entitlement: %v", err)
 	}
-	if got, _ := e.svc.Store.GetEntitlement(context.Background(), ent.ID); got.State != entitlements.StateDraft {
+	if got, _ := e.store.GetEntitlement(context.Background(), ent.ID); got.State != entitlements.StateDraft {
 		t.Fatalf("state after the refused approval: %s", got.State)
 	}
 	if err := staffclient.New(e.ts.URL, tokens[entitlements.RoleAdmin]).Do(context.Background(), staffapi.EntitlementApprove, staffapi.ID{ID: ent.ID}, nil); err != nil {
@@ -191,13 +191,13 @@ func TestStaffAPITokens(t *testing.T) {
 	}
 	// Expired: at once.
 	old := tokens[entitlements.RoleViewer]
-	e.svc.Store.Pool().Exec(ctx, `UPDATE staff_tokens SET expires_at = now() - interval '1 second' WHERE staff_id = (SELECT id FROM staff_users WHERE email = 'viewer@staff.test')`)
+	e.store.Pool().Exec(ctx, `UPDATE staff_tokens SET expires_at = now() - interval '1 second' WHERE staff_id = (SELECT id FROM staff_users WHERE email = 'viewer@staff.test')`)
 	if p := wantProblem(t, e.staffCall(t, old, staffapi.WhoAmI, staffapi.Empty{}), 401, "unauthorized"); p.Detail != p401.Detail {
 		t.Fatalf("expired token answer differs: %q", p.Detail)
 	}
 	// A disabled account's token stops too.
 	adm := tokens[entitlements.RoleAdmin]
-	e.svc.Store.Pool().Exec(ctx, `UPDATE staff_users SET disabled_at = now() WHERE email = 'admin@staff.test'`)
+	e.store.Pool().Exec(ctx, `UPDATE staff_users SET disabled_at = now() WHERE email = 'admin@staff.test'`)
 	wantProblem(t, e.staffCall(t, adm, staffapi.WhoAmI, staffapi.Empty{}), 401, "unauthorized")
 	// Login: a wrong password is 401 and audited; the right one gives a working token.
 	wantProblem(t, e.staffCall(t, "", staffapi.Login, staffapi.LoginRequest{Email: "approver@staff.test", Password: "wrong password!!"}), 401, "unauthorized")

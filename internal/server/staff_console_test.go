@@ -23,7 +23,7 @@ func TestBrowserStaffCustomersAndTokens(t *testing.T) {
 	a := e.tenant(t, "Acme Corp", "ops@acme.test")
 	ctx0 := context.Background()
 	st := &entitlements.Staff{Email: "issuer@staff.test", Role: entitlements.RoleIssuer}
-	if err := e.svc.Store.CreateStaff(ctx0, st, "a long enough password", "test"); err != nil {
+	if err := e.store.CreateStaff(ctx0, st, "a long enough password", "test"); err != nil {
 		t.Fatal(err)
 	}
 	// The customer downloads their license in the portal first.

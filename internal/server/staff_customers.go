@@ -19,7 +19,7 @@ func (s *Server) staffCustomers(c echo.Context) error {
 func (s *Server) renderCustomers(c echo.Context, status int, v web.StaffCustomers) error {
 	v.Query = strings.TrimSpace(c.QueryParam("q"))
 	afterName, afterID, _ := strings.Cut(c.QueryParam("after"), "~")
-	list, err := s.Store.SearchCustomers(c.Request().Context(), v.Query, afterName, afterID, pageSize+1)
+	list, err := s.Svc.SearchCustomers(c.Request().Context(), v.Query, afterName, afterID, pageSize+1, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (s *Server) staffCustomer(c echo.Context) error {
 // staffUpdateCustomer corrects a customer's name or email.
 func (s *Server) staffUpdateCustomer(c echo.Context) error {
 	ctx := c.Request().Context()
-	cu, err := s.Store.GetCustomer(ctx, c.Param("id"))
+	cu, err := s.Svc.GetCustomer(ctx, c.Param("id"), staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -73,23 +73,23 @@ func (s *Server) staffUpdateCustomer(c echo.Context) error {
 
 func (s *Server) renderCustomer(c echo.Context, status int, inviteErr, tokenErr string) error {
 	ctx := c.Request().Context()
-	cu, err := s.Store.GetCustomer(ctx, c.Param("id"))
+	cu, err := s.Svc.GetCustomer(ctx, c.Param("id"), staffOf(c))
 	if err != nil {
 		return err
 	}
 	v := web.StaffCustomer{Customer: cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
 	v.EditErrors, _ = c.Get("edit_errors").(map[string]string)
-	if v.Licenses, err = s.Store.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
+	if v.Licenses, err = s.Svc.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}, staffOf(c)); err != nil {
 		return err
 	}
-	if v.Entitlements, err = s.Store.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: 100}); err != nil {
+	if v.Entitlements, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: 100}, staffOf(c)); err != nil {
 		return err
 	}
 	if v.Portal {
-		if v.PortalUsers, err = s.Store.ListPortalUsers(ctx, cu.ID); err != nil {
+		if v.PortalUsers, err = s.Svc.ListPortalUsers(ctx, cu.ID, staffOf(c)); err != nil {
 			return err
 		}
-		if v.Tokens, err = s.Store.ListCustomerTokens(ctx, cu.ID); err != nil {
+		if v.Tokens, err = s.Svc.ListCustomerTokens(ctx, cu.ID, staffOf(c)); err != nil {
 			return err
 		}
 	}

@@ -45,14 +45,14 @@ func (s *Server) staffDashboard(c echo.Context) error {
 	if v.Expiring, err = s.Svc.Expiring(ctx, "", time.Duration(days)*24*time.Hour, 50); err != nil {
 		return err
 	}
-	if v.Drafts, err = s.Store.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateDraft, Limit: 10}); err != nil {
+	if v.Drafts, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateDraft, Limit: 10}, staffOf(c)); err != nil {
 		return err
 	}
-	if v.DraftCount, err = s.Store.CountDrafts(ctx); err != nil {
+	if v.DraftCount, err = s.Svc.CountDrafts(ctx, staffOf(c)); err != nil {
 		return err
 	}
 	now := s.now()
-	bundles, err := s.Store.LatestBundles(ctx)
+	bundles, err := s.Svc.LatestBundles(ctx, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (s *Server) staffDashboard(c echo.Context) error {
 		}
 		v.Bundles = append(v.Bundles, web.DashBundle{Product: b.Product, Sequence: strconv.FormatInt(b.Sequence, 10), ExpiresAt: day(b.ExpiresAt), State: state})
 	}
-	keys, err := s.Store.ListKeys(ctx)
+	keys, err := s.Svc.ListKeys(ctx, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (s *Server) staffDashboard(c echo.Context) error {
 			v.Keys = append(v.Keys, web.DashKey{KID: k.KID, Product: k.Product, Purposes: strings.Join(k.Purposes, ","), NotAfter: day(*k.NotAfter)})
 		}
 	}
-	version, err := s.Store.LastAuditID(ctx)
+	version, err := s.Svc.ChangeVersion(ctx, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -91,18 +91,11 @@ func (s *Server) staffDashboard(c echo.Context) error {
 // for the last 26, lease grants and refusals per hour for the last 7 days.
 func (s *Server) dashboardCharts(c echo.Context, now time.Time) ([]web.Chart, error) {
 	ctx := c.Request().Context()
-	exp, err := s.Store.ExpiriesPerWeek(ctx, 26)
+	counts, err := s.Svc.DashboardCounts(ctx, 26, 7*24, staffOf(c))
 	if err != nil {
 		return nil, err
 	}
-	iss, err := s.Store.IssuedPerWeek(ctx, 26)
-	if err != nil {
-		return nil, err
-	}
-	grants, refusals, err := s.Store.LeaseOutcomesPerHour(ctx, 7*24)
-	if err != nil {
-		return nil, err
-	}
+	exp, iss, grants, refusals := counts.ExpiriesPerWeek, counts.IssuedPerWeek, counts.LeaseGrants, counts.LeaseRefusals
 	thisWeek := weekStart(now)
 	weekLabels := func(start time.Time) []string {
 		out := make([]string, 26)

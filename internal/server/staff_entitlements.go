@@ -37,7 +37,7 @@ func (s *Server) staffEntitlements(c echo.Context) error {
 		state = ""
 	}
 	f := entitlements.EntitlementFilter{State: state, BeforeID: c.QueryParam("before"), Limit: pageSize + 1}
-	list, err := s.Store.ListEntitlements(c.Request().Context(), f)
+	list, err := s.Svc.ListEntitlements(c.Request().Context(), f, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (s *Server) staffCreateEntitlement(c echo.Context) error {
 
 func (s *Server) staffEntitlement(c echo.Context) error {
 	ctx := c.Request().Context()
-	e, err := s.Store.GetEntitlement(ctx, c.Param("id"))
+	e, err := s.Svc.GetEntitlement(ctx, c.Param("id"), staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (s *Server) staffEntitlement(c echo.Context) error {
 	v := web.StaffEntitlementView{E: e, Overrides: string(ov),
 		CanDecide: by.Role.AtLeast(entitlements.RoleApprover) && (!s.Svc.MakerChecker || e.CreatedBy != by.Email)}
 	if e.State == entitlements.StateIssued {
-		if l, err := s.Store.LicenseOfEntitlement(ctx, e.ID); err == nil {
+		if l, err := s.Svc.LicenseOfEntitlement(ctx, e.ID, staffOf(c)); err == nil {
 			v.LicenseID = l.ID
 		}
 	}

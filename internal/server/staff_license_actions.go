@@ -87,7 +87,7 @@ func (s *Server) staffSuccessor(c echo.Context) error {
 }
 
 func (s *Server) staffLeaseTokenConfirm(c echo.Context) error {
-	l, err := s.Store.GetLicense(c.Request().Context(), c.Param("id"))
+	l, err := s.Svc.GetLicense(c.Request().Context(), c.Param("id"), staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -110,14 +110,14 @@ func (s *Server) staffLeaseToken(c echo.Context) error {
 // license it replaced, and takes the reason.
 func (s *Server) staffRestorePreviousConfirm(c echo.Context) error {
 	ctx := c.Request().Context()
-	succ, err := s.Store.GetLicense(ctx, c.Param("id"))
+	succ, err := s.Svc.GetLicense(ctx, c.Param("id"), staffOf(c))
 	if err != nil {
 		return err
 	}
 	if succ.Supersedes == "" {
 		return entitlements.Errorf(entitlements.ECONFLICT, "license %s replaced no license", succ.ID)
 	}
-	prev, err := s.Store.GetLicense(ctx, succ.Supersedes)
+	prev, err := s.Svc.GetLicense(ctx, succ.Supersedes, staffOf(c))
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/web"
 )
 
@@ -22,7 +20,7 @@ const pageSize = 50
 func (s *Server) listLicenses(c echo.Context) error {
 	q := strings.TrimSpace(c.QueryParam("q"))
 	if q != "" {
-		if _, err := s.Store.GetLicense(c.Request().Context(), q); err == nil {
+		if _, err := s.Svc.GetLicense(c.Request().Context(), q, staffOf(c)); err == nil {
 			return c.Redirect(http.StatusSeeOther, "/staff/licenses/"+q)
 		}
 	}
@@ -40,7 +38,7 @@ func (s *Server) listLicenses(c echo.Context) error {
 		}
 		f.AfterIssuedAt, f.AfterID = time.Unix(0, nanos), id
 	}
-	list, err := s.Store.ListLicenses(c.Request().Context(), f)
+	list, err := s.Svc.ListLicenses(c.Request().Context(), f, staffOf(c))
 	if err != nil {
 		return err
 	}
@@ -64,24 +62,8 @@ func (s *Server) listLicenses(c echo.Context) error {
 // downloadLicense serves a license's exact stored bytes (file), its safe summary or
 // its operator checklist, recorded as a delivery by staff first.
 func (s *Server) downloadLicense(c echo.Context) error {
-	ctx := c.Request().Context()
-	l, err := s.Store.GetLicense(ctx, c.Param("id"))
+	f, err := s.Svc.StaffDownload(c.Request().Context(), c.Param("id"), c.Param("what"), c.RealIP(), staffOf(c))
 	if err != nil {
-		return err
-	}
-	var f *portal.File
-	switch what := c.Param("what"); what {
-	case portal.WhatFile:
-		f = &portal.File{Bytes: l.File, ContentType: l.ContentType, Name: l.FileName}
-	case portal.WhatSummary:
-		f = &portal.File{Bytes: issuance.SummaryFile(l), ContentType: "application/json", Name: "license-summary.json"}
-	case portal.WhatChecklist:
-		f = &portal.File{Bytes: []byte(issuance.Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}
-	default:
-		return entitlements.NotFound("download", what)
-	}
-	if err := s.Store.RecordDownload(ctx, &entitlements.Download{CustomerID: l.CustomerID, LicenseID: l.ID, Product: l.Product,
-		What: c.Param("what"), ActorKind: entitlements.PrincipalStaff, Actor: staffOf(c).Email, ClientAddr: c.RealIP()}); err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -90,22 +72,22 @@ func (s *Server) downloadLicense(c echo.Context) error {
 
 func (s *Server) staffLicense(c echo.Context) error {
 	ctx := c.Request().Context()
-	l, err := s.Store.GetLicense(ctx, c.Param("id"))
+	l, err := s.Svc.GetLicense(ctx, c.Param("id"), staffOf(c))
 	if err != nil {
 		return err
 	}
 	now := s.now()
 	v := web.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: portalRow(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
 	if l.Supersedes != "" {
-		if prev, err := s.Store.GetLicense(ctx, l.Supersedes); err == nil {
+		if prev, err := s.Svc.GetLicense(ctx, l.Supersedes, staffOf(c)); err == nil {
 			v.CanRestorePrevious = entitlements.CanRestorePrevious(l, prev, now, staffOf(c), "?") == nil
 		}
 	}
-	if v.Downloads, err = s.Store.ListDownloads(ctx, l.ID, 200); err != nil {
+	if v.Downloads, err = s.Svc.ListDownloads(ctx, l.ID, 200, staffOf(c)); err != nil {
 		return err
 	}
 	if v.Lease {
-		slots, err := s.Store.ListLeases(ctx, l.ID)
+		slots, err := s.Svc.ListLeases(ctx, l.ID, staffOf(c))
 		if err != nil {
 			return err
 		}
@@ -113,7 +95,7 @@ func (s *Server) staffLicense(c echo.Context) error {
 			r := leaseRow(sl, now)
 			v.Leases = append(v.Leases, web.StaffLease{LeaseID: r.LeaseID, Fingerprint: r.Fingerprint, RenewedAt: r.RenewedAt, ExpiresAt: r.ExpiresAt, State: r.State})
 		}
-		events, err := s.Store.ListLeaseEvents(ctx, l.ID, 0, 50)
+		events, err := s.Svc.ListLeaseEvents(ctx, l.ID, 0, 50, staffOf(c))
 		if err != nil {
 			return err
 		}

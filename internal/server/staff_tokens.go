@@ -13,7 +13,7 @@ import (
 
 // staffTokens lists the signed-in staff member's personal access tokens.
 func (s *Server) staffTokens(c echo.Context) error {
-	list, err := s.Store.ListStaffTokens(c.Request().Context(), staffOf(c).ID)
+	list, err := s.Svc.ListStaffTokens(c.Request().Context(), staffOf(c))
 	if err != nil {
 		return err
 	}

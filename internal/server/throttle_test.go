@@ -21,7 +21,7 @@ import (
 func TestSignInThrottling(t *testing.T) {
 	e := mustServer(t)
 	_, loop, _ := net.ParseCIDR("127.0.0.0/8")
-	srv := &server.Server{Svc: e.svc, Store: e.svc.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), TrustedProxies: []*net.IPNet{loop}}
+	srv := &server.Server{Svc: e.svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), TrustedProxies: []*net.IPNet{loop}}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	attempt := func(email, pw, from string) (*http.Response, string) {
@@ -84,11 +84,11 @@ func TestSignInThrottling(t *testing.T) {
 		t.Fatalf("clean sign-in: %d", resp.StatusCode)
 	}
 	var n int
-	e.svc.Store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'staff.sign_in_failed'`).Scan(&n)
+	e.store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'staff.sign_in_failed'`).Scan(&n)
 	if n != 12 {
 		t.Fatalf("%d failed sign-ins audited, want 12 (throttled attempts check no password)", n)
 	}
-	e.svc.Store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'staff.sign_in' AND subject = 'maker@m.test'`).Scan(&n)
+	e.store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'staff.sign_in' AND subject = 'maker@m.test'`).Scan(&n)
 	if n != 1 {
 		t.Fatalf("%d sign-ins audited", n)
 	}

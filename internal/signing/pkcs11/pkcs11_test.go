@@ -125,8 +125,8 @@ func TestIssuanceWithATokenKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := pgtest.NewStore(t)
-	svc := &issuance.Service{Store: store, Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek), hsm),
-		Issuer: "metrum", MakerChecker: true}
+	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek), hsm),
+		Issuer: "metrum", MakerChecker: true})
 	admin := &entitlements.Staff{Email: "admin@m.test", Role: entitlements.RoleAdmin}
 	maker := &entitlements.Staff{Email: "maker@m.test", Role: entitlements.RoleIssuer}
 	checker := &entitlements.Staff{Email: "checker@m.test", Role: entitlements.RoleApprover}

@@ -1,4 +1,4 @@
-package server
+package issuance
 
 import (
 	"context"
@@ -110,5 +110,5 @@ func (t *signInThrottle) hashing(ctx context.Context, fn func() error) error {
 
 // tooFast is the answer while a key must wait.
 func tooFast(wait time.Duration) error {
-	return &entitlements.Error{Code: ERateLimited, RetryAfter: wait, Message: "too many failed sign-ins: wait before trying again"}
+	return entitlements.RateLimited(wait, "too many failed sign-ins: wait before trying again")
 }

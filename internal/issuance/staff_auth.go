@@ -1,0 +1,87 @@
+package issuance
+
+import (
+	"context"
+	"sync"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// signIns is the sign-in throttle of this replica, shared by every password check.
+type signIns struct {
+	once sync.Once
+	t    *signInThrottle
+}
+
+func (s *Service) throttle() *signInThrottle {
+	s.signIns.once.Do(func() { s.signIns.t = newSignInThrottle() })
+	return s.signIns.t
+}
+
+// CheckPassword is the one password check of the console, the staff API and a
+// password change: the throttle per account and per client address first, then
+// argon2id in a bounded slot; a failure is counted and audited. via names the path
+// (console, api, password-change) in the audit trail.
+func (s *Service) CheckPassword(ctx context.Context, email, password, addr, via string) (*entitlements.Staff, error) {
+	acct, client := "acct:"+email, "addr:"+addr
+	if w := s.throttle().wait(acct, client); w > 0 {
+		return nil, tooFast(w)
+	}
+	var st *entitlements.Staff
+	err := s.throttle().hashing(ctx, func() error {
+		var err error
+		st, err = s.store.Authenticate(ctx, email, password)
+		return err
+	})
+	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
+		s.throttle().fail(acct, client)
+		s.logf("staff sign-in refused", "email", email, "client", addr, "via", via)
+		_ = s.store.Audit(ctx, &entitlements.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
+			Details: map[string]string{"client_addr": addr, "via": via}})
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.throttle().succeed(acct)
+	return st, nil
+}
+
+// StartSession starts a console session for a staff member who just proved their
+// password (a new random token every time; only its hash is stored).
+func (s *Service) StartSession(ctx context.Context, st *entitlements.Staff, addr string) (string, error) {
+	return s.store.CreateSession(ctx, st, addr)
+}
+
+// SessionStaff returns the staff member of a live console session.
+func (s *Service) SessionStaff(ctx context.Context, token string) (*entitlements.Staff, error) {
+	return s.store.SessionStaff(ctx, token)
+}
+
+// EndSession signs a console session out.
+func (s *Service) EndSession(ctx context.Context, token string) error {
+	return s.store.DeleteSession(ctx, token)
+}
+
+// AuthenticateToken returns the staff member of a live personal access token and the
+// token's ID.
+func (s *Service) AuthenticateToken(ctx context.Context, token string) (*entitlements.Staff, string, error) {
+	return s.store.AuthenticateStaffToken(ctx, token)
+}
+
+// Sessions lists the acting staff member's own live sessions (current marks the
+// caller's by its token).
+func (s *Service) Sessions(ctx context.Context, currentToken string, by *entitlements.Staff) ([]*entitlements.StaffSession, error) {
+	if err := entitlements.Require(by, entitlements.NeedOwnAccount, "listing your sessions"); err != nil {
+		return nil, err
+	}
+	return s.store.ListSessions(ctx, by.ID, currentToken)
+}
+
+// EndOwnSession ends one of the acting staff member's sessions.
+func (s *Service) EndOwnSession(ctx context.Context, id int64, by *entitlements.Staff) error {
+	if err := entitlements.Require(by, entitlements.NeedOwnAccount, "ending a session"); err != nil {
+		return err
+	}
+	return s.store.EndSession(ctx, by.ID, id, by.Email)
+}
