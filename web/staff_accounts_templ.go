@@ -5,11 +5,10 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/metrum/licensing/internal/entitlements"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/metrum/licensing/internal/entitlements"
 
 // StaffAccounts is the accounts page: every account for admins, and one's own
 // password and sessions for everyone.
@@ -80,7 +79,7 @@ func StaffAccountsPage(p Page, v StaffAccounts) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Can("admin") {
+			if p.Perms.Admin {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<table id=\"accounts\"><thead><tr><th>Email</th><th>Name</th><th>Role</th><th>State</th><th>Change</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

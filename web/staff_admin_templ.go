@@ -5,11 +5,10 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/metrum/licensing/internal/entitlements"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/metrum/licensing/internal/entitlements"
 
 // StaffBundles lists a product's published bundles.
 type StaffBundles struct {
@@ -106,7 +105,7 @@ func StaffBundleList(p Page, v StaffBundles) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			if p.Can("approver") && v.Product != "" {
+			if p.Perms.Approve && v.Product != "" {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<form method=\"post\" action=\"/staff/bundles/publish\" class=\"inline\"><input type=\"hidden\" name=\"_csrf\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -461,7 +460,7 @@ func StaffKeyList(p Page, v StaffKeys) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if p.Can("admin") && k.Status == "published" {
+				if p.Perms.Admin && k.Status == "published" {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "<a href=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -508,7 +507,7 @@ func StaffKeyList(p Page, v StaffKeys) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Can("admin") {
+			if p.Perms.Admin {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "<div class=\"cols\"><section><h2>Generate a standby key</h2><form method=\"post\" action=\"/staff/keys/generate\"><input type=\"hidden\" name=\"_csrf\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

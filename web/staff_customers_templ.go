@@ -5,11 +5,10 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/metrum/licensing/internal/entitlements"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/metrum/licensing/internal/entitlements"
 
 // StaffCustomers is the customer list with search.
 type StaffCustomers struct {
@@ -221,7 +220,7 @@ func StaffCustomerList(p Page, v StaffCustomers) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Can("issuer") {
+			if p.Perms.Issue {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<section class=\"narrow\"><h2>Add a customer</h2><form method=\"post\" action=\"/staff/customers\"><input type=\"hidden\" name=\"_csrf\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -411,7 +410,7 @@ func StaffCustomerDetail(p Page, v StaffCustomer) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Can("issuer") {
+			if p.Perms.Issue {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<details id=\"edit-customer\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -848,7 +847,7 @@ func StaffCustomerDetail(p Page, v StaffCustomer) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				if p.Can("issuer") {
+				if p.Perms.Issue {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 82, "<form method=\"post\" action=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -1019,7 +1018,7 @@ func StaffCustomerDetail(p Page, v StaffCustomer) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				if p.Can("issuer") {
+				if p.Perms.Issue {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 100, "<form method=\"post\" action=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err

@@ -5,11 +5,10 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/metrum/licensing/internal/entitlements"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/metrum/licensing/internal/entitlements"
 
 // StaffEntitlements is the approval queue and the list.
 type StaffEntitlements struct {
@@ -121,7 +120,7 @@ func StaffEntitlementList(p Page, v StaffEntitlements) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Can("issuer") {
+			if p.Perms.Issue {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<a class=\"button\" href=\"/staff/entitlements/new\" id=\"new-entitlement\">New entitlement…</a>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -1184,7 +1183,7 @@ func StaffEntitlementDetail(p Page, v StaffEntitlementView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if v.E.State == "approved" && p.Can("issuer") {
+			if v.E.State == "approved" && p.Perms.Issue {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 103, "<form method=\"post\" action=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -1220,7 +1219,7 @@ func StaffEntitlementDetail(p Page, v StaffEntitlementView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if (v.E.State == "draft" || v.E.State == "approved") && p.Can("issuer") {
+			if (v.E.State == "draft" || v.E.State == "approved") && p.Perms.Issue {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, "<form method=\"post\" action=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

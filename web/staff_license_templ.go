@@ -5,11 +5,10 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/metrum/licensing/internal/entitlements"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/metrum/licensing/internal/entitlements"
 
 // StaffLicense is one license's staff page.
 type StaffLicense struct {
@@ -456,7 +455,7 @@ func StaffLicenseDetail(p Page, v StaffLicense) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Can("issuer") && v.Status == "active" {
+			if p.Perms.Issue && v.Status == "active" {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "<form method=\"post\" action=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -546,7 +545,7 @@ func StaffLicenseDetail(p Page, v StaffLicense) templ.Component {
 					}
 				}
 			}
-			if p.Can("approver") {
+			if p.Perms.Approve {
 				if v.License.Status == "active" || v.License.Status == "suspended" || v.License.Status == "superseded" {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "<a class=\"button\" id=\"revoke\" href=\"")
 					if templ_7745c5c3_Err != nil {
@@ -636,7 +635,7 @@ func StaffLicenseDetail(p Page, v StaffLicense) templ.Component {
 					}
 				}
 			}
-			if v.Lease && p.Can("issuer") {
+			if v.Lease && p.Perms.Issue {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "<a class=\"button\" id=\"rotate-lease-token\" href=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 )
 
 // TestCLIBinaryHoldsNoKeys runs the whole customer → entitlement → approve (a second
@@ -115,7 +114,7 @@ func BenchmarkCLIIssueAllApproved(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		for range n {
-			e, err := svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: cu.ID, Template: "enterprise-annual"}, maker)
+			e, err := svc.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: cu.ID, Template: "enterprise-annual"}, maker)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -227,7 +227,7 @@ func (a *app) devKeys(ctx context.Context, svc *issuance.Service, admin *entitle
 		if _, err := a.store.ActiveKey(ctx, k.product, string(k.purpose)); err == nil {
 			continue
 		}
-		rec, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: k.product, Alg: k.alg, Purposes: []verify.Purpose{k.purpose}}, true, admin)
+		rec, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: k.product, Alg: k.alg, Purposes: []verify.Purpose{k.purpose}}, true, admin)
 		if err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (a *app) devDemo(ctx context.Context, svc *issuance.Service) error {
 	if err := svc.CreateCustomer(ctx, cust, maker); err != nil {
 		return err
 	}
-	e, err := svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: cust.ID, Template: "enterprise-annual",
+	e, err := svc.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: cust.ID, Template: "enterprise-annual",
 		ContractRef: "DEMO-0001"}, maker)
 	if err != nil {
 		return err

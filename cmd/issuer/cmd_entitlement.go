@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -71,7 +70,7 @@ to the template's (start now). Overrides must be allowed by the template; see
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	in := issuance.EntitlementInput{CustomerID: *cust, Template: *tmpl, InstanceFingerprint: *fp, ContractRef: *contract,
+	in := entitlements.EntitlementInput{CustomerID: *cust, Template: *tmpl, InstanceFingerprint: *fp, ContractRef: *contract,
 		Overrides: entitlements.Overrides{Features: features, Limits: limits}}
 	if len(limits) == 0 {
 		in.Overrides.Limits = nil

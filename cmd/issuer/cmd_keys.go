@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/verify"
 )
@@ -70,7 +69,7 @@ token, non-extractable (ES256 only; needs an issuer built with -tags pkcs11).`)
 			ps = append(ps, verify.Purpose(p))
 		}
 	}
-	rec, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: *product, Alg: *alg, Purposes: ps, Backend: *backend}, *activate)
+	rec, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: *product, Alg: *alg, Purposes: ps, Backend: *backend}, *activate)
 	if err != nil {
 		return err
 	}

@@ -295,8 +295,8 @@ func newSuccessorFlags(a *app, name, synopsis, help string, withTemplate bool) *
 	return f
 }
 
-func (f *successorFlags) input(kind string) (issuance.SuccessorInput, error) {
-	in := issuance.SuccessorInput{Kind: kind, LicenseID: *f.id, Template: *f.template, ContractRef: *f.contract}
+func (f *successorFlags) input(kind string) (entitlements.SuccessorInput, error) {
+	in := entitlements.SuccessorInput{Kind: kind, LicenseID: *f.id, Template: *f.template, ContractRef: *f.contract}
 	var err error
 	if in.StartsAt, err = optTime(f.fs, "starts", *f.starts); err != nil {
 		return in, err

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/internal/staffclient"
 )
@@ -41,7 +40,7 @@ func (r remote) ListCustomers(ctx context.Context, offset, limit int) ([]*entitl
 	return do[[]*entitlements.Customer](ctx, r, staffapi.CustomerList, staffapi.Page{Offset: offset, Limit: limit})
 }
 
-func (r remote) CreateEntitlement(ctx context.Context, in issuance.EntitlementInput) (*entitlements.Entitlement, error) {
+func (r remote) CreateEntitlement(ctx context.Context, in entitlements.EntitlementInput) (*entitlements.Entitlement, error) {
 	return do[*entitlements.Entitlement](ctx, r, staffapi.EntitlementCreate, in)
 }
 
@@ -81,7 +80,7 @@ func (r remote) ListLicenses(ctx context.Context, f entitlements.LicenseFilter) 
 	return do[[]*entitlements.License](ctx, r, staffapi.LicenseList, f)
 }
 
-func (r remote) CreateSuccessor(ctx context.Context, in issuance.SuccessorInput) (*entitlements.Entitlement, error) {
+func (r remote) CreateSuccessor(ctx context.Context, in entitlements.SuccessorInput) (*entitlements.Entitlement, error) {
 	return do[*entitlements.Entitlement](ctx, r, staffapi.LicenseSuccessor, in)
 }
 
@@ -129,7 +128,7 @@ func (r remote) ListAudit(ctx context.Context, f entitlements.AuditFilter) ([]*e
 	return do[[]*entitlements.AuditEvent](ctx, r, staffapi.AuditList, f)
 }
 
-func (r remote) GenerateKey(ctx context.Context, in issuance.KeyInput, activate bool) (*entitlements.KeyRecord, error) {
+func (r remote) GenerateKey(ctx context.Context, in entitlements.KeyInput, activate bool) (*entitlements.KeyRecord, error) {
 	return do[*entitlements.KeyRecord](ctx, r, staffapi.KeyGenerate, staffapi.KeyGenerateRequest{Input: in, Activate: activate})
 }
 

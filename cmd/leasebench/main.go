@@ -155,7 +155,7 @@ func setup(ctx context.Context, store *storage.Store, dir string, hosts int) (*i
 	maker := &entitlements.Staff{Email: "bench-maker", Role: entitlements.RoleIssuer}
 	checker := &entitlements.Staff{Email: "bench-checker", Role: entitlements.RoleApprover}
 	for _, p := range []verify.Purpose{verify.PurposeLicense, verify.PurposeLease} {
-		if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: templates.ProductRouter, Alg: verify.AlgEdDSA,
+		if _, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: templates.ProductRouter, Alg: verify.AlgEdDSA,
 			Purposes: []verify.Purpose{p}}, true, admin); err != nil {
 			return nil, nil, "", err
 		}
@@ -164,7 +164,7 @@ func setup(ctx context.Context, store *storage.Store, dir string, hosts int) (*i
 	if err := svc.CreateCustomer(ctx, c, maker); err != nil {
 		return nil, nil, "", err
 	}
-	e, err := svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: c.ID, Template: "pilot-30d",
+	e, err := svc.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: c.ID, Template: "pilot-30d",
 		Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": int64(2 * hosts)}}}, maker)
 	if err != nil {
 		return nil, nil, "", err

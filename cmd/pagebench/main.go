@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	admin, _ = store.StaffByEmail(ctx, admin.Email)
 	for _, p := range []verify.Purpose{verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease} {
-		if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, admin); err != nil {
+		if _, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, admin); err != nil {
 			return err
 		}
 	}

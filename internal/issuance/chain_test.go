@@ -15,8 +15,8 @@ import (
 func chainOf(t *testing.T, e *env) (orig, renewal, topUp *entitlements.License) {
 	t.Helper()
 	orig = e.mustIssued(t, "enterprise-annual")
-	renewal = e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: orig.ID})
-	topUp = e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: renewal.ID, Template: "credit-pack-5m"})
+	renewal = e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: orig.ID})
+	topUp = e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: renewal.ID, Template: "credit-pack-5m"})
 	return orig, renewal, topUp
 }
 
@@ -158,7 +158,7 @@ func TestRestoreThePreviousLicenseAfterARefund(t *testing.T) {
 	}
 	// The restored license can be topped up again (the lifted successor no longer
 	// holds its place).
-	again := e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: renewal.ID, Template: "credit-pack-25m"})
+	again := e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: renewal.ID, Template: "credit-pack-25m"})
 	if again.Supersedes != renewal.ID {
 		t.Fatalf("second top-up supersedes %s", again.Supersedes)
 	}

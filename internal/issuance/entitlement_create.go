@@ -8,24 +8,9 @@ import (
 	"github.com/metrum/licensing/internal/templates"
 )
 
-// EntitlementInput is what staff (or the portal) give to open an entitlement.
-type EntitlementInput struct {
-	CustomerID          string
-	Template            string
-	StartsAt            time.Time // zero: now
-	EndsAt              time.Time // zero: start + the template's term
-	Overrides           entitlements.Overrides
-	InstanceFingerprint string
-	ContractRef         string
-	Source              string
-	// OrderID: a self-service order's entitlement, approved by the catalogue policy
-	// (storage checks the order is paid and matches). Only the purchase service sets it.
-	OrderID string
-}
-
 // CreateEntitlement opens a draft from the newest version of a template, checked
 // against what the template allows.
-func (s *Service) CreateEntitlement(ctx context.Context, in EntitlementInput, by *entitlements.Staff) (*entitlements.Entitlement, error) {
+func (s *Service) CreateEntitlement(ctx context.Context, in entitlements.EntitlementInput, by *entitlements.Staff) (*entitlements.Entitlement, error) {
 	if err := entitlements.Require(by, entitlements.RoleIssuer, "creating an entitlement"); err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func mustService(t *testing.T) *env {
 	keyDir := filepath.Join(dir, "keys")
 	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(keyDir, kek)), Issuer: "metrum",
 		RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true, Changeover: 72 * time.Hour})
-	for _, k := range []issuance.KeyInput{
+	for _, k := range []entitlements.KeyInput{
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLicense}},
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeRevocation}},
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLease}},
@@ -83,7 +83,7 @@ func (e *env) mustApproved(t *testing.T, tmpl string, overrides ...entitlements.
 	if err := e.svc.CreateCustomer(ctx, c, maker); err != nil {
 		t.Fatal(err)
 	}
-	in := issuance.EntitlementInput{CustomerID: c.ID, Template: tmpl, InstanceFingerprint: "host-1"}
+	in := entitlements.EntitlementInput{CustomerID: c.ID, Template: tmpl, InstanceFingerprint: "host-1"}
 	if len(overrides) > 0 {
 		in.Overrides = overrides[0]
 	}
@@ -108,7 +108,7 @@ func (e *env) mustIssued(t *testing.T, tmpl string, overrides ...entitlements.Ov
 }
 
 // mustSuccessor opens, approves and issues a renewal, replacement or top-up.
-func (e *env) mustSuccessor(t *testing.T, in issuance.SuccessorInput) *entitlements.License {
+func (e *env) mustSuccessor(t *testing.T, in entitlements.SuccessorInput) *entitlements.License {
 	t.Helper()
 	ctx := context.Background()
 	ent, err := e.svc.CreateSuccessor(ctx, in, maker)

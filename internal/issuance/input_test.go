@@ -1,7 +1,7 @@
 package issuance_test
 
-import "github.com/metrum/licensing/internal/issuance"
+import "github.com/metrum/licensing/internal/entitlements"
 
-func issuanceInput(customerID string) issuance.EntitlementInput {
-	return issuance.EntitlementInput{CustomerID: customerID, Template: "enterprise-annual"}
+func issuanceInput(customerID string) entitlements.EntitlementInput {
+	return entitlements.EntitlementInput{CustomerID: customerID, Template: "enterprise-annual"}
 }

@@ -14,60 +14,15 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
-// KeyInput describes a key to make.
-type KeyInput struct {
-	Product  string
-	Alg      string
-	Purposes []verify.Purpose
-	Backend  string // "file" (default) or "pkcs11"
-}
-
-// validate applies the key policy: known product, purposes and algorithm, and an
-// algorithm that can sign what the purposes need. Envelopes (every revocation bundle
-// and lease, and router licenses) are Ed25519 or ES256; RS256 signs only CoreSDK
-// license tokens.
-func (in *KeyInput) validate() error {
-	f := map[string]string{}
-	if templates.FormOf(in.Product) == "" {
-		f["product"] = "genai-smart-router or coresdk"
-	}
-	if len(in.Purposes) == 0 {
-		f["purpose"] = "at least one of license, revocation, lease"
-	}
-	for i, p := range in.Purposes {
-		switch p {
-		case verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease:
-			if slices.Contains(in.Purposes[:i], p) {
-				f["purpose"] = "purpose " + string(p) + " listed twice"
-			}
-		default:
-			f["purpose"] = "unknown purpose " + string(p)
-		}
-	}
-	switch in.Alg {
-	case verify.AlgEdDSA, verify.AlgES256:
-	case verify.AlgRS256:
-		if templates.FormOf(in.Product) != templates.FormJWS || !slices.Equal(in.Purposes, []verify.Purpose{verify.PurposeLicense}) {
-			f["alg"] = "RS256 keys sign only CoreSDK license tokens (purpose license, product coresdk)"
-		}
-	default:
-		f["alg"] = "EdDSA, ES256 or RS256"
-	}
-	if in.Backend == "" {
-		in.Backend = "file"
-	}
-	return entitlements.Invalid(f)
-}
-
 // GenerateKey makes a new key in a backend and records its public part. With
 // activate it becomes the active signer of its slots at once (a first key, or an
 // emergency); without, it is a standby that joins the key set, to ship in a verifier
 // release before it signs anything (keys/README.md). Only admins manage keys.
-func (s *Service) GenerateKey(ctx context.Context, in KeyInput, activate bool, by *entitlements.Staff) (*entitlements.KeyRecord, error) {
+func (s *Service) GenerateKey(ctx context.Context, in entitlements.KeyInput, activate bool, by *entitlements.Staff) (*entitlements.KeyRecord, error) {
 	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return nil, err
 	}
-	if err := in.validate(); err != nil {
+	if err := validateKeyInput(&in); err != nil {
 		return nil, err
 	}
 	k, ref, err := s.Keys.Generate(in.Backend, in.Alg, in.Purposes)
@@ -220,4 +175,41 @@ func keyRef(k *entitlements.KeyRecord) signing.KeyRef {
 		r.Purposes = append(r.Purposes, verify.Purpose(p))
 	}
 	return r
+}
+
+// validate applies the key policy: known product, purposes and algorithm, and an
+// algorithm that can sign what the purposes need. Envelopes (every revocation bundle
+// and lease, and router licenses) are Ed25519 or ES256; RS256 signs only CoreSDK
+// license tokens.
+func validateKeyInput(in *entitlements.KeyInput) error {
+	f := map[string]string{}
+	if templates.FormOf(in.Product) == "" {
+		f["product"] = "genai-smart-router or coresdk"
+	}
+	if len(in.Purposes) == 0 {
+		f["purpose"] = "at least one of license, revocation, lease"
+	}
+	for i, p := range in.Purposes {
+		switch p {
+		case verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease:
+			if slices.Contains(in.Purposes[:i], p) {
+				f["purpose"] = "purpose " + string(p) + " listed twice"
+			}
+		default:
+			f["purpose"] = "unknown purpose " + string(p)
+		}
+	}
+	switch in.Alg {
+	case verify.AlgEdDSA, verify.AlgES256:
+	case verify.AlgRS256:
+		if templates.FormOf(in.Product) != templates.FormJWS || !slices.Equal(in.Purposes, []verify.Purpose{verify.PurposeLicense}) {
+			f["alg"] = "RS256 keys sign only CoreSDK license tokens (purpose license, product coresdk)"
+		}
+	default:
+		f["alg"] = "EdDSA, ES256 or RS256"
+	}
+	if in.Backend == "" {
+		in.Backend = "file"
+	}
+	return entitlements.Invalid(f)
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -51,7 +50,7 @@ func TestKeyNotAfterStopsSigningAndOnlyMovesEarlier(t *testing.T) {
 	}
 	wantReason(t, e.check(t, before.File, before.IssuedAt.Add(time.Minute), nil), verify.StatusBlocked, verify.ReasonInvalid)
 	// A replacement key for the slot, and issuing resumes.
-	if _, err := e.svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA,
+	if _, err := e.svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA,
 		Purposes: []verify.Purpose{verify.PurposeLicense}}, true, admin); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func TestReplacementCarriesCorrectedCustomerData(t *testing.T) {
 	if err := e.svc.UpdateCustomer(ctx, c, maker); err != nil {
 		t.Fatal(err)
 	}
-	repl := e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindReplacement, LicenseID: old.ID})
+	repl := e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindReplacement, LicenseID: old.ID})
 	r := e.check(t, repl.File, repl.IssuedAt.Add(time.Minute), nil)
 	wantReason(t, r, verify.StatusValid, "")
 	if r.License.CustomerName != "Acme Corporation GmbH" || r.License.CustomerID != old.CustomerID {
@@ -99,7 +98,7 @@ func TestFailedKeyRecordLeavesNoKeyFile(t *testing.T) {
 		CREATE TRIGGER refuse_key BEFORE INSERT ON signing_keys FOR EACH ROW EXECUTE FUNCTION refuse_key()`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA,
+	_, err := e.svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA,
 		Purposes: []verify.Purpose{verify.PurposeLicense}}, false, admin)
 	if err == nil {
 		t.Fatal("the key was recorded despite the trigger")

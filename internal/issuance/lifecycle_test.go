@@ -32,7 +32,7 @@ func TestRenewalSupersedesAfterTheChangeover(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	old := e.mustIssued(t, "enterprise-annual")
-	renewed := e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID})
+	renewed := e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID})
 
 	if renewed.ID == old.ID || renewed.Supersedes != old.ID || renewed.SKU != "enterprise-annual" {
 		t.Fatalf("renewal: %+v", renewed)
@@ -66,7 +66,7 @@ func TestRenewalSupersedesAfterTheChangeover(t *testing.T) {
 		t.Fatalf("suspending a revoked license: %v", err)
 	}
 	// A second successor of the superseded license is refused.
-	if _, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID}, maker); entitlements.ErrorCode(err) != entitlements.ECONFLICT {
+	if _, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID}, maker); entitlements.ErrorCode(err) != entitlements.ECONFLICT {
 		t.Fatalf("renewing a superseded license: %v", err)
 	}
 }
@@ -76,7 +76,7 @@ func TestReplacementWithNewInstanceScopeAndRotatedKey(t *testing.T) {
 	ctx := context.Background()
 	old := e.mustIssued(t, "enterprise-annual")
 	// Rotate the router's license key: standby, then rotate.
-	next, err := e.svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgES256, Purposes: []verify.Purpose{verify.PurposeLicense}}, false, admin)
+	next, err := e.svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgES256, Purposes: []verify.Purpose{verify.PurposeLicense}}, false, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestReplacementWithNewInstanceScopeAndRotatedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	host2, zero := "host-2", time.Duration(0)
-	repl := e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindReplacement, LicenseID: old.ID,
+	repl := e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindReplacement, LicenseID: old.ID,
 		InstanceFingerprint: &host2, Changeover: &zero})
 	if repl.KeyID != next.KID || repl.KeyID == old.KeyID {
 		t.Fatalf("replacement signed by %s, want the rotated key %s", repl.KeyID, next.KID)
@@ -107,10 +107,10 @@ func TestTopUpKeepsTermsAndSetsTheBudget(t *testing.T) {
 	ctx := context.Background()
 	old := e.mustIssued(t, "enterprise-annual", entitlements.Overrides{Features: []string{"pii_filtering", "routing"},
 		Limits: map[string]int64{"max_instances": 7}})
-	if _, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: old.ID, Template: "enterprise-annual"}, maker); entitlements.ErrorCode(err) != entitlements.EINVALID {
+	if _, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: old.ID, Template: "enterprise-annual"}, maker); entitlements.ErrorCode(err) != entitlements.EINVALID {
 		t.Fatalf("top-up with a non-pack template: %v", err)
 	}
-	up := e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: old.ID, Template: "credit-pack-25m"})
+	up := e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: old.ID, Template: "credit-pack-25m"})
 	if up.SKU != "credit-pack-25m" || up.Supersedes != old.ID || !up.ExpiresAt.Equal(old.ExpiresAt) {
 		t.Fatalf("top-up: %s supersedes %s until %s", up.SKU, up.Supersedes, up.ExpiresAt)
 	}
@@ -147,7 +147,7 @@ func TestTopUpOfALeaseLicenseKeepsTheLeasePolicy(t *testing.T) {
 	if strings.Contains(string(dumpDatabase(t, e)), token) {
 		t.Fatal("the lease token is stored in clear")
 	}
-	upEnt, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: old.ID, Template: "credit-pack-5m"}, maker)
+	upEnt, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: old.ID, Template: "credit-pack-5m"}, maker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,11 +220,11 @@ func TestOneOpenSuccessorAtATime(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	l := e.mustIssued(t, "enterprise-annual")
-	first, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, maker)
+	first, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, maker)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: l.ID, Template: "credit-pack-5m"}
+	in := entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: l.ID, Template: "credit-pack-5m"}
 	if _, err := e.svc.CreateSuccessor(ctx, in, maker); entitlements.ErrorCode(err) != entitlements.ECONFLICT {
 		t.Fatalf("second open successor: %v", err)
 	}
@@ -241,7 +241,7 @@ func TestCoreSDKTokensThroughTheLifecycle(t *testing.T) {
 	ctx := context.Background()
 	c := &entitlements.Customer{Name: "Acme"}
 	e.svc.CreateCustomer(ctx, c, maker)
-	if _, err := e.svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: c.ID, Template: "enterprise"}, maker); entitlements.ErrorCode(err) != entitlements.EINVALID {
+	if _, err := e.svc.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: c.ID, Template: "enterprise"}, maker); entitlements.ErrorCode(err) != entitlements.EINVALID {
 		t.Fatalf("enterprise plan without its custom rps: %v", err)
 	}
 	l := e.mustIssued(t, "team")
@@ -300,7 +300,7 @@ func TestSuspendedLicenseHasNoSuccessor(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	l := e.mustIssued(t, "enterprise-annual")
-	draft, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, maker)
+	draft, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, maker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestSuspendedLicenseHasNoSuccessor(t *testing.T) {
 	if entitlements.ErrorCode(err) != entitlements.ECONFLICT || !strings.Contains(entitlements.ErrorMessage(err), "reinstate it first") {
 		t.Fatalf("issuing the successor of a suspended license: %v", err)
 	}
-	for _, in := range []issuance.SuccessorInput{
+	for _, in := range []entitlements.SuccessorInput{
 		{Kind: entitlements.KindRenewal, LicenseID: l.ID},
 		{Kind: entitlements.KindReplacement, LicenseID: l.ID},
 		{Kind: entitlements.KindTopUp, LicenseID: l.ID, Template: "credit-pack-5m"},
@@ -345,7 +345,7 @@ func TestSuspendInsideChangeoverTakesEffectAtOnce(t *testing.T) {
 	e := mustService(t)
 	ctx := context.Background()
 	old := e.mustIssued(t, "enterprise-annual")
-	renewed := e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID})
+	renewed := e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: old.ID})
 	now := renewed.IssuedAt.Add(time.Hour) // inside the 72 h changeover
 	wantReason(t, e.check(t, old.File, now, publish(t, e, "genai-smart-router")), verify.StatusValid, "")
 	sus, err := e.svc.ChangeStatus(ctx, old.ID, entitlements.ActionSuspend, "chargeback", time.Time{}, approver)
@@ -367,7 +367,7 @@ func TestSuspendInsideChangeoverTakesEffectAtOnce(t *testing.T) {
 	// After the changeover a superseded license can't be suspended (it already stops).
 	older := e.mustIssued(t, "enterprise-annual")
 	zero := time.Duration(0)
-	e.mustSuccessor(t, issuance.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: older.ID, Changeover: &zero})
+	e.mustSuccessor(t, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: older.ID, Changeover: &zero})
 	if _, err := e.svc.ChangeStatus(ctx, older.ID, entitlements.ActionSuspend, "x", time.Time{}, approver); entitlements.ErrorCode(err) != entitlements.ECONFLICT {
 		t.Fatalf("suspending a license whose supersession is in effect: %v", err)
 	}

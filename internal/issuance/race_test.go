@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -96,7 +95,7 @@ func TestConcurrentTopUpsIssueExactlyOneSuccessor(t *testing.T) {
 	ents := make([]*entitlements.Entitlement, n)
 	errs := race(n, func(i int) error {
 		pack := []string{"credit-pack-5m", "credit-pack-25m"}[i%2]
-		ent, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: l.ID, Template: pack}, maker)
+		ent, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: l.ID, Template: pack}, maker)
 		ents[i] = ent
 		return err
 	})

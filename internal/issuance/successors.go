@@ -9,33 +9,11 @@ import (
 	"github.com/metrum/licensing/internal/templates"
 )
 
-// SuccessorInput opens a renewal, replacement or top-up of an issued license. Unset
-// fields keep the license's own values.
-type SuccessorInput struct {
-	Kind      string // entitlements.KindRenewal, KindReplacement or KindTopUp
-	LicenseID string
-	// Template: a renewal may move to another template of the product (default: the
-	// same one, newest version); a top-up names its credit pack (required); a
-	// replacement always keeps the exact template version, so it changes only what
-	// it is asked to.
-	Template            string
-	StartsAt, EndsAt    time.Time
-	Overrides           *entitlements.Overrides
-	InstanceFingerprint *string
-	ContractRef         string
-	Source              string
-	// Changeover: how long the old license keeps working after the new one is issued
-	// (nil: the service default).
-	Changeover *time.Duration
-	// OrderID: a self-service order's successor (see EntitlementInput.OrderID).
-	OrderID string
-}
-
 // CreateSuccessor opens a draft entitlement that supersedes an issued license. It goes
 // through approval like any other (maker-checker), and issuing it marks the old
 // license superseded after the changeover. One open successor per license, enforced
 // by the database.
-func (s *Service) CreateSuccessor(ctx context.Context, in SuccessorInput, by *entitlements.Staff) (*entitlements.Entitlement, error) {
+func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.SuccessorInput, by *entitlements.Staff) (*entitlements.Entitlement, error) {
 	if err := entitlements.Require(by, entitlements.RoleIssuer, "opening a renewal, replacement or top-up"); err != nil {
 		return nil, err
 	}
@@ -165,7 +143,7 @@ func (s *Service) RenewExpiring(ctx context.Context, product string, within time
 		return 0, err
 	}
 	for i, l := range list {
-		e, err := s.CreateSuccessor(ctx, SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, by)
+		e, err := s.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, by)
 		if err == nil {
 			opened++
 		}

@@ -306,10 +306,10 @@ func (s *Service) openEntitlement(ctx context.Context, o *entitlements.Order) (*
 		if o.Kind == entitlements.OrderTopUp {
 			kind, tmpl = entitlements.KindTopUp, o.Template
 		}
-		return s.Issuer.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: kind, LicenseID: o.LicenseID, Template: tmpl,
+		return s.Issuer.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: kind, LicenseID: o.LicenseID, Template: tmpl,
 			Source: entitlements.SourceSelfService, OrderID: o.ID, ContractRef: o.ID}, issuance.SelfService)
 	}
-	return s.Issuer.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: o.CustomerID, Template: o.Template,
+	return s.Issuer.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: o.CustomerID, Template: o.Template,
 		Source: entitlements.SourceSelfService, OrderID: o.ID, ContractRef: o.ID}, issuance.SelfService)
 }
 

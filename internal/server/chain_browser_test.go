@@ -9,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 )
 
 // TestBrowserChainRevocation: an approver revokes a top-up in the console; the
@@ -23,7 +22,7 @@ func TestBrowserChainRevocation(t *testing.T) {
 	a := e.tenant(t, "Umbrella Corp", "ops@umbrella.test")
 	changeover := 72 * time.Hour // the issuer's default
 	successor := func(kind, of, tmpl string) *entitlements.License {
-		ent, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: kind, LicenseID: of, Template: tmpl, Changeover: &changeover}, e.maker)
+		ent, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: kind, LicenseID: of, Template: tmpl, Changeover: &changeover}, e.maker)
 		if err != nil {
 			t.Fatal(err)
 		}

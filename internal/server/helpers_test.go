@@ -55,7 +55,7 @@ func mustServer(t *testing.T) *env {
 	maker, _ := store.StaffByEmail(ctx, "maker@m.test")
 	checker, _ := store.StaffByEmail(ctx, "checker@m.test")
 	for _, p := range []verify.Purpose{verify.PurposeLicense, verify.PurposeRevocation} {
-		if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, admin); err != nil {
+		if _, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, admin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,7 +63,7 @@ func mustServer(t *testing.T) *env {
 	if err := svc.CreateCustomer(ctx, c, maker); err != nil {
 		t.Fatal(err)
 	}
-	e, err := svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: c.ID, Template: "enterprise-annual"}, maker)
+	e, err := svc.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: c.ID, Template: "enterprise-annual"}, maker)
 	if err != nil {
 		t.Fatal(err)
 	}

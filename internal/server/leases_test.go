@@ -59,7 +59,7 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(dir, "keys"), kek)),
 		Issuer: "metrum", RenewURL: "https://licensing.metrum.test/v1/leases", MakerChecker: true})
 	for _, p := range []verify.Purpose{verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease} {
-		if _, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, lAdmin); err != nil {
+		if _, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, lAdmin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,7 +84,7 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 }
 
 // mustLeaseLicense issues a lease-required pilot license and returns it with its token.
-func (e *leaseEnv) mustLeaseLicense(t *testing.T, in issuance.EntitlementInput) (*entitlements.License, string) {
+func (e *leaseEnv) mustLeaseLicense(t *testing.T, in entitlements.EntitlementInput) (*entitlements.License, string) {
 	t.Helper()
 	ctx := context.Background()
 	c := &entitlements.Customer{Name: "Router Fleet Inc"}
@@ -178,7 +178,7 @@ func (e *leaseEnv) lease(t *testing.T, r leaseResp) *verify.Lease {
 // license; renewing keeps its slot and lease ID; every step leaves a row.
 func TestLeaseGrantRenewAndVerify(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	first := e.lease(t, e.grant(t, tok, lic.ID, "host-a"))
 	if first.LicenseID != lic.ID || first.InstanceFingerprint != "host-a" || first.ExpiresAt.Sub(first.IssuedAt) != 6*time.Hour {
 		t.Fatalf("lease %+v", first)
@@ -216,8 +216,8 @@ func TestLeaseGrantRenewAndVerify(t *testing.T) {
 func TestLeaseErrors(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
 	ctx := context.Background()
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{InstanceFingerprint: "host-1"})
-	free, freeTok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{InstanceFingerprint: "host-1"})
+	free, freeTok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 
 	// 401: missing, wrong, unknown license, another license's token: one answer.
 	p1 := wantProblem(t, e.grant(t, "", lic.ID, "host-1"), 401, "unauthorized")
@@ -246,24 +246,24 @@ func TestLeaseErrors(t *testing.T) {
 
 	// 403: instance binding, not yet valid, expired, revoked, suspended, superseded.
 	wantProblem(t, e.grant(t, tok, lic.ID, "host-2"), 403, verify.ReasonInstanceMismatch)
-	later, laterTok := e.mustLeaseLicense(t, issuance.EntitlementInput{StartsAt: time.Now().Add(48 * time.Hour)})
+	later, laterTok := e.mustLeaseLicense(t, entitlements.EntitlementInput{StartsAt: time.Now().Add(48 * time.Hour)})
 	wantProblem(t, e.grant(t, laterTok, later.ID, "h"), 403, verify.ReasonNotYetValid)
-	old, oldTok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	old, oldTok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	e.store.Pool().Exec(ctx, `UPDATE licenses SET not_before = now() - interval '40 days', expires_at = now() - interval '1 day' WHERE id = $1`, old.ID)
 	wantProblem(t, e.grant(t, oldTok, old.ID, "h"), 403, verify.ReasonExpired)
 	for _, c := range []struct{ action, reason string }{
 		{entitlements.ActionSuspend, verify.ReasonSuspended}, {entitlements.ActionRevoke, verify.ReasonRevoked},
 	} {
-		l, lt := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+		l, lt := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 		e.lease(t, e.grant(t, lt, l.ID, "h"))
 		if _, err := e.svc.ChangeStatus(ctx, l.ID, c.action, "test", time.Time{}, lChecker); err != nil {
 			t.Fatal(err)
 		}
 		wantProblem(t, e.grant(t, lt, l.ID, "h"), 403, c.reason)
 	}
-	sup, supTok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	sup, supTok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	zero := time.Duration(0)
-	ent, err := e.svc.CreateSuccessor(ctx, issuance.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: sup.ID, Template: "credit-pack-5m", Changeover: &zero}, lMaker)
+	ent, err := e.svc.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindTopUp, LicenseID: sup.ID, Template: "credit-pack-5m", Changeover: &zero}, lMaker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestLeaseErrors(t *testing.T) {
 // a rotated token stops working at once.
 func TestLeaseReleaseAndTokenRotation(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	a := e.lease(t, e.grant(t, tok, lic.ID, "h1"))
 	e.lease(t, e.grant(t, tok, lic.ID, "h2"))
 	wantProblem(t, e.grant(t, tok, lic.ID, "h3"), 409, verify.ReasonLimitExceeded)
@@ -323,7 +323,7 @@ func TestLeaseReleaseAndTokenRotation(t *testing.T) {
 
 func TestLeaseRateLimit(t *testing.T) {
 	e := mustLeaseServer(t, 1, 2)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	e.lease(t, e.grant(t, tok, lic.ID, "h1"))
 	e.lease(t, e.grant(t, tok, lic.ID, "h1"))
 	r := e.grant(t, tok, lic.ID, "h1")
@@ -332,7 +332,7 @@ func TestLeaseRateLimit(t *testing.T) {
 		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 	}
 	// Another license's token has its own bucket.
-	other, otherTok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	other, otherTok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	e.lease(t, e.grant(t, otherTok, other.ID, "h1"))
 }
 
@@ -340,7 +340,7 @@ func TestLeaseRateLimit(t *testing.T) {
 // leases; the database holds exactly 5 live slots.
 func TestLeaseSeatRace(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 5}}})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 5}}})
 	const n = 200
 	codes := make([]int, n)
 	var wg sync.WaitGroup
@@ -395,7 +395,7 @@ func TestLeaseDatabaseOutage(t *testing.T) {
 		t.Skip("TEST_DATABASE_URL is set: this test stops the private test cluster, which it can't do to a shared server")
 	}
 	e := mustLeaseServer(t, 0, 0)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 50}}})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 50}}})
 	var handedOut []string
 	grant := func(fp string) leaseResp {
 		r := e.grant(t, tok, lic.ID, fp)
@@ -483,7 +483,7 @@ func grep(s, sub string) string {
 func TestLeaseRenewalsRaceNewHosts(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
 	ctx := context.Background()
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 5}}})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 5}}})
 	held := make([]*verify.Lease, 5)
 	for i := range held {
 		held[i] = e.lease(t, e.grant(t, tok, lic.ID, fmt.Sprintf("holder-%d", i)))

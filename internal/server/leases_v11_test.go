@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/leases"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/verify"
@@ -45,7 +44,7 @@ const holdersSQL = `SELECT count(*) FROM leases WHERE license_id = $1 AND expire
 // get 409, and every release is still a 204.
 func TestLeaseReleaseBudgetHole3(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 3}}})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 3}}})
 	held := map[string]time.Time{}
 	var refused int
 	for i := range 10 {
@@ -80,7 +79,7 @@ func TestLeaseReleaseBudgetHole3(t *testing.T) {
 // budget; 0 means a release never frees a slot early.
 func TestLeaseReleaseBudgetLimit(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 2}}})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 2}}})
 	// The budget is read from the license row (as issued with a release_budget limit).
 	if _, err := e.store.Pool().Exec(context.Background(), `UPDATE licenses SET limits = limits || '{"release_budget": 0}' WHERE id = $1`, lic.ID); err != nil {
 		t.Fatal(err)
@@ -105,7 +104,7 @@ func TestLeaseReleaseBudgetLimit(t *testing.T) {
 func TestLeaseInvariantsUnderRace(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
 	const maxInst, budget = 3, 3
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": maxInst}}})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": maxInst}}})
 	var mu sync.Mutex
 	holding := map[string]time.Time{} // fingerprint → latest expiry of a lease it received
 	holders := func() int {
@@ -187,7 +186,7 @@ func TestLeaseInvariantsUnderRace(t *testing.T) {
 // values never make a rate-limit bucket.
 func TestLeaseUnauthenticatedLeavesNoRow(t *testing.T) {
 	e := mustLeaseServer(t, 100, 100)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	for range 200 {
 		b := make([]byte, 32)
 		crand.Read(b)
@@ -217,7 +216,7 @@ func TestLeaseUnauthenticatedLeavesNoRow(t *testing.T) {
 // is presented; a rotated token shares it; over the limit, no row.
 func TestLeaseRateLimitKeysOnLicense(t *testing.T) {
 	e := mustLeaseServer(t, 0.001, 2)
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	e.lease(t, e.grant(t, tok, lic.ID, "h1"))
 	next, err := e.svc.RotateLeaseToken(context.Background(), lic.ID, lMaker)
 	if err != nil {
@@ -248,7 +247,7 @@ func TestLimiterBounded(t *testing.T) {
 func TestLeaseKeyPastNotAfterStopsAtOnce(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
 	ctx := context.Background()
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	first := e.lease(t, e.grant(t, tok, lic.ID, "h1")) // the signer is now cached
 	if err := e.svc.SetKeyNotAfter(ctx, first.KeyID, time.Now().Add(-time.Second), lAdmin); err != nil {
 		t.Fatal(err)
@@ -258,7 +257,7 @@ func TestLeaseKeyPastNotAfterStopsAtOnce(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM lease_events WHERE license_id = $1`, lic.ID); n != before {
 		t.Fatal("a request refused for want of a key left a row")
 	}
-	next, err := e.svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLease}}, true, lAdmin)
+	next, err := e.svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLease}}, true, lAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +276,7 @@ func TestLeaseKeyPastNotAfterStopsAtOnce(t *testing.T) {
 func TestRenewalNeverExtendsAReleasedLease(t *testing.T) {
 	e := mustLeaseServer(t, 0, 0)
 	ctx := context.Background()
-	lic, tok := e.mustLeaseLicense(t, issuance.EntitlementInput{})
+	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{})
 	l := e.lease(t, e.grant(t, tok, lic.ID, "h1"))
 	var hash []byte
 	if err := e.store.Pool().QueryRow(ctx, `SELECT token_hash FROM lease_tokens WHERE license_id = $1`, lic.ID).Scan(&hash); err != nil {

@@ -77,7 +77,7 @@ func mustPortalWith(t *testing.T, customerRate float64, customerBurst int, shop 
 		admin: &entitlements.Staff{Email: "admin@m.test", Role: entitlements.RoleAdmin},
 		maker: &entitlements.Staff{Email: "maker@m.test", Role: entitlements.RoleIssuer},
 		check: &entitlements.Staff{Email: "checker@m.test", Role: entitlements.RoleApprover}}
-	for _, k := range []issuance.KeyInput{
+	for _, k := range []entitlements.KeyInput{
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLicense}},
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeRevocation}},
 		{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLease}},
@@ -115,7 +115,7 @@ func mustPortalWith(t *testing.T, customerRate float64, customerBurst int, shop 
 func (e *portalEnv) issue(t *testing.T, customerID, tmpl string) (*entitlements.License, string) {
 	t.Helper()
 	ctx := context.Background()
-	ent, err := e.svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: customerID, Template: tmpl}, e.maker)
+	ent, err := e.svc.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: customerID, Template: tmpl}, e.maker)
 	if err != nil {
 		t.Fatal(err)
 	}

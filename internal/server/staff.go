@@ -58,7 +58,7 @@ func (s *Server) page(c echo.Context, title string) web.Page {
 		p.CSRF = tok
 	}
 	if st, ok := c.Get("staff").(*entitlements.Staff); ok {
-		p.Staff, p.Role = st.Email, string(st.Role)
+		p.Staff, p.Role, p.Perms = st.Email, string(st.Role), entitlements.PermissionsOf(st)
 	}
 	p.Flash = s.takeFlash(c, "/staff")
 	return p

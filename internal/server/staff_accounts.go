@@ -24,7 +24,7 @@ func (s *Server) renderAccounts(c echo.Context, status int, errMsg string) error
 	ctx, by := c.Request().Context(), staffOf(c)
 	v := web.StaffAccounts{Self: by.ID, Error: errMsg}
 	var err error
-	if by.Role.AtLeast(entitlements.RoleAdmin) {
+	if entitlements.PermissionsOf(by).Admin {
 		if v.Accounts, err = s.Svc.ListStaff(ctx, staffOf(c)); err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/verify"
 	"github.com/metrum/licensing/web"
@@ -80,7 +79,7 @@ func (s *Server) staffKeySet(c echo.Context) error {
 
 // staffGenerateKey makes a standby key (admins); it signs nothing until rotated to.
 func (s *Server) staffGenerateKey(c echo.Context) error {
-	in := issuance.KeyInput{Product: c.FormValue("product"), Alg: c.FormValue("alg"), Purposes: []verify.Purpose{verify.Purpose(c.FormValue("purpose"))}}
+	in := entitlements.KeyInput{Product: c.FormValue("product"), Alg: c.FormValue("alg"), Purposes: []verify.Purpose{verify.Purpose(c.FormValue("purpose"))}}
 	rec, err := s.Svc.GenerateKey(c.Request().Context(), in, false, staffOf(c))
 	if err != nil {
 		return err

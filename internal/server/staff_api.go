@@ -197,7 +197,7 @@ func clampLimit(n int) int {
 }
 
 func (s *Server) staffEntitlementCalls(a route) {
-	a(staffapi.EntitlementCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *issuance.EntitlementInput) (*entitlements.Entitlement, error) {
+	a(staffapi.EntitlementCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.EntitlementInput) (*entitlements.Entitlement, error) {
 		p.OrderID = "" // only the purchase service opens policy-approved entitlements
 		return s.Svc.CreateEntitlement(ctx, *p, by)
 	}))
@@ -232,7 +232,7 @@ func (s *Server) staffLicenseCalls(a route) {
 	a(staffapi.LicenseList, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.LicenseFilter) ([]*entitlements.License, error) {
 		return s.Svc.ListLicenses(ctx, *p, by)
 	}))
-	a(staffapi.LicenseSuccessor, call(s, func(ctx context.Context, by *entitlements.Staff, p *issuance.SuccessorInput) (*entitlements.Entitlement, error) {
+	a(staffapi.LicenseSuccessor, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.SuccessorInput) (*entitlements.Entitlement, error) {
 		p.OrderID = ""
 		return s.Svc.CreateSuccessor(ctx, *p, by)
 	}))
@@ -346,10 +346,6 @@ func (st *streamNDJSON) send(p staffapi.Progress) {
 	st.c.Response().Flush()
 }
 
-// bulkWorkers issue in parallel: each issue is its own transaction (a failure stays
-// with its item), and Postgres commits them in groups.
-const bulkWorkers = 8
-
 // issueAllApproved issues every approved entitlement (of one customer when asked), on
 // the server, streaming a line per license.
 func (s *Server) issueAllApproved(c echo.Context) error {
@@ -357,59 +353,25 @@ func (s *Server) issueAllApproved(c echo.Context) error {
 	if err := decodeStaffBody(c, &p); err != nil {
 		return err
 	}
-	ctx, by := c.Request().Context(), c.Get("staff").(*entitlements.Staff)
-	if !by.Role.AtLeast(entitlements.RoleIssuer) {
-		return entitlements.Errorf(entitlements.EFORBIDDEN, "issuing a license needs the issuer role")
-	}
-	var list []*entitlements.Entitlement
-	before := ""
-	for p.Limit <= 0 || len(list) < p.Limit {
-		page, err := s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateApproved, CustomerID: p.CustomerID, BeforeID: before, Limit: 500}, by)
+	ctx, by := c.Request().Context(), staffOf(c)
+	var st *streamNDJSON
+	n, of, err := s.Svc.IssueAllApproved(ctx, p.CustomerID, p.Limit, by, func(r issuance.IssueProgress) {
+		if st == nil {
+			st = newStream(c)
+		}
+		pr := staffapi.Progress{N: r.N, Of: r.Of, ID: r.EntitlementID, License: withoutBytes(r.License), LeaseToken: r.LeaseToken}
+		if r.Err != nil {
+			pr.Error = entitlements.ErrorMessage(r.Err)
+		}
+		st.send(pr)
+	})
+	if st == nil {
 		if err != nil {
 			return err
 		}
-		list = append(list, page...)
-		if len(page) < 500 {
-			break
-		}
-		before = page[len(page)-1].ID
+		st = newStream(c)
 	}
-	if p.Limit > 0 && len(list) > p.Limit {
-		list = list[:p.Limit]
-	}
-	st := newStream(c)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done, ok := 0, 0
-	for range bulkWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				l, tok, err := s.Svc.IssueWithToken(ctx, list[i].ID, by)
-				mu.Lock()
-				done++
-				pr := staffapi.Progress{N: done, Of: len(list), ID: list[i].ID, License: withoutBytes(l), LeaseToken: tok}
-				if err != nil {
-					pr.Error = entitlements.ErrorMessage(err)
-				} else {
-					ok++
-				}
-				mu.Unlock()
-				st.send(pr)
-			}
-		}()
-	}
-	for i := range list {
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	st.send(staffapi.Progress{Done: true, Of: len(list), Count: ok})
+	st.send(staffapi.Progress{Done: true, Of: of, Count: n})
 	return nil
 }
 
@@ -431,10 +393,7 @@ func (s *Server) renewExpiring(c echo.Context) error {
 	if err := decodeStaffBody(c, &p); err != nil {
 		return err
 	}
-	ctx, by := c.Request().Context(), c.Get("staff").(*entitlements.Staff)
-	if !by.Role.AtLeast(entitlements.RoleIssuer) {
-		return entitlements.Errorf(entitlements.EFORBIDDEN, "opening renewals needs the issuer role")
-	}
+	ctx, by := c.Request().Context(), staffOf(c)
 	var st *streamNDJSON
 	n, err := s.Svc.RenewExpiring(ctx, p.Product, p.Within, by, func(r issuance.RenewalProgress) {
 		if st == nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/internal/staffclient"
 )
@@ -213,8 +212,8 @@ func TestStaffAPITokens(t *testing.T) {
 	}
 }
 
-func issuanceInput(customerID string) issuance.EntitlementInput {
-	return issuance.EntitlementInput{CustomerID: customerID, Template: "enterprise-annual"}
+func issuanceInput(customerID string) entitlements.EntitlementInput {
+	return entitlements.EntitlementInput{CustomerID: customerID, Template: "enterprise-annual"}
 }
 
 // TestStaffAPIStrictBodies: a body that is not exactly one JSON object of the call's

@@ -12,7 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/web"
 )
@@ -87,7 +86,7 @@ func (s *Server) staffCreateEntitlement(c echo.Context) error {
 		return Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
 	form, _ := c.FormParams()
-	in := issuance.EntitlementInput{CustomerID: v.CustomerID, Template: t.Name, InstanceFingerprint: strings.TrimSpace(form.Get("fingerprint")),
+	in := entitlements.EntitlementInput{CustomerID: v.CustomerID, Template: t.Name, InstanceFingerprint: strings.TrimSpace(form.Get("fingerprint")),
 		ContractRef: strings.TrimSpace(form.Get("contract"))}
 	v.Fingerprint, v.ContractRef = in.InstanceFingerprint, in.ContractRef
 	for _, f := range form["feature"] {
@@ -150,7 +149,7 @@ func (s *Server) staffEntitlement(c echo.Context) error {
 	by := staffOf(c)
 	ov, _ := json.Marshal(e.Overrides, json.Deterministic(true))
 	v := web.StaffEntitlementView{E: e, Overrides: string(ov),
-		CanDecide: by.Role.AtLeast(entitlements.RoleApprover) && (!s.Svc.MakerChecker || e.CreatedBy != by.Email)}
+		CanDecide: e.CanApprove(by, s.Svc.MakerChecker) == nil}
 	if e.State == entitlements.StateIssued {
 		if l, err := s.Svc.LicenseOfEntitlement(ctx, e.ID, staffOf(c)); err == nil {
 			v.LicenseID = l.ID

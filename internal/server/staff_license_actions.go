@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/web"
 )
 
@@ -75,7 +74,7 @@ func (s *Server) staffStatusChange(c echo.Context) error {
 // staffSuccessor opens a renewal, replacement or top-up (a draft to approve).
 func (s *Server) staffSuccessor(c echo.Context) error {
 	kind := c.FormValue("kind")
-	in := issuance.SuccessorInput{Kind: kind, LicenseID: c.Param("id")}
+	in := entitlements.SuccessorInput{Kind: kind, LicenseID: c.Param("id")}
 	if kind == entitlements.KindTopUp {
 		in.Template = c.FormValue("template")
 	}

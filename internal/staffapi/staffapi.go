@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 )
 
 // Prefix is where the staff API lives.
@@ -172,7 +171,7 @@ type LeaseRequest struct {
 
 // KeyGenerateRequest makes a key.
 type KeyGenerateRequest struct {
-	Input    issuance.KeyInput
+	Input    entitlements.KeyInput
 	Activate bool
 }
 

@@ -130,7 +130,7 @@ func TestIssuanceWithATokenKey(t *testing.T) {
 	admin := &entitlements.Staff{Email: "admin@m.test", Role: entitlements.RoleAdmin}
 	maker := &entitlements.Staff{Email: "maker@m.test", Role: entitlements.RoleIssuer}
 	checker := &entitlements.Staff{Email: "checker@m.test", Role: entitlements.RoleApprover}
-	rec, err := svc.GenerateKey(ctx, issuance.KeyInput{Product: "genai-smart-router", Alg: verify.AlgES256,
+	rec, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgES256,
 		Purposes: []verify.Purpose{verify.PurposeLicense}, Backend: pkcs11.Name}, true, admin)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestIssuanceWithATokenKey(t *testing.T) {
 	if err := svc.CreateCustomer(ctx, c, maker); err != nil {
 		t.Fatal(err)
 	}
-	e, err := svc.CreateEntitlement(ctx, issuance.EntitlementInput{CustomerID: c.ID, Template: "enterprise-annual"}, maker)
+	e, err := svc.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: c.ID, Template: "enterprise-annual"}, maker)
 	if err != nil {
 		t.Fatal(err)
 	}
