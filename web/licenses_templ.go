@@ -5,10 +5,11 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
-import "github.com/metrum/licensing/internal/entitlements"
+import (
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
+	"github.com/metrum/licensing/internal/entitlements"
+)
 
 // LicenseList is the staff license list page.
 type LicenseList struct {

@@ -236,3 +236,15 @@ func CanRestorePrevious(succ, prev *License, now time.Time, by *Staff, reason st
 	}
 	return nil
 }
+
+// DaysLeft is what the portal shows beside an expiry.
+func DaysLeft(l *License, now time.Time) string {
+	d := l.ExpiresAt.Sub(now)
+	switch {
+	case d <= 0:
+		return "expired"
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours())+1)
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}

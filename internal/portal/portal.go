@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -358,18 +357,6 @@ func (s *Service) StaffRevokeToken(ctx context.Context, customerID, id string, b
 		return err
 	}
 	return s.RevokeToken(ctx, &entitlements.Principal{CustomerID: customerID, Kind: entitlements.PrincipalStaff, Actor: by.Email}, id)
-}
-
-// DaysLeft is what the portal shows beside an expiry.
-func DaysLeft(l *entitlements.License, now time.Time) string {
-	d := l.ExpiresAt.Sub(now)
-	switch {
-	case d <= 0:
-		return "expired"
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours())+1)
-	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
 // Customer returns the principal's own customer record.

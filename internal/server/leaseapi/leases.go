@@ -1,10 +1,8 @@
-package server
+package leaseapi
 
 import (
 	"context"
 	"crypto/sha256"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/leases"
+	"github.com/metrum/licensing/internal/server/httpx"
 )
 
 // LeaseGranter is the lease API's service (the real one batches into Postgres; the
@@ -34,9 +33,9 @@ const (
 	leaseDeadline = 5 * time.Second
 )
 
-// leaseRoutes lists the lease API. No session, no CSRF: the bearer lease token is the
+// Routes lists the lease API. No session, no CSRF: the bearer lease token is the
 // credential.
-func (s *Server) leaseRoutes(g *echo.Group) {
+func (s *Handler) Routes(g *echo.Group) {
 	g.POST("/leases", s.grantLease)
 	g.DELETE("/leases/:lease_id", s.releaseLease)
 }
@@ -57,7 +56,7 @@ type leaseRequest struct {
 	InstanceFingerprint string `json:"instance_fingerprint"`
 }
 
-func (s *Server) grantLease(c echo.Context) error {
+func (s *Handler) grantLease(c echo.Context) error {
 	start := time.Now()
 	outcome, reason := "error", ""
 	defer func() { s.Metrics.observeLease(outcome, reason, time.Since(start)) }()
@@ -97,19 +96,12 @@ func (s *Server) grantLease(c echo.Context) error {
 // readLeaseRequest enforces the body rules: JSON, at most 4 KiB, exactly the two
 // members, each once, with exact names.
 func readLeaseRequest(c echo.Context) (*leaseRequest, error) {
-	r := c.Request()
-	if r.ContentLength > maxLeaseBody {
+	body, err := httpx.ReadJSONBody(c, maxLeaseBody)
+	if err == httpx.TooLarge {
 		return nil, tooLarge
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
-		return nil, entitlements.Errorf(entitlements.EINVALID, "Content-Type must be application/json")
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxLeaseBody+1))
 	if err != nil {
-		return nil, entitlements.Errorf(entitlements.EINVALID, "the body could not be read")
-	}
-	if len(body) > maxLeaseBody {
-		return nil, tooLarge
+		return nil, err
 	}
 	var req leaseRequest
 	if err := json.Unmarshal(body, &req, json.RejectUnknownMembers(true)); err != nil {
@@ -118,9 +110,9 @@ func readLeaseRequest(c echo.Context) (*leaseRequest, error) {
 	return &req, nil
 }
 
-var tooLarge = entitlements.Errorf(ETooLarge, "the body is larger than 4 KiB")
+var tooLarge = entitlements.Errorf(httpx.ETooLarge, "the body is larger than 4 KiB")
 
-func (s *Server) releaseLease(c echo.Context) error {
+func (s *Handler) releaseLease(c echo.Context) error {
 	outcome, reason := "released", ""
 	defer func() { s.Metrics.observeLease(outcome, reason, 0) }()
 	err := func() error {
@@ -143,26 +135,4 @@ func (s *Server) releaseLease(c echo.Context) error {
 		outcome, reason = "refused", entitlements.ErrorCode(err)
 	}
 	return err
-}
-
-// Error codes of the HTTP layer that the domain does not have.
-const (
-	ETooLarge    = "too-large"
-	ERateLimited = leases.ERateLimited
-)
-
-// statusOfCode maps the lease API's refusals (lease-api.md, Errors).
-func statusOfCode(code string) (int, bool) {
-	switch {
-	case code == "license-limit-exceeded":
-		return http.StatusConflict, true
-	case strings.HasPrefix(code, "license-"):
-		return http.StatusForbidden, true
-	case code == ETooLarge:
-		return http.StatusRequestEntityTooLarge, true
-	case code == ERateLimited:
-		return http.StatusTooManyRequests, true
-	}
-	st, ok := statusOf[code]
-	return st, ok
 }

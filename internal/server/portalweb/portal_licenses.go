@@ -1,4 +1,4 @@
-package server
+package portalweb
 
 import (
 	"fmt"
@@ -6,32 +6,16 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
 // portalPageSize is the portal's license list page.
 const portalPageSize = 50
-
-func portalRow(l *entitlements.License, now time.Time) web.PortalLicenseRow {
-	st := l.StateAt(now)
-	r := web.PortalLicenseRow{ID: l.ID, Product: l.Product, SKU: l.SKU, Status: st.Status, StatusLabel: st.Label(),
-		ExpiresAt: l.ExpiresAt.UTC().Format("2006-01-02"), DaysLeft: portal.DaysLeft(l, now), Features: l.Terms.Features}
-	names := make([]string, 0, len(l.Terms.Limits))
-	for k := range l.Terms.Limits {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		r.Limits = append(r.Limits, fmt.Sprintf("%s=%d", k, l.Terms.Limits[k]))
-	}
-	return r
-}
 
 func portalInstall(a entitlements.InstallAdvice) web.PortalInstall {
 	pi := web.PortalInstall{Product: a.Product, Head: a.Head.ID, Why: a.Why}
@@ -41,17 +25,17 @@ func portalInstall(a entitlements.InstallAdvice) web.PortalInstall {
 	return pi
 }
 
-func (s *Server) portalLicenses(c echo.Context) error {
-	list, next, err := s.Portal.Licenses(c.Request().Context(), principal(c), c.QueryParam("after"), portalPageSize)
+func (s *Handler) portalLicenses(c echo.Context) error {
+	list, next, err := s.Portal.Licenses(c.Request().Context(), httpx.Principal(c), c.QueryParam("after"), portalPageSize)
 	if err != nil {
 		return err
 	}
 	now := s.now()
 	v := web.PortalLicenses{}
 	for _, l := range list {
-		v.Rows = append(v.Rows, portalRow(l, now))
+		v.Rows = append(v.Rows, web.LicenseRowOf(l, now))
 	}
-	advice, err := s.Portal.InstallAdvice(c.Request().Context(), principal(c))
+	advice, err := s.Portal.InstallAdvice(c.Request().Context(), httpx.Principal(c))
 	if err != nil {
 		return err
 	}
@@ -61,18 +45,18 @@ func (s *Server) portalLicenses(c echo.Context) error {
 	if next != "" {
 		v.NextURL = "/portal/?" + url.Values{"after": {next}}.Encode()
 	}
-	return Render(c, http.StatusOK, web.PortalLicenseList(s.portalPage(c, "Your licenses"), v))
+	return httpx.Render(c, http.StatusOK, web.PortalLicenseList(s.portalPage(c, "Your licenses"), v))
 }
 
-func (s *Server) portalLicense(c echo.Context) error {
-	ctx, p := c.Request().Context(), principal(c)
+func (s *Handler) portalLicense(c echo.Context) error {
+	ctx, p := c.Request().Context(), httpx.Principal(c)
 	l, err := s.Portal.License(ctx, p, c.Param("id"))
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	v := web.PortalLicense{Row: portalRow(l, now), CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: day(l.IssuedAt),
-		NotBefore: day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
+	v := web.PortalLicense{Row: web.LicenseRowOf(l, now), CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: web.Day(l.IssuedAt),
+		NotBefore: web.Day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
 		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0,
 		RenewURL: "/portal/buy?kind=renewal&license=" + l.ID, TopUpURL: "/portal/buy?kind=top-up&license=" + l.ID,
 		MaxInstances: "any number of", ReleaseBudget: "unlimited", Installable: l.StateAt(now).Installable()}
@@ -114,49 +98,32 @@ func (s *Server) portalLicense(c echo.Context) error {
 			return err
 		}
 		for _, sl := range slots {
-			v.Leases = append(v.Leases, leaseRow(sl, now))
+			v.Leases = append(v.Leases, web.LeaseRowOf(sl, now))
 		}
 	}
-	return Render(c, http.StatusOK, web.PortalLicenseDetail(s.portalPage(c, l.ID), v))
+	return httpx.Render(c, http.StatusOK, web.PortalLicenseDetail(s.portalPage(c, l.ID), v))
 }
-
-func leaseRow(sl *entitlements.Lease, now time.Time) web.PortalLeaseRow {
-	r := web.PortalLeaseRow{LeaseID: sl.LeaseID, Fingerprint: sl.Fingerprint, GrantedAt: day(sl.GrantedAt), RenewedAt: day(sl.RenewedAt), ExpiresAt: day(sl.ExpiresAt)}
-	switch {
-	case !sl.ExpiresAt.After(now):
-		r.State = "expired"
-	case sl.ReleasedAt != nil && sl.FreedEarly:
-		r.State = "released: slot free"
-	case sl.ReleasedAt != nil:
-		r.State = "released: slot taken until the lease expires"
-	default:
-		r.State, r.CanRelease = "active", true
-	}
-	return r
-}
-
-func day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // portalDownload delivers a license's file, summary, checklist or its product's
 // current revocation bundle; every delivery is recorded before it is sent.
-func (s *Server) portalDownload(c echo.Context) error {
-	ctx, p, id := c.Request().Context(), principal(c), c.Param("id")
+func (s *Handler) portalDownload(c echo.Context) error {
+	ctx, p, id := c.Request().Context(), httpx.Principal(c), c.Param("id")
 	if c.Param("what") == entitlements.WhatBundle {
 		b, err := s.Portal.Bundle(ctx, p, id)
 		if err != nil {
 			return err
 		}
-		return sendFile(c, &entitlements.File{Bytes: b.File, Name: fmt.Sprintf("revocation-%s-%d.json", b.Product, b.Sequence)}, "application/json")
+		return httpx.SendFile(c, &entitlements.File{Bytes: b.File, Name: fmt.Sprintf("revocation-%s-%d.json", b.Product, b.Sequence)}, "application/json")
 	}
 	f, err := s.Portal.Download(ctx, p, id, c.Param("what"))
 	if err != nil {
 		return err
 	}
-	return sendFile(c, f, f.ContentType)
+	return httpx.SendFile(c, f, f.ContentType)
 }
 
-func (s *Server) portalReleaseConfirm(c echo.Context) error {
-	ctx, p, id, lease := c.Request().Context(), principal(c), c.Param("id"), c.Param("lease_id")
+func (s *Handler) portalReleaseConfirm(c echo.Context) error {
+	ctx, p, id, lease := c.Request().Context(), httpx.Principal(c), c.Param("id"), c.Param("lease_id")
 	slots, err := s.Portal.Leases(ctx, p, id)
 	if err != nil {
 		return err
@@ -166,14 +133,14 @@ func (s *Server) portalReleaseConfirm(c echo.Context) error {
 		return entitlements.NotFound("lease", lease)
 	}
 	explain := fmt.Sprintf("Host %s will not be able to renew lease %s. The lease it holds stays valid until %s. "+
-		"If this license's release budget is used up, the slot stays taken until then.", slots[i].Fingerprint, lease, day(slots[i].ExpiresAt))
-	return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Release a lease"), "Release the lease of "+slots[i].Fingerprint+"?",
+		"If this license's release budget is used up, the slot stays taken until then.", slots[i].Fingerprint, lease, web.Day(slots[i].ExpiresAt))
+	return httpx.Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Release a lease"), "Release the lease of "+slots[i].Fingerprint+"?",
 		explain, licenseURL(id)+"/leases/"+url.PathEscape(lease)+"/release", "Release", licenseURL(id)))
 }
 
-func (s *Server) portalRelease(c echo.Context) error {
+func (s *Handler) portalRelease(c echo.Context) error {
 	id, lease := c.Param("id"), c.Param("lease_id")
-	res, err := s.Portal.ReleaseLease(c.Request().Context(), principal(c), id, lease)
+	res, err := s.Portal.ReleaseLease(c.Request().Context(), httpx.Principal(c), id, lease)
 	if err != nil {
 		return err
 	}
@@ -182,31 +149,31 @@ func (s *Server) portalRelease(c echo.Context) error {
 	case res.Released && res.Freed:
 		msg = "Lease " + lease + " released; its slot is free now."
 	case res.Released:
-		msg = "Lease " + lease + " released. The release budget is used up, so its slot stays taken until " + day(res.ExpiresAt) + "."
+		msg = "Lease " + lease + " released. The release budget is used up, so its slot stays taken until " + web.Day(res.ExpiresAt) + "."
 	}
-	return s.redirectWithFlash(c, licenseURL(id), msg)
+	return s.Cookies.RedirectWithFlash(c, licenseURL(id), msg)
 }
 
-func (s *Server) portalRotateConfirm(c echo.Context) error {
-	l, err := s.Portal.License(c.Request().Context(), principal(c), c.Param("id"))
+func (s *Handler) portalRotateConfirm(c echo.Context) error {
+	l, err := s.Portal.License(c.Request().Context(), httpx.Principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
 	if l.Terms.LeaseTTLSeconds == 0 {
 		return entitlements.Errorf(entitlements.ECONFLICT, "license %s does not use online leases", l.ID)
 	}
-	return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+"?",
+	return httpx.Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+"?",
 		"The current token stops working at once on every host: each one needs the new token to renew its lease. The new token is shown once.",
 		licenseURL(l.ID)+"/lease-token", "Rotate the token", licenseURL(l.ID)))
 }
 
-func (s *Server) portalRotate(c echo.Context) error {
+func (s *Handler) portalRotate(c echo.Context) error {
 	id := c.Param("id")
-	tok, err := s.Portal.RotateLeaseToken(c.Request().Context(), principal(c), id)
+	tok, err := s.Portal.RotateLeaseToken(c.Request().Context(), httpx.Principal(c), id)
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New lease token"), "New lease token for "+id,
+	return httpx.Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New lease token"), "New lease token for "+id,
 		"Give it to every host that runs this license (the router sends it as a Bearer token to renew its lease). The old token no longer works.",
 		tok, licenseURL(id)))
 }

@@ -1,4 +1,4 @@
-package server
+package staffweb
 
 import (
 	"errors"
@@ -13,16 +13,17 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
 const sessionCookie = "issuer_session"
 
-// staffRoutes lists every staff route.
-func (s *Server) staffRoutes(g *echo.Group) {
+// Routes lists every console route.
+func (s *Handler) Routes(g *echo.Group) {
 	g.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup: "form:_csrf", CookieName: "issuer_csrf", CookiePath: "/staff",
-		CookieHTTPOnly: true, CookieSameSite: http.SameSiteStrictMode, CookieSecure: s.SecureCookies,
+		CookieHTTPOnly: true, CookieSameSite: http.SameSiteStrictMode, CookieSecure: s.Cookies.Secure,
 	}))
 	g.GET("/login", s.loginForm)
 	g.POST("/login", s.login)
@@ -47,43 +48,38 @@ func (s *Server) staffRoutes(g *echo.Group) {
 	s.staffAccountRoutes(a)
 }
 
-func staffOf(c echo.Context) *entitlements.Staff {
-	st, _ := c.Get("staff").(*entitlements.Staff)
-	return st
-}
-
-func (s *Server) page(c echo.Context, title string) web.Page {
+func (s *Handler) page(c echo.Context, title string) web.Page {
 	p := web.Page{Title: title}
 	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
 		p.CSRF = tok
 	}
-	if st, ok := c.Get("staff").(*entitlements.Staff); ok {
+	if st := httpx.Staff(c); st != nil {
 		p.Staff, p.Role, p.Perms = st.Email, string(st.Role), entitlements.PermissionsOf(st)
 	}
-	p.Flash = s.takeFlash(c, "/staff")
+	p.Flash = s.Cookies.TakeFlash(c, "/staff")
 	return p
 }
 
-func (s *Server) loginForm(c echo.Context) error {
-	return Render(c, http.StatusOK, web.Login(s.page(c, "Sign in"), "", "", safeNext(c.QueryParam("next"))))
+func (s *Handler) loginForm(c echo.Context) error {
+	return httpx.Render(c, http.StatusOK, web.Login(s.page(c, "Sign in"), "", "", safeNext(c.QueryParam("next"))))
 }
 
 // login checks a password under the sign-in throttle and starts a new session (a new
 // token at every sign-in). Failures are audited; a throttled attempt is answered at
 // once with the wait.
-func (s *Server) login(c echo.Context) error {
+func (s *Handler) login(c echo.Context) error {
 	email, password := strings.ToLower(strings.TrimSpace(c.FormValue("email"))), c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
 	st, err := s.checkPassword(c, email, password, "console")
-	if entitlements.ErrorCode(err) == ERateLimited {
+	if entitlements.ErrorCode(err) == entitlements.ERATELIMITED {
 		var de *entitlements.Error
 		errors.As(err, &de)
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(de.RetryAfter.Seconds())+1))
-		return Render(c, http.StatusTooManyRequests, web.Login(s.page(c, "Sign in"), email,
+		return httpx.Render(c, http.StatusTooManyRequests, web.Login(s.page(c, "Sign in"), email,
 			fmt.Sprintf("Too many failed sign-ins: wait %s, then try again.", de.RetryAfter.Round(time.Second)), next))
 	}
 	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-		return Render(c, http.StatusUnauthorized, web.Login(s.page(c, "Sign in"), email, "Wrong email or password.", next))
+		return httpx.Render(c, http.StatusUnauthorized, web.Login(s.page(c, "Sign in"), email, "Wrong email or password.", next))
 	}
 	if err != nil {
 		return err
@@ -93,28 +89,28 @@ func (s *Server) login(c echo.Context) error {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/staff", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.SecureCookies, Expires: time.Now().Add(entitlements.SessionTTL)})
+		SameSite: http.SameSiteStrictMode, Secure: s.Cookies.Secure, Expires: time.Now().Add(entitlements.SessionTTL)})
 	s.Log.Info("staff sign-in", "email", st.Email, "client", c.RealIP())
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
 // checkPassword is the service's one password check (throttled, bounded, audited).
-func (s *Server) checkPassword(c echo.Context, email, password, via string) (*entitlements.Staff, error) {
+func (s *Handler) checkPassword(c echo.Context, email, password, via string) (*entitlements.Staff, error) {
 	return s.Svc.CheckPassword(c.Request().Context(), email, password, c.RealIP(), via)
 }
 
-func (s *Server) logout(c echo.Context) error {
+func (s *Handler) logout(c echo.Context) error {
 	if ck, err := c.Cookie(sessionCookie); err == nil {
 		_ = s.Svc.EndSession(c.Request().Context(), ck.Value)
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/staff", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.SecureCookies})
+		SameSite: http.SameSiteStrictMode, Secure: s.Cookies.Secure})
 	return c.Redirect(http.StatusSeeOther, "/staff/login")
 }
 
 // requireStaff lets a request through only with a live session; a browser without one
 // is sent to the sign-in page and back.
-func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handler) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ck, err := c.Cookie(sessionCookie)
 		if err != nil || ck.Value == "" {
@@ -127,7 +123,7 @@ func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		c.Set("staff", st)
+		httpx.SetStaff(c, st)
 		return next(c)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package portalweb
 
 import (
 	"encoding/base64"
@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
@@ -19,12 +20,12 @@ const (
 	portalFlash  = "portal_flash"
 )
 
-// portalRoutes lists every customer portal route. The group has its own CSRF cookie
+// Routes lists every customer portal route. The group has its own CSRF cookie
 // and session cookie (path /portal), separate from the staff console's.
-func (s *Server) portalRoutes(g *echo.Group) {
+func (s *Handler) Routes(g *echo.Group) {
 	g.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup: "form:_csrf", CookieName: "portal_csrf", CookiePath: "/portal",
-		CookieHTTPOnly: true, CookieSameSite: http.SameSiteLaxMode, CookieSecure: s.SecureCookies,
+		CookieHTTPOnly: true, CookieSameSite: http.SameSiteLaxMode, CookieSecure: s.Cookies.Secure,
 	}))
 	g.Use(noStore)
 	g.GET("/sign-in", s.portalSignInForm)
@@ -46,7 +47,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	a.GET("/tokens/:id/revoke", s.portalRevokeConfirm)
 	a.POST("/tokens/:id/revoke", s.portalRevoke)
 	if s.Purchase != nil {
-		s.purchaseRoutes(s.v1, g, a)
+		s.purchaseRoutes(g, a)
 	}
 }
 
@@ -62,7 +63,7 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 // requirePortal lets a request through only with a live portal session (idle and
 // absolute lifetimes are checked in the database); a browser without one is sent to
 // the sign-in page.
-func (s *Server) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handler) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ck, err := c.Cookie(portalCookie)
 		if err != nil || ck.Value == "" {
@@ -70,13 +71,13 @@ func (s *Server) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		p, u, err := s.Portal.Session(c.Request().Context(), ck.Value, c.RealIP())
 		if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-			s.clearCookie(c, portalCookie)
+			s.Cookies.Clear(c, portalCookie, "/portal")
 			return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
 		}
 		if err != nil {
 			return err
 		}
-		c.Set("principal", p)
+		httpx.SetPrincipal(c, p)
 		c.Set("portal_user", u)
 		return next(c)
 	}
@@ -84,40 +85,40 @@ func (s *Server) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
 
 // portalPage is the frame of a portal page: the signed-in user, the CSRF token and a
 // one-time flash message (read and cleared).
-func (s *Server) portalPage(c echo.Context, title string) web.PortalPage {
+func (s *Handler) portalPage(c echo.Context, title string) web.PortalPage {
 	p := web.PortalPage{Title: title, Purchase: s.Purchase != nil}
 	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
 		p.CSRF = tok
 	}
 	if u, ok := c.Get("portal_user").(*entitlements.PortalUser); ok {
 		p.User = u.Email
-		if cu, err := s.Portal.Customer(c.Request().Context(), principal(c)); err == nil {
+		if cu, err := s.Portal.Customer(c.Request().Context(), httpx.Principal(c)); err == nil {
 			p.Customer = cu.Name
 		}
 	}
-	p.Flash = s.takeFlash(c, "/portal")
+	p.Flash = s.Cookies.TakeFlash(c, "/portal")
 	return p
 }
 
 // redirectWithFlash ends a POST: redirect, with a one-time message for the next page
 // (a cookie of the area, /portal or /staff, that the next page reads and clears).
-func (s *Server) redirectWithFlash(c echo.Context, to, msg string) error {
+func (s *Handler) redirectWithFlash(c echo.Context, to, msg string) error {
 	path := "/portal"
 	if strings.HasPrefix(to, "/staff") {
 		path = "/staff"
 	}
 	c.SetCookie(&http.Cookie{Name: portalFlash, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: path,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, MaxAge: 60})
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure, MaxAge: 60})
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
 // takeFlash reads and clears the area's one-time message.
-func (s *Server) takeFlash(c echo.Context, path string) string {
+func (s *Handler) takeFlash(c echo.Context, path string) string {
 	ck, err := c.Cookie(portalFlash)
 	if err != nil || ck.Value == "" {
 		return ""
 	}
-	c.SetCookie(&http.Cookie{Name: portalFlash, Value: "", Path: path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
+	c.SetCookie(&http.Cookie{Name: portalFlash, Value: "", Path: path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure})
 	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
 	if err != nil {
 		return ""
@@ -125,53 +126,53 @@ func (s *Server) takeFlash(c echo.Context, path string) string {
 	return string(b)
 }
 
-func (s *Server) clearCookie(c echo.Context, name string) {
+func (s *Handler) clearCookie(c echo.Context, name string) {
 	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/portal", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
+		SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure})
 }
 
-func (s *Server) portalSignInForm(c echo.Context) error {
-	return Render(c, http.StatusOK, web.PortalSignIn(s.portalPage(c, "Sign in"), ""))
+func (s *Handler) portalSignInForm(c echo.Context) error {
+	return httpx.Render(c, http.StatusOK, web.PortalSignIn(s.portalPage(c, "Sign in"), ""))
 }
 
 // portalRequestLink answers the same page for every address: the portal never says
 // which addresses have accounts.
-func (s *Server) portalRequestLink(c echo.Context) error {
+func (s *Handler) portalRequestLink(c echo.Context) error {
 	email := c.FormValue("email")
 	if len(email) < 3 || len(email) > 254 {
-		return Render(c, http.StatusBadRequest, web.PortalSignIn(s.portalPage(c, "Sign in"), "Enter an email address."))
+		return httpx.Render(c, http.StatusBadRequest, web.PortalSignIn(s.portalPage(c, "Sign in"), "Enter an email address."))
 	}
 	s.Portal.RequestSignIn(c.Request().Context(), email, c.RealIP())
-	return Render(c, http.StatusOK, web.PortalLinkSent(s.portalPage(c, "Check your mail")))
+	return httpx.Render(c, http.StatusOK, web.PortalLinkSent(s.portalPage(c, "Check your mail")))
 }
 
-func (s *Server) portalConfirmLink(c echo.Context) error {
+func (s *Handler) portalConfirmLink(c echo.Context) error {
 	tok := c.QueryParam("token")
 	u, err := s.Portal.PeekLink(c.Request().Context(), tok)
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.PortalConfirmLink(s.portalPage(c, "Sign in"), u.Email, tok))
+	return httpx.Render(c, http.StatusOK, web.PortalConfirmLink(s.portalPage(c, "Sign in"), u.Email, tok))
 }
 
-func (s *Server) portalUseLink(c echo.Context) error {
+func (s *Handler) portalUseLink(c echo.Context) error {
 	sess, _, err := s.Portal.UseLink(c.Request().Context(), c.FormValue("token"), c.RealIP())
 	if err != nil {
 		return err
 	}
 	// A new session ID at every sign-in; the cookie lives no longer than the session.
 	c.SetCookie(&http.Cookie{Name: portalCookie, Value: sess, Path: "/portal", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
-	return s.redirectWithFlash(c, "/portal/", "Signed in.")
+		SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
+	return s.Cookies.RedirectWithFlash(c, "/portal/", "Signed in.")
 }
 
-func (s *Server) portalSignOut(c echo.Context) error {
+func (s *Handler) portalSignOut(c echo.Context) error {
 	if ck, err := c.Cookie(portalCookie); err == nil {
 		if err := s.Portal.SignOut(c.Request().Context(), ck.Value); err != nil {
 			return err
 		}
 	}
-	s.clearCookie(c, portalCookie)
+	s.Cookies.Clear(c, portalCookie, "/portal")
 	return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
 }
 

@@ -1,4 +1,4 @@
-package server
+package portalweb
 
 import (
 	"net/http"
@@ -9,26 +9,27 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
-func (s *Server) tokenPage(c echo.Context, v web.PortalTokens) (web.PortalTokens, error) {
-	list, err := s.Portal.Tokens(c.Request().Context(), principal(c))
+func (s *Handler) tokenPage(c echo.Context, v web.PortalTokens) (web.PortalTokens, error) {
+	list, err := s.Portal.Tokens(c.Request().Context(), httpx.Principal(c))
 	if err != nil {
 		return v, err
 	}
 	now := s.now()
 	for _, t := range list {
-		r := web.PortalTokenRow{ID: t.ID, Name: t.Name, CreatedAt: day(t.CreatedAt), CreatedBy: t.CreatedBy, ExpiresAt: "never", LastUsed: "never", State: "active", Active: t.Active(now)}
+		r := web.PortalTokenRow{ID: t.ID, Name: t.Name, CreatedAt: web.Day(t.CreatedAt), CreatedBy: t.CreatedBy, ExpiresAt: "never", LastUsed: "never", State: "active", Active: t.Active(now)}
 		if t.ExpiresAt != nil {
-			r.ExpiresAt = day(*t.ExpiresAt)
+			r.ExpiresAt = web.Day(*t.ExpiresAt)
 		}
 		if t.LastUsedAt != nil {
-			r.LastUsed = day(*t.LastUsedAt)
+			r.LastUsed = web.Day(*t.LastUsedAt)
 		}
 		switch {
 		case t.RevokedAt != nil:
-			r.State = "revoked " + day(*t.RevokedAt)
+			r.State = "revoked " + web.Day(*t.RevokedAt)
 		case !r.Active:
 			r.State = "expired"
 		}
@@ -38,12 +39,12 @@ func (s *Server) tokenPage(c echo.Context, v web.PortalTokens) (web.PortalTokens
 	return v, nil
 }
 
-func (s *Server) portalTokens(c echo.Context) error {
+func (s *Handler) portalTokens(c echo.Context) error {
 	v, err := s.tokenPage(c, web.PortalTokens{})
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
+	return httpx.Render(c, http.StatusOK, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
 }
 
 // tokenForm is the create-token form, parsed and validated in one place.
@@ -69,32 +70,32 @@ func (f *tokenForm) Validate() map[string]string {
 	return errs
 }
 
-func (s *Server) portalCreateToken(c echo.Context) error {
+func (s *Handler) portalCreateToken(c echo.Context) error {
 	f := tokenForm{Name: c.FormValue("name"), Days: c.FormValue("days")}
 	if errs := f.Validate(); len(errs) > 0 {
 		v, err := s.tokenPage(c, web.PortalTokens{Name: f.Name, Days: f.Days, Errors: errs})
 		if err != nil {
 			return err
 		}
-		return Render(c, http.StatusBadRequest, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
+		return httpx.Render(c, http.StatusBadRequest, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
 	}
-	tok, t, err := s.Portal.CreateToken(c.Request().Context(), principal(c), f.Name, time.Duration(f.days)*24*time.Hour)
+	tok, t, err := s.Portal.CreateToken(c.Request().Context(), httpx.Principal(c), f.Name, time.Duration(f.days)*24*time.Hour)
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New API token"), "API token "+t.Name+" ("+t.ID+")",
+	return httpx.Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New API token"), "API token "+t.Name+" ("+t.ID+")",
 		"Scripts send it as \"Authorization: Bearer …\" to read your licenses and files. It can't change anything.", tok, "/portal/tokens"))
 }
 
-func (s *Server) portalRevokeConfirm(c echo.Context) error {
+func (s *Handler) portalRevokeConfirm(c echo.Context) error {
 	id := c.Param("id")
-	list, err := s.Portal.Tokens(c.Request().Context(), principal(c))
+	list, err := s.Portal.Tokens(c.Request().Context(), httpx.Principal(c))
 	if err != nil {
 		return err
 	}
 	for _, t := range list {
 		if t.ID == id {
-			return Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Revoke a token"), "Revoke token "+t.Name+"?",
+			return httpx.Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Revoke a token"), "Revoke token "+t.Name+"?",
 				"Scripts using "+t.ID+" stop working at once. This can't be undone: create a new token to replace it.",
 				"/portal/tokens/"+id+"/revoke", "Revoke", "/portal/tokens"))
 		}
@@ -102,10 +103,10 @@ func (s *Server) portalRevokeConfirm(c echo.Context) error {
 	return entitlements.NotFound("token", id)
 }
 
-func (s *Server) portalRevoke(c echo.Context) error {
+func (s *Handler) portalRevoke(c echo.Context) error {
 	id := c.Param("id")
-	if err := s.Portal.RevokeToken(c.Request().Context(), principal(c), id); err != nil {
+	if err := s.Portal.RevokeToken(c.Request().Context(), httpx.Principal(c), id); err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/portal/tokens", "Token "+id+" revoked; it stopped working at once.")
+	return s.Cookies.RedirectWithFlash(c, "/portal/tokens", "Token "+id+" revoked; it stopped working at once.")
 }

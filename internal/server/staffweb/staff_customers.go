@@ -1,4 +1,4 @@
-package server
+package staffweb
 
 import (
 	"errors"
@@ -9,17 +9,18 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
-func (s *Server) staffCustomers(c echo.Context) error {
+func (s *Handler) staffCustomers(c echo.Context) error {
 	return s.renderCustomers(c, http.StatusOK, web.StaffCustomers{})
 }
 
-func (s *Server) renderCustomers(c echo.Context, status int, v web.StaffCustomers) error {
+func (s *Handler) renderCustomers(c echo.Context, status int, v web.StaffCustomers) error {
 	v.Query = strings.TrimSpace(c.QueryParam("q"))
 	afterName, afterID, _ := strings.Cut(c.QueryParam("after"), "~")
-	list, err := s.Svc.SearchCustomers(c.Request().Context(), v.Query, afterName, afterID, pageSize+1, staffOf(c))
+	list, err := s.Svc.SearchCustomers(c.Request().Context(), v.Query, afterName, afterID, pageSize+1, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -29,14 +30,14 @@ func (s *Server) renderCustomers(c echo.Context, status int, v web.StaffCustomer
 		v.NextURL = "/staff/customers?" + url.Values{"q": {v.Query}, "after": {strings.ToLower(last.Name) + "~" + last.ID}}.Encode()
 	}
 	v.Customers = list
-	return Render(c, status, web.StaffCustomerList(s.page(c, "Customers"), v))
+	return httpx.Render(c, status, web.StaffCustomerList(s.page(c, "Customers"), v))
 }
 
 // staffCreateCustomer adds a customer; a validation error re-renders the form with
 // the messages beside the fields and the input kept.
-func (s *Server) staffCreateCustomer(c echo.Context) error {
+func (s *Handler) staffCreateCustomer(c echo.Context) error {
 	cu := &entitlements.Customer{Name: c.FormValue("name"), Email: c.FormValue("email")}
-	err := s.Svc.CreateCustomer(c.Request().Context(), cu, staffOf(c))
+	err := s.Svc.CreateCustomer(c.Request().Context(), cu, httpx.Staff(c))
 	var de *entitlements.Error
 	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
 		return s.renderCustomers(c, http.StatusBadRequest, web.StaffCustomers{Name: cu.Name, Email: cu.Email, Errors: de.Fields})
@@ -44,22 +45,22 @@ func (s *Server) staffCreateCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/customers/"+cu.ID, "Customer "+cu.Name+" added ("+cu.ID+"). Next: open an entitlement for it.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/customers/"+cu.ID, "Customer "+cu.Name+" added ("+cu.ID+"). Next: open an entitlement for it.")
 }
 
-func (s *Server) staffCustomer(c echo.Context) error {
+func (s *Handler) staffCustomer(c echo.Context) error {
 	return s.renderCustomer(c, http.StatusOK, "", "")
 }
 
 // staffUpdateCustomer corrects a customer's name or email.
-func (s *Server) staffUpdateCustomer(c echo.Context) error {
+func (s *Handler) staffUpdateCustomer(c echo.Context) error {
 	ctx := c.Request().Context()
-	cu, err := s.Svc.GetCustomer(ctx, c.Param("id"), staffOf(c))
+	cu, err := s.Svc.GetCustomer(ctx, c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	cu.Name, cu.Email = c.FormValue("name"), c.FormValue("email")
-	err = s.Svc.UpdateCustomer(ctx, cu, staffOf(c))
+	err = s.Svc.UpdateCustomer(ctx, cu, httpx.Staff(c))
 	var de *entitlements.Error
 	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
 		c.Set("edit_errors", de.Fields)
@@ -68,41 +69,41 @@ func (s *Server) staffUpdateCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/customers/"+cu.ID, "Saved. Issued licenses keep the name they were signed with: replace them to deliver the correction.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/customers/"+cu.ID, "Saved. Issued licenses keep the name they were signed with: replace them to deliver the correction.")
 }
 
-func (s *Server) renderCustomer(c echo.Context, status int, inviteErr, tokenErr string) error {
+func (s *Handler) renderCustomer(c echo.Context, status int, inviteErr, tokenErr string) error {
 	ctx := c.Request().Context()
-	cu, err := s.Svc.GetCustomer(ctx, c.Param("id"), staffOf(c))
+	cu, err := s.Svc.GetCustomer(ctx, c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	v := web.StaffCustomer{Customer: cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
 	v.EditErrors, _ = c.Get("edit_errors").(map[string]string)
-	if v.Licenses, err = s.Svc.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}, staffOf(c)); err != nil {
+	if v.Licenses, err = s.Svc.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}, httpx.Staff(c)); err != nil {
 		return err
 	}
-	if v.Entitlements, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: 100}, staffOf(c)); err != nil {
+	if v.Entitlements, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: 100}, httpx.Staff(c)); err != nil {
 		return err
 	}
 	if v.Portal {
-		if v.PortalUsers, err = s.Svc.ListPortalUsers(ctx, cu.ID, staffOf(c)); err != nil {
+		if v.PortalUsers, err = s.Svc.ListPortalUsers(ctx, cu.ID, httpx.Staff(c)); err != nil {
 			return err
 		}
-		if v.Tokens, err = s.Svc.ListCustomerTokens(ctx, cu.ID, staffOf(c)); err != nil {
+		if v.Tokens, err = s.Svc.ListCustomerTokens(ctx, cu.ID, httpx.Staff(c)); err != nil {
 			return err
 		}
 	}
-	return Render(c, status, web.StaffCustomerDetail(s.page(c, cu.Name), v))
+	return httpx.Render(c, status, web.StaffCustomerDetail(s.page(c, cu.Name), v))
 }
 
 // staffInvite invites a portal user for the customer; the mail carries the link.
-func (s *Server) staffInvite(c echo.Context) error {
+func (s *Handler) staffInvite(c echo.Context) error {
 	if s.Portal == nil {
 		return entitlements.NotFound("page", c.Request().URL.Path)
 	}
 	id := c.Param("id")
-	u, err := s.Portal.Invite(c.Request().Context(), id, c.FormValue("email"), c.FormValue("name"), staffOf(c))
+	u, err := s.Portal.Invite(c.Request().Context(), id, c.FormValue("email"), c.FormValue("name"), httpx.Staff(c))
 	var de *entitlements.Error
 	if u == nil && errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ECONFLICT) {
 		msg := de.Message
@@ -118,16 +119,16 @@ func (s *Server) staffInvite(c echo.Context) error {
 	if err != nil {
 		msg = "Added " + u.Email + ", but the sign-in link was not sent (" + entitlements.ErrorMessage(err) + "): they can ask for one on the portal's sign-in page."
 	}
-	return s.redirectWithFlash(c, "/staff/customers/"+id, msg)
+	return s.Cookies.RedirectWithFlash(c, "/staff/customers/"+id, msg)
 }
 
 // staffCustomerToken makes a customer API token on the customer's behalf, shown once.
-func (s *Server) staffCustomerToken(c echo.Context) error {
+func (s *Handler) staffCustomerToken(c echo.Context) error {
 	if s.Portal == nil {
 		return entitlements.NotFound("page", c.Request().URL.Path)
 	}
 	id := c.Param("id")
-	tok, rec, err := s.Portal.StaffCreateToken(c.Request().Context(), id, strings.TrimSpace(c.FormValue("name")), 0, staffOf(c))
+	tok, rec, err := s.Portal.StaffCreateToken(c.Request().Context(), id, strings.TrimSpace(c.FormValue("name")), 0, httpx.Staff(c))
 	var de *entitlements.Error
 	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
 		return s.renderCustomer(c, http.StatusBadRequest, "", "Name: "+de.Fields["name"])
@@ -135,7 +136,7 @@ func (s *Server) staffCustomerToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.StaffSecret(s.page(c, "Customer API token"), "Customer API token "+rec.Name+" ("+rec.ID+")",
+	return httpx.Render(c, http.StatusOK, web.StaffSecret(s.page(c, "Customer API token"), "Customer API token "+rec.Name+" ("+rec.ID+")",
 		"Give it to the customer over a safe channel: their scripts send it as a Bearer token to read their license files. They can revoke it in the portal.",
 		tok, "/staff/customers/"+id))
 }

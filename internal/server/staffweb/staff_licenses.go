@@ -1,4 +1,4 @@
-package server
+package staffweb
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
@@ -17,10 +18,10 @@ const pageSize = 50
 
 // listLicenses filters by status, product, SKU and expiry window (active licenses
 // ending within N days, soonest first), finds one by ID, and pages with a cursor.
-func (s *Server) listLicenses(c echo.Context) error {
+func (s *Handler) listLicenses(c echo.Context) error {
 	q := strings.TrimSpace(c.QueryParam("q"))
 	if q != "" {
-		if _, err := s.Svc.GetLicense(c.Request().Context(), q, staffOf(c)); err == nil {
+		if _, err := s.Svc.GetLicense(c.Request().Context(), q, httpx.Staff(c)); err == nil {
 			return c.Redirect(http.StatusSeeOther, "/staff/licenses/"+q)
 		}
 	}
@@ -38,7 +39,7 @@ func (s *Server) listLicenses(c echo.Context) error {
 		}
 		f.AfterIssuedAt, f.AfterID = time.Unix(0, nanos), id
 	}
-	list, err := s.Svc.ListLicenses(c.Request().Context(), f, staffOf(c))
+	list, err := s.Svc.ListLicenses(c.Request().Context(), f, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -56,52 +57,52 @@ func (s *Server) listLicenses(c echo.Context) error {
 		}
 		page.NextURL = "/staff/licenses?" + v.Encode()
 	}
-	return Render(c, http.StatusOK, web.Licenses(s.page(c, "Licenses"), page))
+	return httpx.Render(c, http.StatusOK, web.Licenses(s.page(c, "Licenses"), page))
 }
 
 // downloadLicense serves a license's exact stored bytes (file), its safe summary or
 // its operator checklist, recorded as a delivery by staff first.
-func (s *Server) downloadLicense(c echo.Context) error {
-	f, err := s.Svc.StaffDownload(c.Request().Context(), c.Param("id"), c.Param("what"), c.RealIP(), staffOf(c))
+func (s *Handler) downloadLicense(c echo.Context) error {
+	f, err := s.Svc.StaffDownload(c.Request().Context(), c.Param("id"), c.Param("what"), c.RealIP(), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return sendFile(c, f, f.ContentType)
+	return httpx.SendFile(c, f, f.ContentType)
 }
 
-func (s *Server) staffLicense(c echo.Context) error {
+func (s *Handler) staffLicense(c echo.Context) error {
 	ctx := c.Request().Context()
-	l, err := s.Svc.GetLicense(ctx, c.Param("id"), staffOf(c))
+	l, err := s.Svc.GetLicense(ctx, c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	v := web.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: portalRow(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
+	v := web.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: web.LicenseRowOf(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
 	if l.Supersedes != "" {
-		if prev, err := s.Svc.GetLicense(ctx, l.Supersedes, staffOf(c)); err == nil {
-			v.CanRestorePrevious = entitlements.CanRestorePrevious(l, prev, now, staffOf(c), "?") == nil
+		if prev, err := s.Svc.GetLicense(ctx, l.Supersedes, httpx.Staff(c)); err == nil {
+			v.CanRestorePrevious = entitlements.CanRestorePrevious(l, prev, now, httpx.Staff(c), "?") == nil
 		}
 	}
-	if v.Downloads, err = s.Svc.ListDownloads(ctx, l.ID, 200, staffOf(c)); err != nil {
+	if v.Downloads, err = s.Svc.ListDownloads(ctx, l.ID, 200, httpx.Staff(c)); err != nil {
 		return err
 	}
 	if v.Lease {
-		slots, err := s.Svc.ListLeases(ctx, l.ID, staffOf(c))
+		slots, err := s.Svc.ListLeases(ctx, l.ID, httpx.Staff(c))
 		if err != nil {
 			return err
 		}
 		for _, sl := range slots {
-			r := leaseRow(sl, now)
+			r := web.LeaseRowOf(sl, now)
 			v.Leases = append(v.Leases, web.StaffLease{LeaseID: r.LeaseID, Fingerprint: r.Fingerprint, RenewedAt: r.RenewedAt, ExpiresAt: r.ExpiresAt, State: r.State})
 		}
-		events, err := s.Svc.ListLeaseEvents(ctx, l.ID, 0, 50, staffOf(c))
+		events, err := s.Svc.ListLeaseEvents(ctx, l.ID, 0, 50, httpx.Staff(c))
 		if err != nil {
 			return err
 		}
 		for _, ev := range events {
-			v.History = append(v.History, web.StaffLeaseEvent{At: day(ev.At), Fingerprint: ev.Fingerprint, Outcome: ev.Outcome, Reason: ev.Reason})
+			v.History = append(v.History, web.StaffLeaseEvent{At: web.Day(ev.At), Fingerprint: ev.Fingerprint, Outcome: ev.Outcome, Reason: ev.Reason})
 		}
 	}
-	return Render(c, http.StatusOK, web.StaffLicenseDetail(s.page(c, l.ID), v))
+	return httpx.Render(c, http.StatusOK, web.StaffLicenseDetail(s.page(c, l.ID), v))
 }

@@ -1,16 +1,18 @@
-package server
+package staffweb
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
-func (s *Server) staffAccountRoutes(a *echo.Group) {
+func (s *Handler) staffAccountRoutes(a *echo.Group) {
 	a.GET("/accounts", s.staffAccounts)
 	a.POST("/accounts", s.staffCreateAccount)
 	a.POST("/accounts/password", s.staffChangePassword)
@@ -18,14 +20,14 @@ func (s *Server) staffAccountRoutes(a *echo.Group) {
 	a.POST("/accounts/:id", s.staffUpdateAccount)
 }
 
-func (s *Server) staffAccounts(c echo.Context) error { return s.renderAccounts(c, http.StatusOK, "") }
+func (s *Handler) staffAccounts(c echo.Context) error { return s.renderAccounts(c, http.StatusOK, "") }
 
-func (s *Server) renderAccounts(c echo.Context, status int, errMsg string) error {
-	ctx, by := c.Request().Context(), staffOf(c)
+func (s *Handler) renderAccounts(c echo.Context, status int, errMsg string) error {
+	ctx, by := c.Request().Context(), httpx.Staff(c)
 	v := web.StaffAccounts{Self: by.ID, Error: errMsg}
 	var err error
 	if entitlements.PermissionsOf(by).Admin {
-		if v.Accounts, err = s.Svc.ListStaff(ctx, staffOf(c)); err != nil {
+		if v.Accounts, err = s.Svc.ListStaff(ctx, httpx.Staff(c)); err != nil {
 			return err
 		}
 	}
@@ -33,38 +35,38 @@ func (s *Server) renderAccounts(c echo.Context, status int, errMsg string) error
 	if v.Sessions, err = s.Svc.Sessions(ctx, ck.Value, by); err != nil {
 		return err
 	}
-	return Render(c, status, web.StaffAccountsPage(s.page(c, "Accounts"), v))
+	return httpx.Render(c, status, web.StaffAccountsPage(s.page(c, "Accounts"), v))
 }
 
-func (s *Server) staffCreateAccount(c echo.Context) error {
+func (s *Handler) staffCreateAccount(c echo.Context) error {
 	st := &entitlements.Staff{Email: c.FormValue("email"), Role: entitlements.Role(c.FormValue("role"))}
-	if err := s.Svc.CreateStaff(c.Request().Context(), st, c.FormValue("password"), staffOf(c)); err != nil {
+	if err := s.Svc.CreateStaff(c.Request().Context(), st, c.FormValue("password"), httpx.Staff(c)); err != nil {
 		if code := entitlements.ErrorCode(err); code == entitlements.EINVALID || code == entitlements.ECONFLICT {
 			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
 		}
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/accounts", "Added "+st.Email+" ("+string(st.Role)+"): give them the first password over a safe channel.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/accounts", "Added "+st.Email+" ("+string(st.Role)+"): give them the first password over a safe channel.")
 }
 
-func (s *Server) staffUpdateAccount(c echo.Context) error {
+func (s *Handler) staffUpdateAccount(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
 		return entitlements.NotFound("account", c.Param("id"))
 	}
 	role := entitlements.Role(c.FormValue("role"))
 	disabled := c.FormValue("state") == "disabled"
-	if err := s.Svc.UpdateStaff(c.Request().Context(), id, &role, &disabled, c.FormValue("password"), staffOf(c)); err != nil {
+	if err := s.Svc.UpdateStaff(c.Request().Context(), id, &role, &disabled, c.FormValue("password"), httpx.Staff(c)); err != nil {
 		if code := entitlements.ErrorCode(err); code == entitlements.EINVALID || code == entitlements.ECONFLICT {
 			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
 		}
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/accounts", "Account updated.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/accounts", "Account updated.")
 }
 
-func (s *Server) staffChangePassword(c echo.Context) error {
-	if err := s.Svc.ChangeOwnPassword(c.Request().Context(), c.FormValue("current"), c.FormValue("next"), c.RealIP(), staffOf(c)); err != nil {
+func (s *Handler) staffChangePassword(c echo.Context) error {
+	if err := s.Svc.ChangeOwnPassword(c.Request().Context(), c.FormValue("current"), c.FormValue("next"), c.RealIP(), httpx.Staff(c)); err != nil {
 		if entitlements.ErrorCode(err) == entitlements.EINVALID {
 			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
 		}
@@ -74,22 +76,22 @@ func (s *Server) staffChangePassword(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/staff/login")
 }
 
-func (s *Server) staffEndSession(c echo.Context) error {
+func (s *Handler) staffEndSession(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
 		return entitlements.NotFound("session", c.Param("id"))
 	}
-	by := staffOf(c)
+	by := httpx.Staff(c)
 	if err := s.Svc.EndOwnSession(c.Request().Context(), id, by); err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/accounts", "Session ended.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/accounts", "Session ended.")
 }
 
 // fieldsText is a validation error as one line for a form.
 func fieldsText(err error) string {
 	var de *entitlements.Error
-	if !errorsAs(err, &de) || len(de.Fields) == 0 {
+	if !errors.As(err, &de) || len(de.Fields) == 0 {
 		return entitlements.ErrorMessage(err)
 	}
 	out := ""

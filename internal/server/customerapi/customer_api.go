@@ -1,4 +1,4 @@
-package server
+package customerapi
 
 import (
 	"encoding/hex"
@@ -9,39 +9,25 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/server/httpx"
 )
 
-// customerRoutes lists the customer download API (customer-api.md). Bearer customer
+// Routes lists the customer download API (customer-api.md). Bearer customer
 // API tokens, no cookies, so no CSRF; read-only.
 // The token check is attached to each route, not to a group: a group's middleware
 // would also answer every unknown /v1 path (with a 401 instead of a 404).
-func (s *Server) customerRoutes(g *echo.Group) {
+func (s *Handler) Routes(g *echo.Group) {
 	g.GET("/licenses", s.apiLicenses, s.requireCustomerToken)
 	g.GET("/licenses/:id", s.apiLicense, s.requireCustomerToken)
 	g.GET("/licenses/:id/file", s.apiLicenseFile, s.requireCustomerToken)
 	g.GET("/licenses/:id/checklist", s.apiLicenseChecklist, s.requireCustomerToken)
 }
 
-// credentialParams are query parameters that would carry a credential in a URL, where
-// it ends up in logs, proxies and browser history: refused, never read.
-var credentialParams = []string{"access_token", "token", "api_key", "apikey", "key", "bearer"}
-
-// refuseTokenInURL answers 400 when a request carries a credential in its query string.
-func refuseTokenInURL(c echo.Context) error {
-	q := c.Request().URL.Query()
-	for _, p := range credentialParams {
-		if q.Has(p) {
-			return entitlements.Errorf(entitlements.EINVALID, "credentials go in the Authorization header, never in the URL")
-		}
-	}
-	return nil
-}
-
 // requireCustomerToken authenticates the bearer customer API token (one 401 for a
 // missing, unknown, expired or revoked token) and applies the token's rate limit.
-func (s *Server) requireCustomerToken(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handler) requireCustomerToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := refuseTokenInURL(c); err != nil {
+		if err := httpx.RefuseTokenInURL(c); err != nil {
 			return err
 		}
 		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
@@ -52,12 +38,12 @@ func (s *Server) requireCustomerToken(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if wait := s.CustomerLimit.Wait(p.Actor); wait > 0 {
-			return &entitlements.Error{Code: ERateLimited, RetryAfter: wait,
+		if wait := s.Limit.Wait(p.Actor); wait > 0 {
+			return &entitlements.Error{Code: entitlements.ERATELIMITED, RetryAfter: wait,
 				Message: "too many requests for this token: retry after the Retry-After delay"}
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
-		c.Set("principal", p)
+		httpx.SetPrincipal(c, p)
 		return next(c)
 	}
 }
@@ -72,8 +58,8 @@ type licensePage struct {
 	Next     *string          `json:"next"`
 }
 
-func (s *Server) apiLicenses(c echo.Context) error {
-	list, next, err := s.Portal.Licenses(c.Request().Context(), principal(c), c.QueryParam("after"), portal.PageSize)
+func (s *Handler) apiLicenses(c echo.Context) error {
+	list, next, err := s.Portal.Licenses(c.Request().Context(), httpx.Principal(c), c.QueryParam("after"), portal.PageSize)
 	if err != nil {
 		return err
 	}
@@ -88,8 +74,8 @@ func (s *Server) apiLicenses(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) apiLicense(c echo.Context) error {
-	l, err := s.Portal.License(c.Request().Context(), principal(c), c.Param("id"))
+func (s *Handler) apiLicense(c echo.Context) error {
+	l, err := s.Portal.License(c.Request().Context(), httpx.Principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -99,8 +85,8 @@ func (s *Server) apiLicense(c echo.Context) error {
 // apiLicenseFile serves the exact stored signed bytes with the ETag of the spec (the
 // SHA-256 of the bytes); a matching If-None-Match is a 304 and, delivering nothing,
 // records nothing.
-func (s *Server) apiLicenseFile(c echo.Context) error {
-	ctx, p := c.Request().Context(), principal(c)
+func (s *Handler) apiLicenseFile(c echo.Context) error {
+	ctx, p := c.Request().Context(), httpx.Principal(c)
 	l, err := s.Portal.License(ctx, p, c.Param("id"))
 	if err != nil {
 		return err
@@ -115,21 +101,13 @@ func (s *Server) apiLicenseFile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return sendFile(c, f, f.ContentType)
+	return httpx.SendFile(c, f, f.ContentType)
 }
 
-func (s *Server) apiLicenseChecklist(c echo.Context) error {
-	f, err := s.Portal.Download(c.Request().Context(), principal(c), c.Param("id"), entitlements.WhatChecklist)
+func (s *Handler) apiLicenseChecklist(c echo.Context) error {
+	f, err := s.Portal.Download(c.Request().Context(), httpx.Principal(c), c.Param("id"), entitlements.WhatChecklist)
 	if err != nil {
 		return err
 	}
-	return sendFile(c, f, "text/markdown")
-}
-
-// sendFile sends a delivered file as an attachment with its name.
-func sendFile(c echo.Context, f *entitlements.File, contentType string) error {
-	h := c.Response().Header()
-	h.Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
-	h.Set("X-Content-Type-Options", "nosniff")
-	return c.Blob(http.StatusOK, contentType, f.Bytes)
+	return httpx.SendFile(c, f, "text/markdown")
 }

@@ -1,4 +1,4 @@
-package server
+package staffweb
 
 import (
 	"errors"
@@ -12,11 +12,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/web"
 )
 
-func (s *Server) staffEntitlementRoutes(a *echo.Group) {
+func (s *Handler) staffEntitlementRoutes(a *echo.Group) {
 	a.GET("/entitlements", s.staffEntitlements)
 	a.GET("/entitlements/new", s.staffNewEntitlement)
 	a.POST("/entitlements", s.staffCreateEntitlement)
@@ -27,7 +28,7 @@ func (s *Server) staffEntitlementRoutes(a *echo.Group) {
 	a.POST("/entitlements/:id/issue", s.staffIssue)
 }
 
-func (s *Server) staffEntitlements(c echo.Context) error {
+func (s *Handler) staffEntitlements(c echo.Context) error {
 	state := c.QueryParam("state")
 	switch state {
 	case "":
@@ -36,7 +37,7 @@ func (s *Server) staffEntitlements(c echo.Context) error {
 		state = ""
 	}
 	f := entitlements.EntitlementFilter{State: state, BeforeID: c.QueryParam("before"), Limit: pageSize + 1}
-	list, err := s.Svc.ListEntitlements(c.Request().Context(), f, staffOf(c))
+	list, err := s.Svc.ListEntitlements(c.Request().Context(), f, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func (s *Server) staffEntitlements(c echo.Context) error {
 		v.NextURL = "/staff/entitlements?" + q.Encode()
 	}
 	v.List = list
-	return Render(c, http.StatusOK, web.StaffEntitlementList(s.page(c, "Entitlements"), v))
+	return httpx.Render(c, http.StatusOK, web.StaffEntitlementList(s.page(c, "Entitlements"), v))
 }
 
 // newEntitlementForm builds the form for a template: only the overrides it allows.
@@ -73,17 +74,17 @@ func newEntitlementForm(customer, tmpl string) (web.StaffNewEntitlement, *templa
 	return v, t
 }
 
-func (s *Server) staffNewEntitlement(c echo.Context) error {
+func (s *Handler) staffNewEntitlement(c echo.Context) error {
 	v, _ := newEntitlementForm(strings.TrimSpace(c.QueryParam("customer")), c.QueryParam("template"))
-	return Render(c, http.StatusOK, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+	return httpx.Render(c, http.StatusOK, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 }
 
 // staffCreateEntitlement opens a draft; a validation error re-renders the form with
 // the messages and the input kept.
-func (s *Server) staffCreateEntitlement(c echo.Context) error {
+func (s *Handler) staffCreateEntitlement(c echo.Context) error {
 	v, t := newEntitlementForm(strings.TrimSpace(c.FormValue("customer")), c.FormValue("template"))
 	if t == nil {
-		return Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+		return httpx.Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
 	form, _ := c.FormParams()
 	in := entitlements.EntitlementInput{CustomerID: v.CustomerID, Template: t.Name, InstanceFingerprint: strings.TrimSpace(form.Get("fingerprint")),
@@ -121,9 +122,9 @@ func (s *Server) staffCreateEntitlement(c echo.Context) error {
 		}
 	}
 	if len(v.Errors) > 0 {
-		return Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+		return httpx.Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
-	e, err := s.Svc.CreateEntitlement(c.Request().Context(), in, staffOf(c))
+	e, err := s.Svc.CreateEntitlement(c.Request().Context(), in, httpx.Staff(c))
 	var de *entitlements.Error
 	if errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ENOTFOUND) {
 		for k, m := range de.Fields {
@@ -132,65 +133,65 @@ func (s *Server) staffCreateEntitlement(c echo.Context) error {
 		if len(de.Fields) == 0 {
 			v.Errors["form"] = de.Message
 		}
-		return Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+		return httpx.Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Draft "+e.ID+" opened: another approver approves it next.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Draft "+e.ID+" opened: another approver approves it next.")
 }
 
-func (s *Server) staffEntitlement(c echo.Context) error {
+func (s *Handler) staffEntitlement(c echo.Context) error {
 	ctx := c.Request().Context()
-	e, err := s.Svc.GetEntitlement(ctx, c.Param("id"), staffOf(c))
+	e, err := s.Svc.GetEntitlement(ctx, c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	by := staffOf(c)
+	by := httpx.Staff(c)
 	ov, _ := json.Marshal(e.Overrides, json.Deterministic(true))
 	v := web.StaffEntitlementView{E: e, Overrides: string(ov),
 		CanDecide: e.CanApprove(by, s.Svc.MakerChecker) == nil}
 	if e.State == entitlements.StateIssued {
-		if l, err := s.Svc.LicenseOfEntitlement(ctx, e.ID, staffOf(c)); err == nil {
+		if l, err := s.Svc.LicenseOfEntitlement(ctx, e.ID, httpx.Staff(c)); err == nil {
 			v.LicenseID = l.ID
 		}
 	}
-	return Render(c, http.StatusOK, web.StaffEntitlementDetail(s.page(c, e.ID), v))
+	return httpx.Render(c, http.StatusOK, web.StaffEntitlementDetail(s.page(c, e.ID), v))
 }
 
-func (s *Server) staffApprove(c echo.Context) error {
-	e, err := s.Svc.Approve(c.Request().Context(), c.Param("id"), staffOf(c))
+func (s *Handler) staffApprove(c echo.Context) error {
+	e, err := s.Svc.Approve(c.Request().Context(), c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Approved "+e.ID+": it can be issued now.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Approved "+e.ID+": it can be issued now.")
 }
 
-func (s *Server) staffReject(c echo.Context) error {
-	e, err := s.Svc.Reject(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), staffOf(c))
+func (s *Handler) staffReject(c echo.Context) error {
+	e, err := s.Svc.Reject(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Rejected "+e.ID+".")
+	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Rejected "+e.ID+".")
 }
 
-func (s *Server) staffCancel(c echo.Context) error {
-	e, err := s.Svc.Cancel(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), staffOf(c))
+func (s *Handler) staffCancel(c echo.Context) error {
+	e, err := s.Svc.Cancel(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Cancelled "+e.ID+".")
+	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Cancelled "+e.ID+".")
 }
 
 // staffIssue issues the license; a lease-required license's token is shown once here.
-func (s *Server) staffIssue(c echo.Context) error {
-	l, tok, err := s.Svc.IssueWithToken(c.Request().Context(), c.Param("id"), staffOf(c))
+func (s *Handler) staffIssue(c echo.Context) error {
+	l, tok, err := s.Svc.IssueWithToken(c.Request().Context(), c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	if tok != "" {
-		return Render(c, http.StatusOK, web.StaffSecret(s.page(c, "License issued"), "Issued "+l.ID+": its lease token",
+		return httpx.Render(c, http.StatusOK, web.StaffSecret(s.page(c, "License issued"), "Issued "+l.ID+": its lease token",
 			"The customer's hosts renew their online lease with this token (also rotatable later from the license page or the portal).", tok, "/staff/licenses/"+l.ID))
 	}
-	return s.redirectWithFlash(c, "/staff/licenses/"+l.ID, "Issued "+l.ID+" ("+l.SKU+" for "+l.CustomerName+").")
+	return s.Cookies.RedirectWithFlash(c, "/staff/licenses/"+l.ID, "Issued "+l.ID+" ("+l.SKU+" for "+l.CustomerName+").")
 }

@@ -1,4 +1,4 @@
-package server
+package staffweb
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
@@ -35,7 +36,7 @@ func dense(bs []entitlements.Bucket, start time.Time, step func(time.Time, int) 
 func weeks(t time.Time, i int) time.Time { return t.AddDate(0, 0, 7*i) }
 func hours(t time.Time, i int) time.Time { return t.Add(time.Duration(i) * time.Hour) }
 
-func (s *Server) staffDashboard(c echo.Context) error {
+func (s *Handler) staffDashboard(c echo.Context) error {
 	ctx := c.Request().Context()
 	days, err := strconv.Atoi(c.QueryParam("days"))
 	if err != nil || days < 1 || days > 365 {
@@ -45,14 +46,14 @@ func (s *Server) staffDashboard(c echo.Context) error {
 	if v.Expiring, err = s.Svc.Expiring(ctx, "", time.Duration(days)*24*time.Hour, 50); err != nil {
 		return err
 	}
-	if v.Drafts, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateDraft, Limit: 10}, staffOf(c)); err != nil {
+	if v.Drafts, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{State: entitlements.StateDraft, Limit: 10}, httpx.Staff(c)); err != nil {
 		return err
 	}
-	if v.DraftCount, err = s.Svc.CountDrafts(ctx, staffOf(c)); err != nil {
+	if v.DraftCount, err = s.Svc.CountDrafts(ctx, httpx.Staff(c)); err != nil {
 		return err
 	}
 	now := s.now()
-	bundles, err := s.Svc.LatestBundles(ctx, staffOf(c))
+	bundles, err := s.Svc.LatestBundles(ctx, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -64,18 +65,18 @@ func (s *Server) staffDashboard(c echo.Context) error {
 		case b.ExpiresAt.Sub(now) < 24*time.Hour:
 			state = "expires within a day"
 		}
-		v.Bundles = append(v.Bundles, web.DashBundle{Product: b.Product, Sequence: strconv.FormatInt(b.Sequence, 10), ExpiresAt: day(b.ExpiresAt), State: state})
+		v.Bundles = append(v.Bundles, web.DashBundle{Product: b.Product, Sequence: strconv.FormatInt(b.Sequence, 10), ExpiresAt: web.Day(b.ExpiresAt), State: state})
 	}
-	keys, err := s.Svc.ListKeys(ctx, staffOf(c))
+	keys, err := s.Svc.ListKeys(ctx, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
 		if k.NotAfter != nil && k.Status == "published" && k.NotAfter.Sub(now) < 30*24*time.Hour {
-			v.Keys = append(v.Keys, web.DashKey{KID: k.KID, Product: k.Product, Purposes: strings.Join(k.Purposes, ","), NotAfter: day(*k.NotAfter)})
+			v.Keys = append(v.Keys, web.DashKey{KID: k.KID, Product: k.Product, Purposes: strings.Join(k.Purposes, ","), NotAfter: web.Day(*k.NotAfter)})
 		}
 	}
-	version, err := s.Svc.ChangeVersion(ctx, staffOf(c))
+	version, err := s.Svc.ChangeVersion(ctx, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -84,14 +85,14 @@ func (s *Server) staffDashboard(c echo.Context) error {
 		return err
 	}
 	v.Charts = charts
-	return Render(c, http.StatusOK, web.StaffDashboard(s.page(c, "Dashboard"), v))
+	return httpx.Render(c, http.StatusOK, web.StaffDashboard(s.page(c, "Dashboard"), v))
 }
 
 // dashboardCharts: expiries per week for the next 26 weeks, licenses issued per week
 // for the last 26, lease grants and refusals per hour for the last 7 days.
-func (s *Server) dashboardCharts(c echo.Context, now time.Time) ([]web.Chart, error) {
+func (s *Handler) dashboardCharts(c echo.Context, now time.Time) ([]web.Chart, error) {
 	ctx := c.Request().Context()
-	counts, err := s.Svc.DashboardCounts(ctx, 26, 7*24, staffOf(c))
+	counts, err := s.Svc.DashboardCounts(ctx, 26, 7*24, httpx.Staff(c))
 	if err != nil {
 		return nil, err
 	}

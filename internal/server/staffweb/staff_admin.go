@@ -1,4 +1,4 @@
-package server
+package staffweb
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/verify"
 	"github.com/metrum/licensing/web"
@@ -17,7 +18,7 @@ import (
 
 var products = []string{templates.ProductRouter, templates.ProductCoreSDK}
 
-func (s *Server) staffAdminRoutes(a *echo.Group) {
+func (s *Handler) staffAdminRoutes(a *echo.Group) {
 	a.GET("/", s.staffDashboard)
 	a.GET("/bundles", s.staffBundles)
 	a.POST("/bundles/publish", s.staffPublish)
@@ -32,13 +33,13 @@ func (s *Server) staffAdminRoutes(a *echo.Group) {
 	a.POST("/audit/verify", s.staffAuditVerify)
 }
 
-func (s *Server) staffBundles(c echo.Context) error {
+func (s *Handler) staffBundles(c echo.Context) error {
 	product := c.QueryParam("product")
 	if product == "" {
 		product = products[0]
 	}
 	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	list, err := s.Svc.ListBundles(c.Request().Context(), product, before, pageSize+1, staffOf(c))
+	list, err := s.Svc.ListBundles(c.Request().Context(), product, before, pageSize+1, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -48,27 +49,27 @@ func (s *Server) staffBundles(c echo.Context) error {
 		v.NextURL = "/staff/bundles?" + url.Values{"product": {product}, "before": {strconv.FormatInt(list[pageSize-1].Sequence, 10)}}.Encode()
 	}
 	v.List = list
-	return Render(c, http.StatusOK, web.StaffBundleList(s.page(c, "Bundles"), v))
+	return httpx.Render(c, http.StatusOK, web.StaffBundleList(s.page(c, "Bundles"), v))
 }
 
-func (s *Server) staffPublish(c echo.Context) error {
-	b, err := s.Svc.PublishBundle(c.Request().Context(), c.FormValue("product"), staffOf(c))
+func (s *Handler) staffPublish(c echo.Context) error {
+	b, err := s.Svc.PublishBundle(c.Request().Context(), c.FormValue("product"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/bundles?product="+b.Product, "Published "+b.Product+" bundle #"+strconv.FormatInt(b.Sequence, 10)+
-		" ("+strconv.Itoa(b.Entries)+" entries, expires "+day(b.ExpiresAt)+").")
+	return s.Cookies.RedirectWithFlash(c, "/staff/bundles?product="+b.Product, "Published "+b.Product+" bundle #"+strconv.FormatInt(b.Sequence, 10)+
+		" ("+strconv.Itoa(b.Entries)+" entries, expires "+web.Day(b.ExpiresAt)+").")
 }
 
-func (s *Server) staffKeys(c echo.Context) error {
-	keys, err := s.Svc.ListKeys(c.Request().Context(), staffOf(c))
+func (s *Handler) staffKeys(c echo.Context) error {
+	keys, err := s.Svc.ListKeys(c.Request().Context(), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.StaffKeyList(s.page(c, "Keys"), web.StaffKeys{Keys: keys, Products: products}))
+	return httpx.Render(c, http.StatusOK, web.StaffKeyList(s.page(c, "Keys"), web.StaffKeys{Keys: keys, Products: products}))
 }
 
-func (s *Server) staffKeySet(c echo.Context) error {
+func (s *Handler) staffKeySet(c echo.Context) error {
 	ks, err := s.Svc.PublicKeySet(c.Request().Context())
 	if err != nil {
 		return err
@@ -78,13 +79,13 @@ func (s *Server) staffKeySet(c echo.Context) error {
 }
 
 // staffGenerateKey makes a standby key (admins); it signs nothing until rotated to.
-func (s *Server) staffGenerateKey(c echo.Context) error {
+func (s *Handler) staffGenerateKey(c echo.Context) error {
 	in := entitlements.KeyInput{Product: c.FormValue("product"), Alg: c.FormValue("alg"), Purposes: []verify.Purpose{verify.Purpose(c.FormValue("purpose"))}}
-	rec, err := s.Svc.GenerateKey(c.Request().Context(), in, false, staffOf(c))
+	rec, err := s.Svc.GenerateKey(c.Request().Context(), in, false, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/keys", "Standby key "+rec.KID+" made for "+in.Product+"/"+string(in.Purposes[0])+
+	return s.Cookies.RedirectWithFlash(c, "/staff/keys", "Standby key "+rec.KID+" made for "+in.Product+"/"+string(in.Purposes[0])+
 		": export the key set and release a verifier with it before rotating to it.")
 }
 
@@ -95,7 +96,7 @@ var keyEffects = map[string]string{
 	"not-after": "The key stops signing at once (the time can only move earlier). Verifiers with a key set that carries the time reject anything it signed after then, and keep accepting what it signed before; export and release the key set for that.",
 }
 
-func (s *Server) staffKeyConfirm(c echo.Context) error {
+func (s *Handler) staffKeyConfirm(c echo.Context) error {
 	action, kid := c.Param("action"), c.Param("kid")
 	if action == "" {
 		action = "rotate"
@@ -116,11 +117,11 @@ func (s *Server) staffKeyConfirm(c echo.Context) error {
 		v.Title = "Stop key " + kid + " signing after a time?"
 		v.TimeField = true
 	}
-	return Render(c, http.StatusOK, web.StaffKeyConfirmPage(s.page(c, "Keys"), v))
+	return httpx.Render(c, http.StatusOK, web.StaffKeyConfirmPage(s.page(c, "Keys"), v))
 }
 
-func (s *Server) staffKeyAction(c echo.Context) error {
-	ctx, by, kid := c.Request().Context(), staffOf(c), c.Param("kid")
+func (s *Handler) staffKeyAction(c echo.Context) error {
+	ctx, by, kid := c.Request().Context(), httpx.Staff(c), c.Param("kid")
 	action := c.Param("action")
 	if action == "" {
 		action = "rotate"
@@ -146,18 +147,18 @@ func (s *Server) staffKeyAction(c echo.Context) error {
 		if err := s.Svc.SetKeyNotAfter(ctx, kid, at, by); err != nil {
 			return err
 		}
-		msg = "Key " + kid + " signs nothing after " + day(at) + ": export the key set and release it."
+		msg = "Key " + kid + " signs nothing after " + web.Day(at) + ": export the key set and release it."
 	default:
 		return entitlements.NotFound("action", action)
 	}
-	return s.redirectWithFlash(c, "/staff/keys", msg)
+	return s.Cookies.RedirectWithFlash(c, "/staff/keys", msg)
 }
 
-func (s *Server) staffAudit(c echo.Context) error {
+func (s *Handler) staffAudit(c echo.Context) error {
 	return s.renderAudit(c, nil)
 }
 
-func (s *Server) renderAudit(c echo.Context, rep *entitlements.ChainReport) error {
+func (s *Handler) renderAudit(c echo.Context, rep *entitlements.ChainReport) error {
 	f := entitlements.AuditFilter{Actor: strings.TrimSpace(c.QueryParam("actor")), Action: strings.TrimSpace(c.QueryParam("action")),
 		Subject: strings.TrimSpace(c.QueryParam("subject")), Limit: pageSize + 1}
 	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
@@ -169,7 +170,7 @@ func (s *Server) renderAudit(c echo.Context, rep *entitlements.ChainReport) erro
 		}
 		f.Since = t
 	}
-	list, err := s.Svc.ListAudit(c.Request().Context(), f, staffOf(c))
+	list, err := s.Svc.ListAudit(c.Request().Context(), f, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -181,13 +182,13 @@ func (s *Server) renderAudit(c echo.Context, rep *entitlements.ChainReport) erro
 	}
 	f.Limit = pageSize
 	v.Filter, v.Events = f, list
-	return Render(c, http.StatusOK, web.StaffAuditList(s.page(c, "Audit trail"), v))
+	return httpx.Render(c, http.StatusOK, web.StaffAuditList(s.page(c, "Audit trail"), v))
 }
 
 // staffAuditVerify recomputes the hash chain and shows the result (the first broken
 // link, if any).
-func (s *Server) staffAuditVerify(c echo.Context) error {
-	rep, err := s.Svc.VerifyAudit(c.Request().Context(), nil, staffOf(c))
+func (s *Handler) staffAuditVerify(c echo.Context) error {
+	rep, err := s.Svc.VerifyAudit(c.Request().Context(), nil, httpx.Staff(c))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package server
+package leaseapi
 
 import (
 	"net/http"

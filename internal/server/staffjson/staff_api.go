@@ -1,21 +1,19 @@
-package server
+package staffjson
 
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/verify"
 )
@@ -23,11 +21,11 @@ import (
 // maxStaffBody bounds a staff API request.
 const maxStaffBody = 1 << 20
 
-// staffAPIRoutes lists the staff JSON API (staffapi). Bearer personal access tokens
+// Routes lists the staff JSON API (staffapi). Bearer personal access tokens
 // only: no cookies, so no CSRF; a credential in the URL is refused. Every action goes
 // through the service layer with the token's staff member, where roles and
 // maker-checker are enforced once for every path.
-func (s *Server) staffAPIRoutes(g *echo.Group) {
+func (s *Handler) Routes(g *echo.Group) {
 	g.POST(staffapi.Login, s.staffLogin)
 	a := func(path string, h echo.HandlerFunc) { g.POST(path, h, s.requireStaffToken) }
 	a(staffapi.WhoAmI, call(s, func(_ context.Context, by *entitlements.Staff, _ *staffapi.Empty) (*entitlements.Staff, error) {
@@ -42,9 +40,9 @@ func (s *Server) staffAPIRoutes(g *echo.Group) {
 
 // requireStaffToken authenticates the bearer personal access token: one 401 for a
 // missing, unknown, expired or revoked token.
-func (s *Server) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handler) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := refuseTokenInURL(c); err != nil {
+		if err := httpx.RefuseTokenInURL(c); err != nil {
 			return err
 		}
 		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
@@ -56,7 +54,7 @@ func (s *Server) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
-		c.Set("staff", st)
+		httpx.SetStaff(c, st)
 		return next(c)
 	}
 }
@@ -64,32 +62,25 @@ func (s *Server) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
 // decodeStaffBody reads one JSON object (application/json, at most 1 MiB, no unknown
 // or duplicate members, nothing after it) into p.
 func decodeStaffBody(c echo.Context, p any) error {
-	r := c.Request()
-	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
-		return entitlements.Errorf(entitlements.EINVALID, "Content-Type must be application/json")
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxStaffBody+1))
-	if err != nil || len(body) > maxStaffBody {
-		return entitlements.Errorf(entitlements.EINVALID, "the body is unreadable or larger than 1 MiB")
+	body, err := httpx.ReadJSONBody(c, maxStaffBody)
+	if err != nil {
+		return err
 	}
 	// The project's strict JSON (as the lease API): one value and nothing after it,
 	// exact member names, no unknown or duplicate members. Durations are nanoseconds,
 	// as the client (encoding/json) writes them.
-	if err := jsonv2.Unmarshal(body, p, jsonv2.RejectUnknownMembers(true), jsonv1.FormatDurationAsNano(true)); err != nil {
-		return entitlements.Errorf(entitlements.EINVALID, "the body is not the JSON this call takes: %v", err)
-	}
-	return nil
+	return httpx.DecodeStrict(body, p, jsonv1.FormatDurationAsNano(true))
 }
 
 // call adapts a service call to a handler: decode P, act as the token's staff member,
 // answer R as JSON.
-func call[P, R any](s *Server, fn func(ctx context.Context, by *entitlements.Staff, p *P) (R, error)) echo.HandlerFunc {
+func call[P, R any](s *Handler, fn func(ctx context.Context, by *entitlements.Staff, p *P) (R, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var p P
 		if err := decodeStaffBody(c, &p); err != nil {
 			return err
 		}
-		by, _ := c.Get("staff").(*entitlements.Staff)
+		by := httpx.Staff(c)
 		r, err := fn(c.Request().Context(), by, &p)
 		if err != nil {
 			return err
@@ -100,13 +91,13 @@ func call[P, R any](s *Server, fn func(ctx context.Context, by *entitlements.Sta
 
 // staffLogin trades an email and password for a personal access token (what `issuer
 // login` does). Throttled per address and per client; failures are audited.
-func (s *Server) staffLogin(c echo.Context) error {
+func (s *Handler) staffLogin(c echo.Context) error {
 	var p staffapi.LoginRequest
 	if err := decodeStaffBody(c, &p); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	st, err := s.checkPassword(c, strings.ToLower(strings.TrimSpace(p.Email)), p.Password, "api")
+	st, err := s.Svc.CheckPassword(ctx, strings.ToLower(strings.TrimSpace(p.Email)), p.Password, c.RealIP(), "api")
 	if err != nil {
 		return err
 	}
@@ -123,7 +114,7 @@ func (s *Server) staffLogin(c echo.Context) error {
 
 type route = func(path string, h echo.HandlerFunc)
 
-func (s *Server) staffCustomerCalls(a route) {
+func (s *Handler) staffCustomerCalls(a route) {
 	a(staffapi.CustomerCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.Customer) (*entitlements.Customer, error) {
 		c := &entitlements.Customer{Name: p.Name, Email: p.Email}
 		return c, s.Svc.CreateCustomer(ctx, c, by)
@@ -196,7 +187,7 @@ func clampLimit(n int) int {
 	return n
 }
 
-func (s *Server) staffEntitlementCalls(a route) {
+func (s *Handler) staffEntitlementCalls(a route) {
 	a(staffapi.EntitlementCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *entitlements.EntitlementInput) (*entitlements.Entitlement, error) {
 		p.OrderID = "" // only the purchase service opens policy-approved entitlements
 		return s.Svc.CreateEntitlement(ctx, *p, by)
@@ -219,7 +210,7 @@ func (s *Server) staffEntitlementCalls(a route) {
 	}))
 }
 
-func (s *Server) staffLicenseCalls(a route) {
+func (s *Handler) staffLicenseCalls(a route) {
 	a(staffapi.LicenseIssue, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Issued, error) {
 		l, tok, err := s.Svc.IssueWithToken(ctx, p.ID, by)
 		return &staffapi.Issued{License: l, LeaseToken: tok}, err
@@ -279,7 +270,7 @@ func (s *Server) staffLicenseCalls(a route) {
 	}))
 }
 
-func (s *Server) staffKeyCalls(a route) {
+func (s *Handler) staffKeyCalls(a route) {
 	a(staffapi.KeyGenerate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.KeyGenerateRequest) (*entitlements.KeyRecord, error) {
 		return s.Svc.GenerateKey(ctx, p.Input, p.Activate, by)
 	}))
@@ -308,7 +299,7 @@ func (s *Server) staffKeyCalls(a route) {
 	}))
 }
 
-func (s *Server) staffAccountCalls(a route) {
+func (s *Handler) staffAccountCalls(a route) {
 	a(staffapi.StaffCreate, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.StaffCreateRequest) (*entitlements.Staff, error) {
 		st := &entitlements.Staff{Email: p.Email, Name: p.Name, Role: entitlements.Role(p.Role)}
 		return st, s.Svc.CreateStaff(ctx, st, p.Password, by)
@@ -348,12 +339,12 @@ func (st *streamNDJSON) send(p staffapi.Progress) {
 
 // issueAllApproved issues every approved entitlement (of one customer when asked), on
 // the server, streaming a line per license.
-func (s *Server) issueAllApproved(c echo.Context) error {
+func (s *Handler) issueAllApproved(c echo.Context) error {
 	var p staffapi.IssueAllRequest
 	if err := decodeStaffBody(c, &p); err != nil {
 		return err
 	}
-	ctx, by := c.Request().Context(), staffOf(c)
+	ctx, by := c.Request().Context(), httpx.Staff(c)
 	var st *streamNDJSON
 	n, of, err := s.Svc.IssueAllApproved(ctx, p.CustomerID, p.Limit, by, func(r issuance.IssueProgress) {
 		if st == nil {
@@ -388,12 +379,12 @@ func withoutBytes(l *entitlements.License) *entitlements.License {
 
 // renewExpiring opens a renewal for every active license expiring within the window,
 // on the server, streaming a line per license.
-func (s *Server) renewExpiring(c echo.Context) error {
+func (s *Handler) renewExpiring(c echo.Context) error {
 	var p staffapi.RenewAllRequest
 	if err := decodeStaffBody(c, &p); err != nil {
 		return err
 	}
-	ctx, by := c.Request().Context(), staffOf(c)
+	ctx, by := c.Request().Context(), httpx.Staff(c)
 	var st *streamNDJSON
 	n, err := s.Svc.RenewExpiring(ctx, p.Product, p.Within, by, func(r issuance.RenewalProgress) {
 		if st == nil {

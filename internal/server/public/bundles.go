@@ -1,7 +1,8 @@
-package server
+package public
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -10,17 +11,20 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-// publicRoutes are served to anyone: revocation bundles are meant to be distributed
+// Routes are served to anyone: revocation bundles are meant to be distributed
 // to every customer of a product (and mirrored into air-gapped networks), and carry
 // only license IDs, statuses and reasons.
-func (s *Server) publicRoutes(g *echo.Group) {
+func (s *Handler) Routes(g *echo.Group) {
 	g.GET("/bundles/:product/latest", s.bundle)
 	g.GET("/bundles/:product/:sequence", s.bundle)
+	if s.Purchase != nil {
+		g.POST("/stripe/webhook", s.stripeWebhook)
+	}
 }
 
 // bundle serves the exact stored bytes of a published bundle. A numbered bundle never
 // changes (cache it forever); "latest" moves, so caches must revalidate.
-func (s *Server) bundle(c echo.Context) error {
+func (s *Handler) bundle(c echo.Context) error {
 	var seq int64
 	if p := c.Param("sequence"); p != "" {
 		n, err := strconv.ParseInt(p, 10, 64)
@@ -29,7 +33,7 @@ func (s *Server) bundle(c echo.Context) error {
 		}
 		seq = n
 	}
-	b, err := s.Svc.PublicBundle(c.Request().Context(), c.Param("product"), seq)
+	b, err := s.Bundles.PublicBundle(c.Request().Context(), c.Param("product"), seq)
 	if err != nil {
 		return err
 	}
@@ -47,4 +51,21 @@ func (s *Server) bundle(c echo.Context) error {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return c.Blob(http.StatusOK, "application/json", b.File)
+}
+
+// maxWebhookBody bounds a Stripe event (they are a few KiB).
+const maxWebhookBody = 256 << 10
+
+// stripeWebhook verifies the signature over the raw body with stripe-go (default
+// tolerance) and handles the event once. A bad signature is 400 and changes nothing.
+func (s *Handler) stripeWebhook(c echo.Context) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxWebhookBody+1))
+	if err != nil || len(body) > maxWebhookBody {
+		return entitlements.Errorf(entitlements.EINVALID, "the webhook body is unreadable or too large")
+	}
+	outcome, err := s.Purchase.HandleWebhook(c.Request().Context(), body, c.Request().Header.Get("Stripe-Signature"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"received": "yes", "outcome": outcome})
 }

@@ -1,9 +1,8 @@
-package server
+package portalweb
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,13 +13,13 @@ import (
 	"github.com/metrum/licensing/internal/config"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/purchase"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
 // purchaseRoutes are mounted only when Stripe is configured: without it, purchase is
 // hidden everywhere and the portal says to contact sales.
-func (s *Server) purchaseRoutes(public *echo.Group, pg *echo.Group, a *echo.Group) {
-	public.POST("/stripe/webhook", s.stripeWebhook)
+func (s *Handler) purchaseRoutes(pg *echo.Group, a *echo.Group) {
 	pg.GET("/evaluate", s.portalEvaluateForm)
 	pg.POST("/evaluate", s.portalRequestEvaluation)
 	pg.GET("/evaluate/link", s.portalEvaluateConfirm)
@@ -28,23 +27,6 @@ func (s *Server) purchaseRoutes(public *echo.Group, pg *echo.Group, a *echo.Grou
 	a.GET("/buy", s.portalBuyPage)
 	a.POST("/buy", s.portalBuy)
 	a.GET("/orders/:id", s.portalOrder)
-}
-
-// maxWebhookBody bounds a Stripe event (they are a few KiB).
-const maxWebhookBody = 256 << 10
-
-// stripeWebhook verifies the signature over the raw body with stripe-go (default
-// tolerance) and handles the event once. A bad signature is 400 and changes nothing.
-func (s *Server) stripeWebhook(c echo.Context) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxWebhookBody+1))
-	if err != nil || len(body) > maxWebhookBody {
-		return entitlements.Errorf(entitlements.EINVALID, "the webhook body is unreadable or too large")
-	}
-	outcome, err := s.Purchase.HandleWebhook(c.Request().Context(), body, c.Request().Header.Get("Stripe-Signature"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]string{"received": "yes", "outcome": outcome})
 }
 
 func price(it config.CatalogueItem) string {
@@ -58,8 +40,8 @@ func price(it config.CatalogueItem) string {
 	return fmt.Sprintf("%s %s.%02d", strings.ToUpper(it.Currency), whole, it.Price%100)
 }
 
-func (s *Server) portalBuyPage(c echo.Context) error {
-	ctx, p := c.Request().Context(), principal(c)
+func (s *Handler) portalBuyPage(c echo.Context) error {
+	ctx, p := c.Request().Context(), httpx.Principal(c)
 	v := web.PortalBuy{LicenseID: c.QueryParam("license")}
 	var l *entitlements.License
 	if v.LicenseID != "" {
@@ -74,13 +56,13 @@ func (s *Server) portalBuyPage(c echo.Context) error {
 			v.Items = append(v.Items, web.PortalBuyItem{ID: it.ID, Name: it.Name, Price: price(it), Kind: it.Kind})
 		}
 	}
-	return Render(c, http.StatusOK, web.PortalBuyPage(s.portalPage(c, "Evaluate or buy"), v))
+	return httpx.Render(c, http.StatusOK, web.PortalBuyPage(s.portalPage(c, "Evaluate or buy"), v))
 }
 
 // portalBuy creates the order and its Checkout Session from the catalogue (only the
 // item and license IDs come from the form) and sends the browser to Stripe.
-func (s *Server) portalBuy(c echo.Context) error {
-	to, _, err := s.Purchase.Buy(c.Request().Context(), principal(c), c.FormValue("item"), c.FormValue("license"))
+func (s *Handler) portalBuy(c echo.Context) error {
+	to, _, err := s.Purchase.Buy(c.Request().Context(), httpx.Principal(c), c.FormValue("item"), c.FormValue("license"))
 	if err != nil {
 		return err
 	}
@@ -90,15 +72,15 @@ func (s *Server) portalBuy(c echo.Context) error {
 // portalOrder is the success (and cancel) page: it fulfils a paid session that the
 // webhook has not fulfilled yet, and says "payment processing" until the license is
 // there.
-func (s *Server) portalOrder(c echo.Context) error {
-	res, err := s.Purchase.OrderPage(c.Request().Context(), principal(c), c.Param("id"))
+func (s *Handler) portalOrder(c echo.Context) error {
+	res, err := s.Purchase.OrderPage(c.Request().Context(), httpx.Principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
 	return s.renderOrder(c, res, "")
 }
 
-func (s *Server) renderOrder(c echo.Context, res *purchase.Result, leaseToken string) error {
+func (s *Handler) renderOrder(c echo.Context, res *purchase.Result, leaseToken string) error {
 	o := res.Order
 	v := web.PortalOrderView{ID: o.ID, Item: o.Item, Status: o.Status, LeaseToken: leaseToken,
 		Cancelled:  c.QueryParam("cancelled") != "" && o.Status == entitlements.OrderPending,
@@ -116,53 +98,51 @@ func (s *Server) renderOrder(c echo.Context, res *purchase.Result, leaseToken st
 	if v.Processing && v.LicenseID == "" && !v.Cancelled {
 		pg.Refresh = 5
 	}
-	return Render(c, http.StatusOK, web.PortalOrder(pg, v))
+	return httpx.Render(c, http.StatusOK, web.PortalOrder(pg, v))
 }
 
-func (s *Server) portalEvaluateForm(c echo.Context) error {
-	return Render(c, http.StatusOK, web.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), "", "", nil))
+func (s *Handler) portalEvaluateForm(c echo.Context) error {
+	return httpx.Render(c, http.StatusOK, web.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), "", "", nil))
 }
 
-func (s *Server) portalRequestEvaluation(c echo.Context) error {
+func (s *Handler) portalRequestEvaluation(c echo.Context) error {
 	email, company := c.FormValue("email"), c.FormValue("company")
 	err := s.Purchase.RequestEvaluation(c.Request().Context(), email, company, c.RealIP())
 	var de *entitlements.Error
-	if errorsAs(err, &de) && de.Code == entitlements.EINVALID {
-		return Render(c, http.StatusBadRequest, web.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), email, company, de.Fields))
+	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
+		return httpx.Render(c, http.StatusBadRequest, web.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), email, company, de.Fields))
 	}
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.PortalLinkSent(s.portalPage(c, "Check your mail")))
+	return httpx.Render(c, http.StatusOK, web.PortalLinkSent(s.portalPage(c, "Check your mail")))
 }
 
-func (s *Server) portalEvaluateConfirm(c echo.Context) error {
+func (s *Handler) portalEvaluateConfirm(c echo.Context) error {
 	tok := c.QueryParam("token")
 	req, err := s.Purchase.PeekEvaluation(c.Request().Context(), tok)
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.PortalEvaluateConfirm(s.portalPage(c, "Start the evaluation"), req.Email, req.Company, tok))
+	return httpx.Render(c, http.StatusOK, web.PortalEvaluateConfirm(s.portalPage(c, "Start the evaluation"), req.Email, req.Company, tok))
 }
 
 // portalStartEvaluation spends the link: account, customer and license in one go,
 // then the order page with the lease token shown once (rendered, not redirected: it
 // exists only in this response).
-func (s *Server) portalStartEvaluation(c echo.Context) error {
+func (s *Handler) portalStartEvaluation(c echo.Context) error {
 	sess, res, err := s.Purchase.StartEvaluation(c.Request().Context(), c.FormValue("token"))
 	if err != nil {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: portalCookie, Value: sess, Path: "/portal", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
+		SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
 	// The new session's user, for the page frame.
 	if p, u, err := s.Portal.Session(c.Request().Context(), sess, c.RealIP()); err == nil {
-		c.Set("principal", p)
+		httpx.SetPrincipal(c, p)
 		c.Set("portal_user", u)
 	}
 	return s.renderOrder(c, res, res.LeaseToken)
 }
-
-func errorsAs(err error, target **entitlements.Error) bool { return errors.As(err, target) }
 
 var timeZero time.Time

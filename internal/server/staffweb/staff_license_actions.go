@@ -1,4 +1,4 @@
-package server
+package staffweb
 
 import (
 	"fmt"
@@ -8,10 +8,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/web"
 )
 
-func (s *Server) staffLicenseActionRoutes(a *echo.Group) {
+func (s *Handler) staffLicenseActionRoutes(a *echo.Group) {
 	a.GET("/licenses/:id/actions/:action", s.staffStatusConfirm)
 	a.POST("/licenses/:id/actions/:action", s.staffStatusChange)
 	a.POST("/licenses/:id/successor", s.staffSuccessor)
@@ -26,12 +27,12 @@ var statusActions = map[string]string{entitlements.ActionRevoke: "Revoke", entit
 // staffStatusConfirm is the confirmation page of revoke, suspend and reinstate: it
 // names the license and its customer, says what verifiers will do, and takes the
 // reason.
-func (s *Server) staffStatusConfirm(c echo.Context) error {
+func (s *Handler) staffStatusConfirm(c echo.Context) error {
 	verb, ok := statusActions[c.Param("action")]
 	if !ok {
 		return entitlements.NotFound("action", c.Param("action"))
 	}
-	l, chain, err := s.Svc.StatusChainPreview(c.Request().Context(), c.Param("id"), c.Param("action"), staffOf(c))
+	l, chain, err := s.Svc.StatusChainPreview(c.Request().Context(), c.Param("id"), c.Param("action"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -45,10 +46,10 @@ func (s *Server) staffStatusConfirm(c echo.Context) error {
 	for _, p := range chain {
 		v.Chain = append(v.Chain, web.StaffChainItem{LicenseID: p.ID, SKU: p.SKU, Until: p.StatusEffectiveAt.UTC().Format("2006-01-02 15:04 UTC")})
 	}
-	return Render(c, http.StatusOK, web.StaffStatusConfirm(s.page(c, verb+" "+l.ID), v))
+	return httpx.Render(c, http.StatusOK, web.StaffStatusConfirm(s.page(c, verb+" "+l.ID), v))
 }
 
-func (s *Server) staffStatusChange(c echo.Context) error {
+func (s *Handler) staffStatusChange(c echo.Context) error {
 	ctx, action := c.Request().Context(), c.Param("action")
 	if _, ok := statusActions[action]; !ok {
 		return entitlements.NotFound("action", action)
@@ -58,7 +59,7 @@ func (s *Server) staffStatusChange(c echo.Context) error {
 		return entitlements.Invalid(map[string]string{"scope": "chain or only"})
 	}
 	res, err := s.Svc.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: c.Param("id"), Action: action,
-		Reason: strings.TrimSpace(c.FormValue("reason")), Only: scope == "only"}, staffOf(c))
+		Reason: strings.TrimSpace(c.FormValue("reason")), Only: scope == "only"}, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
@@ -68,67 +69,67 @@ func (s *Server) staffStatusChange(c echo.Context) error {
 		msg += fmt.Sprintf(" %s is %s with it.", p.ID, p.Status)
 	}
 	msg += " The next " + l.Product + " revocation bundle carries it: the issuer publishes it within the bundle check interval, or publish now from Bundles."
-	return s.redirectWithFlash(c, "/staff/licenses/"+l.ID, msg)
+	return s.Cookies.RedirectWithFlash(c, "/staff/licenses/"+l.ID, msg)
 }
 
 // staffSuccessor opens a renewal, replacement or top-up (a draft to approve).
-func (s *Server) staffSuccessor(c echo.Context) error {
+func (s *Handler) staffSuccessor(c echo.Context) error {
 	kind := c.FormValue("kind")
 	in := entitlements.SuccessorInput{Kind: kind, LicenseID: c.Param("id")}
 	if kind == entitlements.KindTopUp {
 		in.Template = c.FormValue("template")
 	}
-	e, err := s.Svc.CreateSuccessor(c.Request().Context(), in, staffOf(c))
+	e, err := s.Svc.CreateSuccessor(c.Request().Context(), in, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/entitlements/"+e.ID, "Opened "+kind+" "+e.ID+" of "+in.LicenseID+": another approver approves it, then issue it.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Opened "+kind+" "+e.ID+" of "+in.LicenseID+": another approver approves it, then issue it.")
 }
 
-func (s *Server) staffLeaseTokenConfirm(c echo.Context) error {
-	l, err := s.Svc.GetLicense(c.Request().Context(), c.Param("id"), staffOf(c))
+func (s *Handler) staffLeaseTokenConfirm(c echo.Context) error {
+	l, err := s.Svc.GetLicense(c.Request().Context(), c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.StaffConfirm(s.page(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+" ("+l.CustomerName+")?",
+	return httpx.Render(c, http.StatusOK, web.StaffConfirm(s.page(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+" ("+l.CustomerName+")?",
 		"The current token stops working at once on every host of the customer; they need the new one, shown once, to renew their leases.",
 		"/staff/licenses/"+l.ID+"/lease-token", "Rotate the token", "/staff/licenses/"+l.ID))
 }
 
-func (s *Server) staffLeaseToken(c echo.Context) error {
+func (s *Handler) staffLeaseToken(c echo.Context) error {
 	id := c.Param("id")
-	tok, err := s.Svc.RotateLeaseToken(c.Request().Context(), id, staffOf(c))
+	tok, err := s.Svc.RotateLeaseToken(c.Request().Context(), id, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.StaffSecret(s.page(c, "New lease token"), "New lease token for "+id,
+	return httpx.Render(c, http.StatusOK, web.StaffSecret(s.page(c, "New lease token"), "New lease token for "+id,
 		"Give it to the customer over a safe channel; the old one no longer works.", tok, "/staff/licenses/"+id))
 }
 
 // staffRestorePreviousConfirm names the refunded or disputed successor and the
 // license it replaced, and takes the reason.
-func (s *Server) staffRestorePreviousConfirm(c echo.Context) error {
+func (s *Handler) staffRestorePreviousConfirm(c echo.Context) error {
 	ctx := c.Request().Context()
-	succ, err := s.Svc.GetLicense(ctx, c.Param("id"), staffOf(c))
+	succ, err := s.Svc.GetLicense(ctx, c.Param("id"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	if succ.Supersedes == "" {
 		return entitlements.Errorf(entitlements.ECONFLICT, "license %s replaced no license", succ.ID)
 	}
-	prev, err := s.Svc.GetLicense(ctx, succ.Supersedes, staffOf(c))
+	prev, err := s.Svc.GetLicense(ctx, succ.Supersedes, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, web.StaffRestorePreviousConfirm(s.page(c, "Restore "+prev.ID), web.StaffRestorePrevious{
+	return httpx.Render(c, http.StatusOK, web.StaffRestorePreviousConfirm(s.page(c, "Restore "+prev.ID), web.StaffRestorePrevious{
 		SuccessorID: succ.ID, SuccessorSKU: succ.SKU, SuccessorStatus: succ.Status, PreviousID: prev.ID, PreviousSKU: prev.SKU,
 		Customer: succ.CustomerName}))
 }
 
-func (s *Server) staffRestorePrevious(c echo.Context) error {
-	l, err := s.Svc.RestorePrevious(c.Request().Context(), c.Param("id"), c.FormValue("reason"), staffOf(c))
+func (s *Handler) staffRestorePrevious(c echo.Context) error {
+	l, err := s.Svc.RestorePrevious(c.Request().Context(), c.Param("id"), c.FormValue("reason"), httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/staff/licenses/"+l.ID, l.ID+" is active again; the next revocation bundle stops listing it.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/licenses/"+l.ID, l.ID+" is active again; the next revocation bundle stops listing it.")
 }

@@ -1,0 +1,42 @@
+package httpx
+
+import (
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// Render writes a templ component with a status.
+func Render(c echo.Context, status int, comp templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+// SendFile answers a delivered file as an attachment with its name, byte for byte.
+func SendFile(c echo.Context, f *entitlements.File, contentType string) error {
+	h := c.Response().Header()
+	h.Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	return c.Blob(http.StatusOK, contentType, f.Bytes)
+}
+
+// NoStore keeps pages (licenses, secrets shown once) out of shared caches and the
+// browser's back-forward cache.
+func NoStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// CacheForever marks content-addressed assets immutable.
+func CacheForever(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.ServeHTTP(w, r)
+	})
+}
