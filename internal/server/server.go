@@ -28,7 +28,7 @@ import (
 	"github.com/metrum/licensing/internal/server/staffjson"
 	"github.com/metrum/licensing/internal/server/staffweb"
 	"github.com/metrum/licensing/internal/staffapi"
-	"github.com/metrum/licensing/web"
+	"github.com/metrum/licensing/web/ui"
 )
 
 // Server is the issuer's HTTP side: it mounts one handler package per audience
@@ -98,7 +98,7 @@ func (s *Server) Handler() *echo.Echo {
 		e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
 	}
 	e.GET("/readyz", s.readyz)
-	e.GET(web.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(web.AssetPrefix+"/", httpx.CacheForever(http.FileServerFS(web.Static)))))
+	e.GET(ui.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(ui.AssetPrefix+"/", httpx.CacheForever(http.FileServerFS(ui.Static)))))
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/staff/") })
 	staff.Routes(e.Group("/staff"))
 	v1 := e.Group("/v1")

@@ -14,7 +14,7 @@ import (
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/portal"
 )
 
 // Handler serves the portal.
@@ -40,6 +40,6 @@ func (s *Handler) ErrorPage(c echo.Context, status int, msg string) bool {
 	if !strings.HasPrefix(c.Request().URL.Path, "/portal") {
 		return false
 	}
-	_ = httpx.Render(c, status, web.PortalError(s.portalPage(c, "Error"), status, msg))
+	_ = httpx.Render(c, status, pages.PortalError(s.portalPage(c, "Error"), status, msg))
 	return true
 }

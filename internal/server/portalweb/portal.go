@@ -12,7 +12,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/portal"
 )
 
 const (
@@ -85,8 +85,8 @@ func (s *Handler) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
 
 // portalPage is the frame of a portal page: the signed-in user, the CSRF token and a
 // one-time flash message (read and cleared).
-func (s *Handler) portalPage(c echo.Context, title string) web.PortalPage {
-	p := web.PortalPage{Title: title, Purchase: s.Purchase != nil}
+func (s *Handler) portalPage(c echo.Context, title string) pages.PortalPage {
+	p := pages.PortalPage{Title: title, Purchase: s.Purchase != nil}
 	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
 		p.CSRF = tok
 	}
@@ -132,7 +132,7 @@ func (s *Handler) clearCookie(c echo.Context, name string) {
 }
 
 func (s *Handler) portalSignInForm(c echo.Context) error {
-	return httpx.Render(c, http.StatusOK, web.PortalSignIn(s.portalPage(c, "Sign in"), ""))
+	return httpx.Render(c, http.StatusOK, pages.PortalSignIn(s.portalPage(c, "Sign in"), ""))
 }
 
 // portalRequestLink answers the same page for every address: the portal never says
@@ -140,10 +140,10 @@ func (s *Handler) portalSignInForm(c echo.Context) error {
 func (s *Handler) portalRequestLink(c echo.Context) error {
 	email := c.FormValue("email")
 	if len(email) < 3 || len(email) > 254 {
-		return httpx.Render(c, http.StatusBadRequest, web.PortalSignIn(s.portalPage(c, "Sign in"), "Enter an email address."))
+		return httpx.Render(c, http.StatusBadRequest, pages.PortalSignIn(s.portalPage(c, "Sign in"), "Enter an email address."))
 	}
 	s.Portal.RequestSignIn(c.Request().Context(), email, c.RealIP())
-	return httpx.Render(c, http.StatusOK, web.PortalLinkSent(s.portalPage(c, "Check your mail")))
+	return httpx.Render(c, http.StatusOK, pages.PortalLinkSent(s.portalPage(c, "Check your mail")))
 }
 
 func (s *Handler) portalConfirmLink(c echo.Context) error {
@@ -152,7 +152,7 @@ func (s *Handler) portalConfirmLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalConfirmLink(s.portalPage(c, "Sign in"), u.Email, tok))
+	return httpx.Render(c, http.StatusOK, pages.PortalConfirmLink(s.portalPage(c, "Sign in"), u.Email, tok))
 }
 
 func (s *Handler) portalUseLink(c echo.Context) error {

@@ -14,7 +14,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/portal"
 )
 
 // purchaseRoutes are mounted only when Stripe is configured: without it, purchase is
@@ -42,7 +42,7 @@ func price(it config.CatalogueItem) string {
 
 func (s *Handler) portalBuyPage(c echo.Context) error {
 	ctx, p := c.Request().Context(), httpx.Principal(c)
-	v := web.PortalBuy{LicenseID: c.QueryParam("license")}
+	v := pages.PortalBuy{LicenseID: c.QueryParam("license")}
 	var l *entitlements.License
 	if v.LicenseID != "" {
 		var err error
@@ -53,10 +53,10 @@ func (s *Handler) portalBuyPage(c echo.Context) error {
 	kind := c.QueryParam("kind")
 	for _, it := range s.Purchase.ItemsFor(l) {
 		if kind == "" || it.Kind == kind {
-			v.Items = append(v.Items, web.PortalBuyItem{ID: it.ID, Name: it.Name, Price: price(it), Kind: it.Kind})
+			v.Items = append(v.Items, pages.PortalBuyItem{ID: it.ID, Name: it.Name, Price: price(it), Kind: it.Kind})
 		}
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalBuyPage(s.portalPage(c, "Evaluate or buy"), v))
+	return httpx.Render(c, http.StatusOK, pages.PortalBuyPage(s.portalPage(c, "Evaluate or buy"), v))
 }
 
 // portalBuy creates the order and its Checkout Session from the catalogue (only the
@@ -82,7 +82,7 @@ func (s *Handler) portalOrder(c echo.Context) error {
 
 func (s *Handler) renderOrder(c echo.Context, res *purchase.Result, leaseToken string) error {
 	o := res.Order
-	v := web.PortalOrderView{ID: o.ID, Item: o.Item, Status: o.Status, LeaseToken: leaseToken,
+	v := pages.PortalOrderView{ID: o.ID, Item: o.Item, Status: o.Status, LeaseToken: leaseToken,
 		Cancelled:  c.QueryParam("cancelled") != "" && o.Status == entitlements.OrderPending,
 		Processing: o.Status == entitlements.OrderPending || o.Status == entitlements.OrderProcessing || o.Status == entitlements.OrderPaid}
 	if it, ok := s.Purchase.Item(o.Item); ok {
@@ -98,11 +98,11 @@ func (s *Handler) renderOrder(c echo.Context, res *purchase.Result, leaseToken s
 	if v.Processing && v.LicenseID == "" && !v.Cancelled {
 		pg.Refresh = 5
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalOrder(pg, v))
+	return httpx.Render(c, http.StatusOK, pages.PortalOrder(pg, v))
 }
 
 func (s *Handler) portalEvaluateForm(c echo.Context) error {
-	return httpx.Render(c, http.StatusOK, web.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), "", "", nil))
+	return httpx.Render(c, http.StatusOK, pages.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), "", "", nil))
 }
 
 func (s *Handler) portalRequestEvaluation(c echo.Context) error {
@@ -110,12 +110,12 @@ func (s *Handler) portalRequestEvaluation(c echo.Context) error {
 	err := s.Purchase.RequestEvaluation(c.Request().Context(), email, company, c.RealIP())
 	var de *entitlements.Error
 	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
-		return httpx.Render(c, http.StatusBadRequest, web.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), email, company, de.Fields))
+		return httpx.Render(c, http.StatusBadRequest, pages.PortalEvaluate(s.portalPage(c, "Start a free evaluation"), email, company, de.Fields))
 	}
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalLinkSent(s.portalPage(c, "Check your mail")))
+	return httpx.Render(c, http.StatusOK, pages.PortalLinkSent(s.portalPage(c, "Check your mail")))
 }
 
 func (s *Handler) portalEvaluateConfirm(c echo.Context) error {
@@ -124,7 +124,7 @@ func (s *Handler) portalEvaluateConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalEvaluateConfirm(s.portalPage(c, "Start the evaluation"), req.Email, req.Company, tok))
+	return httpx.Render(c, http.StatusOK, pages.PortalEvaluateConfirm(s.portalPage(c, "Start the evaluation"), req.Email, req.Company, tok))
 }
 
 // portalStartEvaluation spends the link: account, customer and license in one go,

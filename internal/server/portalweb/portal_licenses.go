@@ -11,14 +11,15 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/portal"
+	"github.com/metrum/licensing/web/ui"
 )
 
 // portalPageSize is the portal's license list page.
 const portalPageSize = 50
 
-func portalInstall(a entitlements.InstallAdvice) web.PortalInstall {
-	pi := web.PortalInstall{Product: a.Product, Head: a.Head.ID, Why: a.Why}
+func portalInstall(a entitlements.InstallAdvice) pages.PortalInstall {
+	pi := pages.PortalInstall{Product: a.Product, Head: a.Head.ID, Why: a.Why}
 	if a.Install != nil {
 		pi.LicenseID, pi.SKU = a.Install.ID, a.Install.SKU
 	}
@@ -31,9 +32,9 @@ func (s *Handler) portalLicenses(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	v := web.PortalLicenses{}
+	v := pages.PortalLicenses{}
 	for _, l := range list {
-		v.Rows = append(v.Rows, web.LicenseRowOf(l, now))
+		v.Rows = append(v.Rows, ui.LicenseRowOf(l, now))
 	}
 	advice, err := s.Portal.InstallAdvice(c.Request().Context(), httpx.Principal(c))
 	if err != nil {
@@ -45,7 +46,7 @@ func (s *Handler) portalLicenses(c echo.Context) error {
 	if next != "" {
 		v.NextURL = "/portal/?" + url.Values{"after": {next}}.Encode()
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalLicenseList(s.portalPage(c, "Your licenses"), v))
+	return httpx.Render(c, http.StatusOK, pages.PortalLicenseList(s.portalPage(c, "Your licenses"), v))
 }
 
 func (s *Handler) portalLicense(c echo.Context) error {
@@ -55,8 +56,8 @@ func (s *Handler) portalLicense(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	v := web.PortalLicense{Row: web.LicenseRowOf(l, now), CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: web.Day(l.IssuedAt),
-		NotBefore: web.Day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
+	v := pages.PortalLicense{Row: ui.LicenseRowOf(l, now), CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: ui.Day(l.IssuedAt),
+		NotBefore: ui.Day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
 		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0,
 		RenewURL: "/portal/buy?kind=renewal&license=" + l.ID, TopUpURL: "/portal/buy?kind=top-up&license=" + l.ID,
 		MaxInstances: "any number of", ReleaseBudget: "unlimited", Installable: l.StateAt(now).Installable()}
@@ -98,10 +99,10 @@ func (s *Handler) portalLicense(c echo.Context) error {
 			return err
 		}
 		for _, sl := range slots {
-			v.Leases = append(v.Leases, web.LeaseRowOf(sl, now))
+			v.Leases = append(v.Leases, ui.LeaseRowOf(sl, now))
 		}
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalLicenseDetail(s.portalPage(c, l.ID), v))
+	return httpx.Render(c, http.StatusOK, pages.PortalLicenseDetail(s.portalPage(c, l.ID), v))
 }
 
 // portalDownload delivers a license's file, summary, checklist or its product's
@@ -133,8 +134,8 @@ func (s *Handler) portalReleaseConfirm(c echo.Context) error {
 		return entitlements.NotFound("lease", lease)
 	}
 	explain := fmt.Sprintf("Host %s will not be able to renew lease %s. The lease it holds stays valid until %s. "+
-		"If this license's release budget is used up, the slot stays taken until then.", slots[i].Fingerprint, lease, web.Day(slots[i].ExpiresAt))
-	return httpx.Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Release a lease"), "Release the lease of "+slots[i].Fingerprint+"?",
+		"If this license's release budget is used up, the slot stays taken until then.", slots[i].Fingerprint, lease, ui.Day(slots[i].ExpiresAt))
+	return httpx.Render(c, http.StatusOK, pages.PortalConfirm(s.portalPage(c, "Release a lease"), "Release the lease of "+slots[i].Fingerprint+"?",
 		explain, licenseURL(id)+"/leases/"+url.PathEscape(lease)+"/release", "Release", licenseURL(id)))
 }
 
@@ -149,7 +150,7 @@ func (s *Handler) portalRelease(c echo.Context) error {
 	case res.Released && res.Freed:
 		msg = "Lease " + lease + " released; its slot is free now."
 	case res.Released:
-		msg = "Lease " + lease + " released. The release budget is used up, so its slot stays taken until " + web.Day(res.ExpiresAt) + "."
+		msg = "Lease " + lease + " released. The release budget is used up, so its slot stays taken until " + ui.Day(res.ExpiresAt) + "."
 	}
 	return s.Cookies.RedirectWithFlash(c, licenseURL(id), msg)
 }
@@ -162,7 +163,7 @@ func (s *Handler) portalRotateConfirm(c echo.Context) error {
 	if l.Terms.LeaseTTLSeconds == 0 {
 		return entitlements.Errorf(entitlements.ECONFLICT, "license %s does not use online leases", l.ID)
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+"?",
+	return httpx.Render(c, http.StatusOK, pages.PortalConfirm(s.portalPage(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+"?",
 		"The current token stops working at once on every host: each one needs the new token to renew its lease. The new token is shown once.",
 		licenseURL(l.ID)+"/lease-token", "Rotate the token", licenseURL(l.ID)))
 }
@@ -173,7 +174,7 @@ func (s *Handler) portalRotate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New lease token"), "New lease token for "+id,
+	return httpx.Render(c, http.StatusOK, pages.PortalSecret(s.portalPage(c, "New lease token"), "New lease token for "+id,
 		"Give it to every host that runs this license (the router sends it as a Bearer token to renew its lease). The old token no longer works.",
 		tok, licenseURL(id)))
 }

@@ -10,26 +10,27 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/portal"
+	"github.com/metrum/licensing/web/ui"
 )
 
-func (s *Handler) tokenPage(c echo.Context, v web.PortalTokens) (web.PortalTokens, error) {
+func (s *Handler) tokenPage(c echo.Context, v pages.PortalTokens) (pages.PortalTokens, error) {
 	list, err := s.Portal.Tokens(c.Request().Context(), httpx.Principal(c))
 	if err != nil {
 		return v, err
 	}
 	now := s.now()
 	for _, t := range list {
-		r := web.PortalTokenRow{ID: t.ID, Name: t.Name, CreatedAt: web.Day(t.CreatedAt), CreatedBy: t.CreatedBy, ExpiresAt: "never", LastUsed: "never", State: "active", Active: t.Active(now)}
+		r := pages.PortalTokenRow{ID: t.ID, Name: t.Name, CreatedAt: ui.Day(t.CreatedAt), CreatedBy: t.CreatedBy, ExpiresAt: "never", LastUsed: "never", State: "active", Active: t.Active(now)}
 		if t.ExpiresAt != nil {
-			r.ExpiresAt = web.Day(*t.ExpiresAt)
+			r.ExpiresAt = ui.Day(*t.ExpiresAt)
 		}
 		if t.LastUsedAt != nil {
-			r.LastUsed = web.Day(*t.LastUsedAt)
+			r.LastUsed = ui.Day(*t.LastUsedAt)
 		}
 		switch {
 		case t.RevokedAt != nil:
-			r.State = "revoked " + web.Day(*t.RevokedAt)
+			r.State = "revoked " + ui.Day(*t.RevokedAt)
 		case !r.Active:
 			r.State = "expired"
 		}
@@ -40,11 +41,11 @@ func (s *Handler) tokenPage(c echo.Context, v web.PortalTokens) (web.PortalToken
 }
 
 func (s *Handler) portalTokens(c echo.Context) error {
-	v, err := s.tokenPage(c, web.PortalTokens{})
+	v, err := s.tokenPage(c, pages.PortalTokens{})
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
+	return httpx.Render(c, http.StatusOK, pages.PortalTokenList(s.portalPage(c, "API tokens"), v))
 }
 
 // tokenForm is the create-token form, parsed and validated in one place.
@@ -73,17 +74,17 @@ func (f *tokenForm) Validate() map[string]string {
 func (s *Handler) portalCreateToken(c echo.Context) error {
 	f := tokenForm{Name: c.FormValue("name"), Days: c.FormValue("days")}
 	if errs := f.Validate(); len(errs) > 0 {
-		v, err := s.tokenPage(c, web.PortalTokens{Name: f.Name, Days: f.Days, Errors: errs})
+		v, err := s.tokenPage(c, pages.PortalTokens{Name: f.Name, Days: f.Days, Errors: errs})
 		if err != nil {
 			return err
 		}
-		return httpx.Render(c, http.StatusBadRequest, web.PortalTokenList(s.portalPage(c, "API tokens"), v))
+		return httpx.Render(c, http.StatusBadRequest, pages.PortalTokenList(s.portalPage(c, "API tokens"), v))
 	}
 	tok, t, err := s.Portal.CreateToken(c.Request().Context(), httpx.Principal(c), f.Name, time.Duration(f.days)*24*time.Hour)
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.PortalSecret(s.portalPage(c, "New API token"), "API token "+t.Name+" ("+t.ID+")",
+	return httpx.Render(c, http.StatusOK, pages.PortalSecret(s.portalPage(c, "New API token"), "API token "+t.Name+" ("+t.ID+")",
 		"Scripts send it as \"Authorization: Bearer …\" to read your licenses and files. It can't change anything.", tok, "/portal/tokens"))
 }
 
@@ -95,7 +96,7 @@ func (s *Handler) portalRevokeConfirm(c echo.Context) error {
 	}
 	for _, t := range list {
 		if t.ID == id {
-			return httpx.Render(c, http.StatusOK, web.PortalConfirm(s.portalPage(c, "Revoke a token"), "Revoke token "+t.Name+"?",
+			return httpx.Render(c, http.StatusOK, pages.PortalConfirm(s.portalPage(c, "Revoke a token"), "Revoke token "+t.Name+"?",
 				"Scripts using "+t.ID+" stop working at once. This can't be undone: create a new token to replace it.",
 				"/portal/tokens/"+id+"/revoke", "Revoke", "/portal/tokens"))
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
 )
 
 // Handler serves the console.
@@ -42,7 +42,7 @@ func (s *Handler) ErrorPage(c echo.Context, status int, msg string) bool {
 	if !strings.HasPrefix(c.Request().URL.Path, "/staff") {
 		return false
 	}
-	_ = httpx.Render(c, status, web.ErrorPage(s.page(c, "Error"), status, msg))
+	_ = httpx.Render(c, status, pages.ErrorPage(s.page(c, "Error"), status, msg))
 	return true
 }
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
 )
 
 const sessionCookie = "issuer_session"
@@ -48,8 +48,8 @@ func (s *Handler) Routes(g *echo.Group) {
 	s.staffAccountRoutes(a)
 }
 
-func (s *Handler) page(c echo.Context, title string) web.Page {
-	p := web.Page{Title: title}
+func (s *Handler) page(c echo.Context, title string) pages.Page {
+	p := pages.Page{Title: title}
 	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
 		p.CSRF = tok
 	}
@@ -61,7 +61,7 @@ func (s *Handler) page(c echo.Context, title string) web.Page {
 }
 
 func (s *Handler) loginForm(c echo.Context) error {
-	return httpx.Render(c, http.StatusOK, web.Login(s.page(c, "Sign in"), "", "", safeNext(c.QueryParam("next"))))
+	return httpx.Render(c, http.StatusOK, pages.Login(s.page(c, "Sign in"), "", "", safeNext(c.QueryParam("next"))))
 }
 
 // login checks a password under the sign-in throttle and starts a new session (a new
@@ -75,11 +75,11 @@ func (s *Handler) login(c echo.Context) error {
 		var de *entitlements.Error
 		errors.As(err, &de)
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(de.RetryAfter.Seconds())+1))
-		return httpx.Render(c, http.StatusTooManyRequests, web.Login(s.page(c, "Sign in"), email,
+		return httpx.Render(c, http.StatusTooManyRequests, pages.Login(s.page(c, "Sign in"), email,
 			fmt.Sprintf("Too many failed sign-ins: wait %s, then try again.", de.RetryAfter.Round(time.Second)), next))
 	}
 	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-		return httpx.Render(c, http.StatusUnauthorized, web.Login(s.page(c, "Sign in"), email, "Wrong email or password.", next))
+		return httpx.Render(c, http.StatusUnauthorized, pages.Login(s.page(c, "Sign in"), email, "Wrong email or password.", next))
 	}
 	if err != nil {
 		return err

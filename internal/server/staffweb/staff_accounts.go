@@ -9,7 +9,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
 )
 
 func (s *Handler) staffAccountRoutes(a *echo.Group) {
@@ -24,7 +24,7 @@ func (s *Handler) staffAccounts(c echo.Context) error { return s.renderAccounts(
 
 func (s *Handler) renderAccounts(c echo.Context, status int, errMsg string) error {
 	ctx, by := c.Request().Context(), httpx.Staff(c)
-	v := web.StaffAccounts{Self: by.ID, Error: errMsg}
+	v := pages.StaffAccounts{Self: by.ID, Error: errMsg}
 	var err error
 	if entitlements.PermissionsOf(by).Admin {
 		if v.Accounts, err = s.Svc.ListStaff(ctx, httpx.Staff(c)); err != nil {
@@ -35,7 +35,7 @@ func (s *Handler) renderAccounts(c echo.Context, status int, errMsg string) erro
 	if v.Sessions, err = s.Svc.Sessions(ctx, ck.Value, by); err != nil {
 		return err
 	}
-	return httpx.Render(c, status, web.StaffAccountsPage(s.page(c, "Accounts"), v))
+	return httpx.Render(c, status, pages.StaffAccountsPage(s.page(c, "Accounts"), v))
 }
 
 func (s *Handler) staffCreateAccount(c echo.Context) error {

@@ -13,7 +13,8 @@ import (
 	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/internal/templates"
 	"github.com/metrum/licensing/verify"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
+	"github.com/metrum/licensing/web/ui"
 )
 
 var products = []string{templates.ProductRouter, templates.ProductCoreSDK}
@@ -43,13 +44,13 @@ func (s *Handler) staffBundles(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := web.StaffBundles{Product: product, Products: products}
+	v := pages.StaffBundles{Product: product, Products: products}
 	if len(list) > pageSize {
 		list = list[:pageSize]
 		v.NextURL = "/staff/bundles?" + url.Values{"product": {product}, "before": {strconv.FormatInt(list[pageSize-1].Sequence, 10)}}.Encode()
 	}
 	v.List = list
-	return httpx.Render(c, http.StatusOK, web.StaffBundleList(s.page(c, "Bundles"), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffBundleList(s.page(c, "Bundles"), v))
 }
 
 func (s *Handler) staffPublish(c echo.Context) error {
@@ -58,7 +59,7 @@ func (s *Handler) staffPublish(c echo.Context) error {
 		return err
 	}
 	return s.Cookies.RedirectWithFlash(c, "/staff/bundles?product="+b.Product, "Published "+b.Product+" bundle #"+strconv.FormatInt(b.Sequence, 10)+
-		" ("+strconv.Itoa(b.Entries)+" entries, expires "+web.Day(b.ExpiresAt)+").")
+		" ("+strconv.Itoa(b.Entries)+" entries, expires "+ui.Day(b.ExpiresAt)+").")
 }
 
 func (s *Handler) staffKeys(c echo.Context) error {
@@ -66,7 +67,7 @@ func (s *Handler) staffKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffKeyList(s.page(c, "Keys"), web.StaffKeys{Keys: keys, Products: products}))
+	return httpx.Render(c, http.StatusOK, pages.StaffKeyList(s.page(c, "Keys"), pages.StaffKeys{Keys: keys, Products: products}))
 }
 
 func (s *Handler) staffKeySet(c echo.Context) error {
@@ -105,7 +106,7 @@ func (s *Handler) staffKeyConfirm(c echo.Context) error {
 	if !ok {
 		return entitlements.NotFound("action", action)
 	}
-	v := web.StaffKeyConfirm{Explain: explain, Fields: map[string]string{}, Action: "/staff/keys/" + kid + "/" + action}
+	v := pages.StaffKeyConfirm{Explain: explain, Fields: map[string]string{}, Action: "/staff/keys/" + kid + "/" + action}
 	switch action {
 	case "rotate":
 		v.Title = "Rotate " + c.QueryParam("product") + "/" + c.QueryParam("purpose") + " to its standby?"
@@ -117,7 +118,7 @@ func (s *Handler) staffKeyConfirm(c echo.Context) error {
 		v.Title = "Stop key " + kid + " signing after a time?"
 		v.TimeField = true
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffKeyConfirmPage(s.page(c, "Keys"), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffKeyConfirmPage(s.page(c, "Keys"), v))
 }
 
 func (s *Handler) staffKeyAction(c echo.Context) error {
@@ -147,7 +148,7 @@ func (s *Handler) staffKeyAction(c echo.Context) error {
 		if err := s.Svc.SetKeyNotAfter(ctx, kid, at, by); err != nil {
 			return err
 		}
-		msg = "Key " + kid + " signs nothing after " + web.Day(at) + ": export the key set and release it."
+		msg = "Key " + kid + " signs nothing after " + ui.Day(at) + ": export the key set and release it."
 	default:
 		return entitlements.NotFound("action", action)
 	}
@@ -162,7 +163,7 @@ func (s *Handler) renderAudit(c echo.Context, rep *entitlements.ChainReport) err
 	f := entitlements.AuditFilter{Actor: strings.TrimSpace(c.QueryParam("actor")), Action: strings.TrimSpace(c.QueryParam("action")),
 		Subject: strings.TrimSpace(c.QueryParam("subject")), Limit: pageSize + 1}
 	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	v := web.StaffAudit{Since: strings.TrimSpace(c.QueryParam("since")), Report: rep}
+	v := pages.StaffAudit{Since: strings.TrimSpace(c.QueryParam("since")), Report: rep}
 	if v.Since != "" {
 		t, err := time.Parse("2006-01-02", v.Since)
 		if err != nil {
@@ -182,7 +183,7 @@ func (s *Handler) renderAudit(c echo.Context, rep *entitlements.ChainReport) err
 	}
 	f.Limit = pageSize
 	v.Filter, v.Events = f, list
-	return httpx.Render(c, http.StatusOK, web.StaffAuditList(s.page(c, "Audit trail"), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffAuditList(s.page(c, "Audit trail"), v))
 }
 
 // staffAuditVerify recomputes the hash chain and shows the result (the first broken

@@ -10,14 +10,14 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
 )
 
 func (s *Handler) staffCustomers(c echo.Context) error {
-	return s.renderCustomers(c, http.StatusOK, web.StaffCustomers{})
+	return s.renderCustomers(c, http.StatusOK, pages.StaffCustomers{})
 }
 
-func (s *Handler) renderCustomers(c echo.Context, status int, v web.StaffCustomers) error {
+func (s *Handler) renderCustomers(c echo.Context, status int, v pages.StaffCustomers) error {
 	v.Query = strings.TrimSpace(c.QueryParam("q"))
 	afterName, afterID, _ := strings.Cut(c.QueryParam("after"), "~")
 	list, err := s.Svc.SearchCustomers(c.Request().Context(), v.Query, afterName, afterID, pageSize+1, httpx.Staff(c))
@@ -30,7 +30,7 @@ func (s *Handler) renderCustomers(c echo.Context, status int, v web.StaffCustome
 		v.NextURL = "/staff/customers?" + url.Values{"q": {v.Query}, "after": {strings.ToLower(last.Name) + "~" + last.ID}}.Encode()
 	}
 	v.Customers = list
-	return httpx.Render(c, status, web.StaffCustomerList(s.page(c, "Customers"), v))
+	return httpx.Render(c, status, pages.StaffCustomerList(s.page(c, "Customers"), v))
 }
 
 // staffCreateCustomer adds a customer; a validation error re-renders the form with
@@ -40,7 +40,7 @@ func (s *Handler) staffCreateCustomer(c echo.Context) error {
 	err := s.Svc.CreateCustomer(c.Request().Context(), cu, httpx.Staff(c))
 	var de *entitlements.Error
 	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
-		return s.renderCustomers(c, http.StatusBadRequest, web.StaffCustomers{Name: cu.Name, Email: cu.Email, Errors: de.Fields})
+		return s.renderCustomers(c, http.StatusBadRequest, pages.StaffCustomers{Name: cu.Name, Email: cu.Email, Errors: de.Fields})
 	}
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ func (s *Handler) renderCustomer(c echo.Context, status int, inviteErr, tokenErr
 	if err != nil {
 		return err
 	}
-	v := web.StaffCustomer{Customer: cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
+	v := pages.StaffCustomer{Customer: cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
 	v.EditErrors, _ = c.Get("edit_errors").(map[string]string)
 	if v.Licenses, err = s.Svc.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}, httpx.Staff(c)); err != nil {
 		return err
@@ -94,7 +94,7 @@ func (s *Handler) renderCustomer(c echo.Context, status int, inviteErr, tokenErr
 			return err
 		}
 	}
-	return httpx.Render(c, status, web.StaffCustomerDetail(s.page(c, cu.Name), v))
+	return httpx.Render(c, status, pages.StaffCustomerDetail(s.page(c, cu.Name), v))
 }
 
 // staffInvite invites a portal user for the customer; the mail carries the link.
@@ -136,7 +136,7 @@ func (s *Handler) staffCustomerToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffSecret(s.page(c, "Customer API token"), "Customer API token "+rec.Name+" ("+rec.ID+")",
+	return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "Customer API token"), "Customer API token "+rec.Name+" ("+rec.ID+")",
 		"Give it to the customer over a safe channel: their scripts send it as a Bearer token to read their license files. They can revoke it in the portal.",
 		tok, "/staff/customers/"+id))
 }

@@ -11,7 +11,8 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
+	"github.com/metrum/licensing/web/ui"
 )
 
 // weekStart is Postgres's date_trunc('week', t) in UTC: Monday 00:00.
@@ -42,7 +43,7 @@ func (s *Handler) staffDashboard(c echo.Context) error {
 	if err != nil || days < 1 || days > 365 {
 		days = 30
 	}
-	v := web.Dashboard{Days: days}
+	v := pages.Dashboard{Days: days}
 	if v.Expiring, err = s.Svc.Expiring(ctx, "", time.Duration(days)*24*time.Hour, 50); err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func (s *Handler) staffDashboard(c echo.Context) error {
 		case b.ExpiresAt.Sub(now) < 24*time.Hour:
 			state = "expires within a day"
 		}
-		v.Bundles = append(v.Bundles, web.DashBundle{Product: b.Product, Sequence: strconv.FormatInt(b.Sequence, 10), ExpiresAt: web.Day(b.ExpiresAt), State: state})
+		v.Bundles = append(v.Bundles, pages.DashBundle{Product: b.Product, Sequence: strconv.FormatInt(b.Sequence, 10), ExpiresAt: ui.Day(b.ExpiresAt), State: state})
 	}
 	keys, err := s.Svc.ListKeys(ctx, httpx.Staff(c))
 	if err != nil {
@@ -73,24 +74,24 @@ func (s *Handler) staffDashboard(c echo.Context) error {
 	}
 	for _, k := range keys {
 		if k.NotAfter != nil && k.Status == "published" && k.NotAfter.Sub(now) < 30*24*time.Hour {
-			v.Keys = append(v.Keys, web.DashKey{KID: k.KID, Product: k.Product, Purposes: strings.Join(k.Purposes, ","), NotAfter: web.Day(*k.NotAfter)})
+			v.Keys = append(v.Keys, pages.DashKey{KID: k.KID, Product: k.Product, Purposes: strings.Join(k.Purposes, ","), NotAfter: ui.Day(*k.NotAfter)})
 		}
 	}
 	version, err := s.Svc.ChangeVersion(ctx, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	charts, err := s.charts.get(now, version, func() ([]web.Chart, error) { return s.dashboardCharts(c, now) })
+	charts, err := s.charts.get(now, version, func() ([]ui.Chart, error) { return s.dashboardCharts(c, now) })
 	if err != nil {
 		return err
 	}
 	v.Charts = charts
-	return httpx.Render(c, http.StatusOK, web.StaffDashboard(s.page(c, "Dashboard"), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffDashboard(s.page(c, "Dashboard"), v))
 }
 
 // dashboardCharts: expiries per week for the next 26 weeks, licenses issued per week
 // for the last 26, lease grants and refusals per hour for the last 7 days.
-func (s *Handler) dashboardCharts(c echo.Context, now time.Time) ([]web.Chart, error) {
+func (s *Handler) dashboardCharts(c echo.Context, now time.Time) ([]ui.Chart, error) {
 	ctx := c.Request().Context()
 	counts, err := s.Svc.DashboardCounts(ctx, 26, 7*24, httpx.Staff(c))
 	if err != nil {
@@ -111,13 +112,13 @@ func (s *Handler) dashboardCharts(c echo.Context, now time.Time) ([]web.Chart, e
 	for i := range hourLabels {
 		hourLabels[i] = hours(firstHour, i).Format("Mon 15h")
 	}
-	return []web.Chart{
+	return []ui.Chart{
 		{ID: "chart-expiries", Title: "Active licenses expiring, per week (next 26 weeks)", Labels: weekLabels(thisWeek), LabelEvery: 4,
-			Series: []web.Series{{Name: "expiring", Class: "bar-a", Values: dense(exp, thisWeek, weeks, 26)}}},
+			Series: []ui.Series{{Name: "expiring", Class: "bar-a", Values: dense(exp, thisWeek, weeks, 26)}}},
 		{ID: "chart-issued", Title: "Licenses issued, per week (last 26 weeks)", Labels: weekLabels(firstIssued), LabelEvery: 4,
-			Series: []web.Series{{Name: "issued", Class: "bar-c", Values: dense(iss, firstIssued, weeks, 26)}}},
+			Series: []ui.Series{{Name: "issued", Class: "bar-c", Values: dense(iss, firstIssued, weeks, 26)}}},
 		{ID: "chart-leases", Title: "Lease grants and refusals, per hour (last 7 days)", Labels: hourLabels, LabelEvery: 24,
-			Series: []web.Series{{Name: "granted or renewed", Class: "bar-a", Values: dense(grants, firstHour, hours, 168)},
+			Series: []ui.Series{{Name: "granted or renewed", Class: "bar-a", Values: dense(grants, firstHour, hours, 168)},
 				{Name: "refused", Class: "bar-b", Values: dense(refusals, firstHour, hours, 168)}}},
 	}, nil
 }
@@ -134,10 +135,10 @@ type chartCache struct {
 	mu      sync.Mutex
 	at      time.Time
 	version int64
-	charts  []web.Chart
+	charts  []ui.Chart
 }
 
-func (cc *chartCache) get(now time.Time, version int64, compute func() ([]web.Chart, error)) ([]web.Chart, error) {
+func (cc *chartCache) get(now time.Time, version int64, compute func() ([]ui.Chart, error)) ([]ui.Chart, error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.charts != nil && cc.version == version && now.Sub(cc.at) < chartTTL {

@@ -14,7 +14,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/internal/templates"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
 )
 
 func (s *Handler) staffEntitlementRoutes(a *echo.Group) {
@@ -41,25 +41,25 @@ func (s *Handler) staffEntitlements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := web.StaffEntitlements{State: state}
+	v := pages.StaffEntitlements{State: state}
 	if len(list) > pageSize {
 		list = list[:pageSize]
 		q := url.Values{"before": {list[pageSize-1].ID}, "state": {c.QueryParam("state")}}
 		v.NextURL = "/staff/entitlements?" + q.Encode()
 	}
 	v.List = list
-	return httpx.Render(c, http.StatusOK, web.StaffEntitlementList(s.page(c, "Entitlements"), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffEntitlementList(s.page(c, "Entitlements"), v))
 }
 
 // newEntitlementForm builds the form for a template: only the overrides it allows.
-func newEntitlementForm(customer, tmpl string) (web.StaffNewEntitlement, *templates.Template) {
-	v := web.StaffNewEntitlement{CustomerID: customer, ChosenFeatures: map[string]bool{}, Limits: map[string]string{}, Errors: map[string]string{}}
+func newEntitlementForm(customer, tmpl string) (pages.StaffNewEntitlement, *templates.Template) {
+	v := pages.StaffNewEntitlement{CustomerID: customer, ChosenFeatures: map[string]bool{}, Limits: map[string]string{}, Errors: map[string]string{}}
 	for _, t := range templates.All() {
 		if t.Inherit {
 			continue // credit packs are top-ups of a license, from its page
 		}
 		if lt, err := templates.Latest(t.Name); err == nil && lt.Version == t.Version {
-			v.Templates = append(v.Templates, web.StaffTemplateChoice{Name: t.Name, Product: t.Product, Summary: t.Summary})
+			v.Templates = append(v.Templates, pages.StaffTemplateChoice{Name: t.Name, Product: t.Product, Summary: t.Summary})
 		}
 	}
 	if tmpl == "" {
@@ -76,7 +76,7 @@ func newEntitlementForm(customer, tmpl string) (web.StaffNewEntitlement, *templa
 
 func (s *Handler) staffNewEntitlement(c echo.Context) error {
 	v, _ := newEntitlementForm(strings.TrimSpace(c.QueryParam("customer")), c.QueryParam("template"))
-	return httpx.Render(c, http.StatusOK, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 }
 
 // staffCreateEntitlement opens a draft; a validation error re-renders the form with
@@ -84,7 +84,7 @@ func (s *Handler) staffNewEntitlement(c echo.Context) error {
 func (s *Handler) staffCreateEntitlement(c echo.Context) error {
 	v, t := newEntitlementForm(strings.TrimSpace(c.FormValue("customer")), c.FormValue("template"))
 	if t == nil {
-		return httpx.Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
 	form, _ := c.FormParams()
 	in := entitlements.EntitlementInput{CustomerID: v.CustomerID, Template: t.Name, InstanceFingerprint: strings.TrimSpace(form.Get("fingerprint")),
@@ -122,7 +122,7 @@ func (s *Handler) staffCreateEntitlement(c echo.Context) error {
 		}
 	}
 	if len(v.Errors) > 0 {
-		return httpx.Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
 	e, err := s.Svc.CreateEntitlement(c.Request().Context(), in, httpx.Staff(c))
 	var de *entitlements.Error
@@ -133,7 +133,7 @@ func (s *Handler) staffCreateEntitlement(c echo.Context) error {
 		if len(de.Fields) == 0 {
 			v.Errors["form"] = de.Message
 		}
-		return httpx.Render(c, http.StatusBadRequest, web.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
 	if err != nil {
 		return err
@@ -149,14 +149,14 @@ func (s *Handler) staffEntitlement(c echo.Context) error {
 	}
 	by := httpx.Staff(c)
 	ov, _ := json.Marshal(e.Overrides, json.Deterministic(true))
-	v := web.StaffEntitlementView{E: e, Overrides: string(ov),
+	v := pages.StaffEntitlementView{E: e, Overrides: string(ov),
 		CanDecide: e.CanApprove(by, s.Svc.MakerChecker) == nil}
 	if e.State == entitlements.StateIssued {
 		if l, err := s.Svc.LicenseOfEntitlement(ctx, e.ID, httpx.Staff(c)); err == nil {
 			v.LicenseID = l.ID
 		}
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffEntitlementDetail(s.page(c, e.ID), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffEntitlementDetail(s.page(c, e.ID), v))
 }
 
 func (s *Handler) staffApprove(c echo.Context) error {
@@ -190,7 +190,7 @@ func (s *Handler) staffIssue(c echo.Context) error {
 		return err
 	}
 	if tok != "" {
-		return httpx.Render(c, http.StatusOK, web.StaffSecret(s.page(c, "License issued"), "Issued "+l.ID+": its lease token",
+		return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "License issued"), "Issued "+l.ID+": its lease token",
 			"The customer's hosts renew their online lease with this token (also rotatable later from the license page or the portal).", tok, "/staff/licenses/"+l.ID))
 	}
 	return s.Cookies.RedirectWithFlash(c, "/staff/licenses/"+l.ID, "Issued "+l.ID+" ("+l.SKU+" for "+l.CustomerName+").")

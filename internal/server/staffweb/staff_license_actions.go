@@ -9,7 +9,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
 )
 
 func (s *Handler) staffLicenseActionRoutes(a *echo.Group) {
@@ -41,12 +41,12 @@ func (s *Handler) staffStatusConfirm(c echo.Context) error {
 		entitlements.ActionSuspend:   "Verifiers that load the next revocation bundle refuse it (license-suspended) until it is reinstated; the lease API refuses at once.",
 		entitlements.ActionReinstate: "The next revocation bundle no longer lists it, and it serves again.",
 	}[c.Param("action")]
-	v := web.StaffStatusChange{Verb: verb, Action: c.Param("action"), LicenseID: l.ID, Customer: l.CustomerName,
+	v := pages.StaffStatusChange{Verb: verb, Action: c.Param("action"), LicenseID: l.ID, Customer: l.CustomerName,
 		CustomerID: l.CustomerID, SKU: l.SKU, Effect: effect}
 	for _, p := range chain {
-		v.Chain = append(v.Chain, web.StaffChainItem{LicenseID: p.ID, SKU: p.SKU, Until: p.StatusEffectiveAt.UTC().Format("2006-01-02 15:04 UTC")})
+		v.Chain = append(v.Chain, pages.StaffChainItem{LicenseID: p.ID, SKU: p.SKU, Until: p.StatusEffectiveAt.UTC().Format("2006-01-02 15:04 UTC")})
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffStatusConfirm(s.page(c, verb+" "+l.ID), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffStatusConfirm(s.page(c, verb+" "+l.ID), v))
 }
 
 func (s *Handler) staffStatusChange(c echo.Context) error {
@@ -91,7 +91,7 @@ func (s *Handler) staffLeaseTokenConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffConfirm(s.page(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+" ("+l.CustomerName+")?",
+	return httpx.Render(c, http.StatusOK, pages.StaffConfirm(s.page(c, "Rotate the lease token"), "Rotate the lease token of "+l.ID+" ("+l.CustomerName+")?",
 		"The current token stops working at once on every host of the customer; they need the new one, shown once, to renew their leases.",
 		"/staff/licenses/"+l.ID+"/lease-token", "Rotate the token", "/staff/licenses/"+l.ID))
 }
@@ -102,7 +102,7 @@ func (s *Handler) staffLeaseToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffSecret(s.page(c, "New lease token"), "New lease token for "+id,
+	return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "New lease token"), "New lease token for "+id,
 		"Give it to the customer over a safe channel; the old one no longer works.", tok, "/staff/licenses/"+id))
 }
 
@@ -121,7 +121,7 @@ func (s *Handler) staffRestorePreviousConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffRestorePreviousConfirm(s.page(c, "Restore "+prev.ID), web.StaffRestorePrevious{
+	return httpx.Render(c, http.StatusOK, pages.StaffRestorePreviousConfirm(s.page(c, "Restore "+prev.ID), pages.StaffRestorePrevious{
 		SuccessorID: succ.ID, SuccessorSKU: succ.SKU, SuccessorStatus: succ.Status, PreviousID: prev.ID, PreviousSKU: prev.SKU,
 		Customer: succ.CustomerName}))
 }

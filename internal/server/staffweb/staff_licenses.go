@@ -11,7 +11,8 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
+	"github.com/metrum/licensing/web/ui"
 )
 
 const pageSize = 50
@@ -43,7 +44,7 @@ func (s *Handler) listLicenses(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := web.LicenseList{Licenses: list, Status: f.Status, Product: f.Product, SKU: f.SKU, Expiring: c.QueryParam("expiring"), Query: q}
+	page := pages.LicenseList{Licenses: list, Status: f.Status, Product: f.Product, SKU: f.SKU, Expiring: c.QueryParam("expiring"), Query: q}
 	if q != "" {
 		page.NotFound = q
 	}
@@ -57,7 +58,7 @@ func (s *Handler) listLicenses(c echo.Context) error {
 		}
 		page.NextURL = "/staff/licenses?" + v.Encode()
 	}
-	return httpx.Render(c, http.StatusOK, web.Licenses(s.page(c, "Licenses"), page))
+	return httpx.Render(c, http.StatusOK, pages.Licenses(s.page(c, "Licenses"), page))
 }
 
 // downloadLicense serves a license's exact stored bytes (file), its safe summary or
@@ -78,7 +79,7 @@ func (s *Handler) staffLicense(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	v := web.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: web.LicenseRowOf(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
+	v := pages.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: ui.LicenseRowOf(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
 	if l.Supersedes != "" {
 		if prev, err := s.Svc.GetLicense(ctx, l.Supersedes, httpx.Staff(c)); err == nil {
 			v.CanRestorePrevious = entitlements.CanRestorePrevious(l, prev, now, httpx.Staff(c), "?") == nil
@@ -93,16 +94,16 @@ func (s *Handler) staffLicense(c echo.Context) error {
 			return err
 		}
 		for _, sl := range slots {
-			r := web.LeaseRowOf(sl, now)
-			v.Leases = append(v.Leases, web.StaffLease{LeaseID: r.LeaseID, Fingerprint: r.Fingerprint, RenewedAt: r.RenewedAt, ExpiresAt: r.ExpiresAt, State: r.State})
+			r := ui.LeaseRowOf(sl, now)
+			v.Leases = append(v.Leases, pages.StaffLease{LeaseID: r.LeaseID, Fingerprint: r.Fingerprint, RenewedAt: r.RenewedAt, ExpiresAt: r.ExpiresAt, State: r.State})
 		}
 		events, err := s.Svc.ListLeaseEvents(ctx, l.ID, 0, 50, httpx.Staff(c))
 		if err != nil {
 			return err
 		}
 		for _, ev := range events {
-			v.History = append(v.History, web.StaffLeaseEvent{At: web.Day(ev.At), Fingerprint: ev.Fingerprint, Outcome: ev.Outcome, Reason: ev.Reason})
+			v.History = append(v.History, pages.StaffLeaseEvent{At: ui.Day(ev.At), Fingerprint: ev.Fingerprint, Outcome: ev.Outcome, Reason: ev.Reason})
 		}
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffLicenseDetail(s.page(c, l.ID), v))
+	return httpx.Render(c, http.StatusOK, pages.StaffLicenseDetail(s.page(c, l.ID), v))
 }

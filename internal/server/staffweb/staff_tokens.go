@@ -9,7 +9,8 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/web"
+	pages "github.com/metrum/licensing/web/staff"
+	"github.com/metrum/licensing/web/ui"
 )
 
 // staffTokens lists the signed-in staff member's personal access tokens.
@@ -19,12 +20,12 @@ func (s *Handler) staffTokens(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	var rows []web.StaffTokenRow
+	var rows []pages.StaffTokenRow
 	for _, t := range list {
-		r := web.StaffTokenRow{ID: t.ID, Name: t.Name, CreatedAt: web.Day(t.CreatedAt), ExpiresAt: web.Day(t.ExpiresAt), LastUsed: "never", State: "active",
+		r := pages.StaffTokenRow{ID: t.ID, Name: t.Name, CreatedAt: ui.Day(t.CreatedAt), ExpiresAt: ui.Day(t.ExpiresAt), LastUsed: "never", State: "active",
 			Active: t.RevokedAt == nil && t.ExpiresAt.After(now)}
 		if t.LastUsedAt != nil {
-			r.LastUsed = web.Day(*t.LastUsedAt)
+			r.LastUsed = ui.Day(*t.LastUsedAt)
 		}
 		switch {
 		case t.RevokedAt != nil:
@@ -35,7 +36,7 @@ func (s *Handler) staffTokens(c echo.Context) error {
 		rows = append(rows, r)
 	}
 	curl := "ISSUER_URL=" + baseURLOf(c) + " ISSUER_TOKEN=mst_… issuer license list"
-	return httpx.Render(c, http.StatusOK, web.StaffTokens(s.page(c, "API tokens"), rows, curl))
+	return httpx.Render(c, http.StatusOK, pages.StaffTokens(s.page(c, "API tokens"), rows, curl))
 }
 
 func baseURLOf(c echo.Context) string {
@@ -51,14 +52,14 @@ func (s *Handler) staffCreateToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, web.StaffSecret(s.page(c, "New API token"), "Token "+rec.Name+" ("+rec.ID+")",
-		"The issuer CLI uses it as ISSUER_TOKEN (or run `issuer login`); it acts as you, with your role, until "+web.Day(rec.ExpiresAt)+".",
+	return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "New API token"), "Token "+rec.Name+" ("+rec.ID+")",
+		"The issuer CLI uses it as ISSUER_TOKEN (or run `issuer login`); it acts as you, with your role, until "+ui.Day(rec.ExpiresAt)+".",
 		tok, "/staff/tokens"))
 }
 
 func (s *Handler) staffRevokeTokenConfirm(c echo.Context) error {
 	id := c.Param("id")
-	return httpx.Render(c, http.StatusOK, web.StaffConfirm(s.page(c, "Revoke a token"), "Revoke token "+id+"?",
+	return httpx.Render(c, http.StatusOK, pages.StaffConfirm(s.page(c, "Revoke a token"), "Revoke token "+id+"?",
 		"Every CLI and script using it stops working at once. This can't be undone.", "/staff/tokens/"+id+"/revoke", "Revoke", "/staff/tokens"))
 }
 
