@@ -9,7 +9,6 @@ import (
 // Itoa formats an int.
 func Itoa(n int) string { return strconv.Itoa(n) }
 
-
 // OptDay formats an optional time, or none.
 func OptDay(t *time.Time, none string) string {
 	if t == nil {

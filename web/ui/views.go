@@ -47,16 +47,16 @@ func LeaseRowOf(sl *entitlements.Lease, now time.Time) LeaseRow {
 
 // LicenseRow is one license in the portal's list.
 type LicenseRow struct {
-	ID        string
-	Product   string
-	SKU       string
-	Status    string
+	ID      string
+	Product string
+	SKU     string
+	Status  string
 	// StatusLabel says the status for people ("in changeover until …").
 	StatusLabel string
-	ExpiresAt string
-	DaysLeft  string
-	Features  []string
-	Limits    []string // name=value
+	ExpiresAt   string
+	DaysLeft    string
+	Features    []string
+	Limits      []string // name=value
 }
 
 // LeaseRow is one lease slot of a license.
