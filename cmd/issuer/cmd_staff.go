@@ -50,7 +50,7 @@ admin only while no account exists; two racing bootstraps make one account.`)
 		if err := a.openStore(ctx); err != nil {
 			return err
 		}
-		if err := entitlements.ValidateNewStaff(st, pw); err != nil {
+		if err := entitlements.ValidateBootstrap(st, pw); err != nil {
 			return err
 		}
 		if err := a.store.CreateStaff(ctx, st, pw, entitlements.BootstrapActor); err != nil {

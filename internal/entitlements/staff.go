@@ -66,3 +66,15 @@ func ValidateNewStaff(st *Staff, password string) error {
 	}
 	return Invalid(f)
 }
+
+// ValidateBootstrap checks the very first staff account, which the operator makes on
+// the issuer's host: it must be an admin, so someone can make the others.
+func ValidateBootstrap(st *Staff, password string) error {
+	if err := ValidateNewStaff(st, password); err != nil {
+		return err
+	}
+	if Require(st, RoleAdmin, "") != nil {
+		return Invalid(map[string]string{"role": "the first account must be an admin"})
+	}
+	return nil
+}

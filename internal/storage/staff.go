@@ -38,9 +38,6 @@ func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, passwor
 			if n > 0 {
 				return entitlements.Errorf(entitlements.EFORBIDDEN, "staff accounts exist already: an admin creates further ones (--as)")
 			}
-			if st.Role != entitlements.RoleAdmin {
-				return entitlements.Invalid(map[string]string{"role": "the first account must be an admin"})
-			}
 		}
 		err := tx.QueryRow(ctx, `INSERT INTO staff_users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
 			st.Email, st.Name, st.Role, hash).Scan(&st.ID, &st.CreatedAt)

@@ -2,24 +2,13 @@ package staffjson
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"strings"
-	"sync"
-	"time"
 
-	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/verify"
 )
-
-// maxStaffBody bounds a staff API request.
-const maxStaffBody = 1 << 20
 
 // Routes lists the staff JSON API (staffapi). Bearer personal access tokens
 // only: no cookies, so no CSRF; a credential in the URL is refused. Every action goes
@@ -36,80 +25,6 @@ func (s *Handler) Routes(g *echo.Group) {
 	s.staffLicenseCalls(a)
 	s.staffKeyCalls(a)
 	s.staffAccountCalls(a)
-}
-
-// requireStaffToken authenticates the bearer personal access token: one 401 for a
-// missing, unknown, expired or revoked token.
-func (s *Handler) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if err := httpx.RefuseTokenInURL(c); err != nil {
-			return err
-		}
-		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !ok || !strings.HasPrefix(tok, entitlements.StaffTokenPrefix) || len(tok) > 128 {
-			return entitlements.ErrBadStaffToken
-		}
-		st, _, err := s.Svc.AuthenticateToken(c.Request().Context(), tok)
-		if err != nil {
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "no-store")
-		httpx.SetStaff(c, st)
-		return next(c)
-	}
-}
-
-// decodeStaffBody reads one JSON object (application/json, at most 1 MiB, no unknown
-// or duplicate members, nothing after it) into p.
-func decodeStaffBody(c echo.Context, p any) error {
-	body, err := httpx.ReadJSONBody(c, maxStaffBody)
-	if err != nil {
-		return err
-	}
-	// The project's strict JSON (as the lease API): one value and nothing after it,
-	// exact member names, no unknown or duplicate members. Durations are nanoseconds,
-	// as the client (encoding/json) writes them.
-	return httpx.DecodeStrict(body, p, jsonv1.FormatDurationAsNano(true))
-}
-
-// call adapts a service call to a handler: decode P, act as the token's staff member,
-// answer R as JSON.
-func call[P, R any](s *Handler, fn func(ctx context.Context, by *entitlements.Staff, p *P) (R, error)) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		var p P
-		if err := decodeStaffBody(c, &p); err != nil {
-			return err
-		}
-		by := httpx.Staff(c)
-		r, err := fn(c.Request().Context(), by, &p)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, r)
-	}
-}
-
-// staffLogin trades an email and password for a personal access token (what `issuer
-// login` does). Throttled per address and per client; failures are audited.
-func (s *Handler) staffLogin(c echo.Context) error {
-	var p staffapi.LoginRequest
-	if err := decodeStaffBody(c, &p); err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	st, err := s.Svc.CheckPassword(ctx, strings.ToLower(strings.TrimSpace(p.Email)), p.Password, c.RealIP(), "api")
-	if err != nil {
-		return err
-	}
-	name := p.TokenName
-	if name == "" {
-		name = "issuer login " + time.Now().UTC().Format("2006-01-02")
-	}
-	tok, rec, err := s.Svc.CreateStaffToken(ctx, name, p.Lifetime, st)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, staffapi.NewToken{Token: tok, Record: rec})
 }
 
 type route = func(path string, h echo.HandlerFunc)
@@ -314,94 +229,4 @@ func (s *Handler) staffAccountCalls(a route) {
 	a(staffapi.TokenRevoke, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Empty, error) {
 		return &staffapi.Empty{}, s.Svc.RevokeStaffToken(ctx, p.ID, by)
 	}))
-}
-
-// streamNDJSON answers a bulk call: one JSON line per item as it is done, flushed, so
-// the CLI shows progress while the server works in batches.
-type streamNDJSON struct {
-	mu  sync.Mutex
-	c   echo.Context
-	enc *json.Encoder
-}
-
-func newStream(c echo.Context) *streamNDJSON {
-	c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
-	c.Response().WriteHeader(http.StatusOK)
-	return &streamNDJSON{c: c, enc: json.NewEncoder(c.Response())}
-}
-
-func (st *streamNDJSON) send(p staffapi.Progress) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	_ = st.enc.Encode(p)
-	st.c.Response().Flush()
-}
-
-// issueAllApproved issues every approved entitlement (of one customer when asked), on
-// the server, streaming a line per license.
-func (s *Handler) issueAllApproved(c echo.Context) error {
-	var p staffapi.IssueAllRequest
-	if err := decodeStaffBody(c, &p); err != nil {
-		return err
-	}
-	ctx, by := c.Request().Context(), httpx.Staff(c)
-	var st *streamNDJSON
-	n, of, err := s.Svc.IssueAllApproved(ctx, p.CustomerID, p.Limit, by, func(r issuance.IssueProgress) {
-		if st == nil {
-			st = newStream(c)
-		}
-		pr := staffapi.Progress{N: r.N, Of: r.Of, ID: r.EntitlementID, License: withoutBytes(r.License), LeaseToken: r.LeaseToken}
-		if r.Err != nil {
-			pr.Error = entitlements.ErrorMessage(r.Err)
-		}
-		st.send(pr)
-	})
-	if st == nil {
-		if err != nil {
-			return err
-		}
-		st = newStream(c)
-	}
-	st.send(staffapi.Progress{Done: true, Of: of, Count: n})
-	return nil
-}
-
-// withoutBytes drops the file and summary from a streamed license (the CLI fetches a
-// file when asked to write it).
-func withoutBytes(l *entitlements.License) *entitlements.License {
-	if l == nil {
-		return nil
-	}
-	c := *l
-	c.File, c.Summary = nil, nil
-	return &c
-}
-
-// renewExpiring opens a renewal for every active license expiring within the window,
-// on the server, streaming a line per license.
-func (s *Handler) renewExpiring(c echo.Context) error {
-	var p staffapi.RenewAllRequest
-	if err := decodeStaffBody(c, &p); err != nil {
-		return err
-	}
-	ctx, by := c.Request().Context(), httpx.Staff(c)
-	var st *streamNDJSON
-	n, err := s.Svc.RenewExpiring(ctx, p.Product, p.Within, by, func(r issuance.RenewalProgress) {
-		if st == nil {
-			st = newStream(c)
-		}
-		pr := staffapi.Progress{N: r.N, Of: r.Of, ID: r.LicenseID, Opened: r.Entitlement}
-		if r.Err != nil {
-			pr.Error = entitlements.ErrorMessage(r.Err)
-		}
-		st.send(pr)
-	})
-	if st == nil {
-		if err != nil {
-			return err
-		}
-		st = newStream(c)
-	}
-	st.send(staffapi.Progress{Done: true, Count: n})
-	return nil
 }
