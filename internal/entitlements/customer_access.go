@@ -1,6 +1,7 @@
 package entitlements
 
 import (
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -100,3 +101,58 @@ const (
 	WhatChecklist = "checklist"
 	WhatBundle    = "bundle"
 )
+
+// SafeSummary is the safe summary of customer-api.md: exactly these members, never
+// payload bytes beyond them, signatures or key material.
+type SafeSummary struct {
+	LicenseID    string           `json:"license_id"`
+	Product      string           `json:"product"`
+	SKU          string           `json:"sku"`
+	Status       string           `json:"status"`
+	CustomerID   string           `json:"customer_id"`
+	KeyID        string           `json:"key_id"`
+	IssuedAt     string           `json:"issued_at"`
+	NotBefore    string           `json:"not_before"`
+	ExpiresAt    string           `json:"expires_at"`
+	Features     []string         `json:"features"`
+	Limits       map[string]int64 `json:"limits"`
+	Supersedes   *string          `json:"supersedes"`
+	SupersededBy *string          `json:"superseded_by"`
+	// SupersededEffectiveAt is until when a superseded license keeps working
+	// (customer-api.md v1.1); null when it was not replaced.
+	SupersededEffectiveAt *string `json:"superseded_effective_at"`
+	LeaseRequired         bool    `json:"lease_required"`
+	FileSHA256            string  `json:"file_sha256"`
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// SafeSummaryOf builds the safe summary of a license at now.
+func SafeSummaryOf(l *License, now time.Time) SafeSummary {
+	features := l.Terms.Features
+	if features == nil {
+		features = []string{}
+	}
+	limits := l.Terms.Limits
+	if limits == nil {
+		limits = map[string]int64{}
+	}
+	sum := SafeSummary{LicenseID: l.ID, Product: l.Product, SKU: l.SKU, Status: CustomerStatus(l, now),
+		CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: formatTime(l.IssuedAt), NotBefore: formatTime(l.NotBefore),
+		ExpiresAt: formatTime(l.ExpiresAt), Features: features, Limits: limits, Supersedes: optional(l.Supersedes),
+		SupersededBy: optional(l.SupersededBy), LeaseRequired: l.Terms.LeaseTTLSeconds > 0, FileSHA256: hex.EncodeToString(l.FileSHA256)}
+	if l.SupersededBy != "" && !l.StatusEffectiveAt.IsZero() {
+		// A license revoked or suspended after it was replaced still names its successor;
+		// its supersession's end is the time its status took effect.
+		sum.SupersededEffectiveAt = optional(formatTime(l.StatusEffectiveAt))
+	}
+	return sum
+}
+
+// formatTime is formats.md's time form: RFC 3339, UTC, whole seconds.
+func formatTime(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }

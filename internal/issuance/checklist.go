@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -14,14 +15,17 @@ import (
 )
 
 // SummaryFile is the safe summary delivered with a license (license-summary.json):
-// the stored scalar metadata plus the license's current status. Informational only:
-// it is not signed and is never installed in place of the license.
+// the scalar metadata stored when it was issued, and its current state as the
+// customer API's safe summary says it (entitlements.SafeSummaryOf, the one status
+// truth). Informational only: it is not signed and is never installed in place of
+// the license.
 func SummaryFile(l *entitlements.License) []byte {
 	m := map[string]any{}
 	for k, v := range l.Summary {
 		m[k] = v
 	}
-	m["status"] = l.Status
+	cur := entitlements.SafeSummaryOf(l, time.Now())
+	m["status"], m["superseded_by"], m["superseded_effective_at"] = cur.Status, cur.SupersededBy, cur.SupersededEffectiveAt
 	m["note"] = "Informational summary. Install the signed " + l.FileName + ", never this file."
 	b, _ := json.Marshal(m, jsontext.WithIndent("  "), json.Deterministic(true))
 	return append(b, '\n')

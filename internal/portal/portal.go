@@ -9,7 +9,6 @@ package portal
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/metrum/licensing/internal/mail"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/storage"
-	"github.com/metrum/licensing/verify"
 )
 
 // Config is what the portal's service is configured with.
@@ -60,58 +58,6 @@ func (s *Service) logf(msg string, args ...any) {
 
 // PageSize is the customer API's page (customer-api.md: 100 a page).
 const PageSize = 100
-
-// Summary is the safe summary of customer-api.md: exactly these members, never
-// payload bytes beyond them, signatures or key material.
-type Summary struct {
-	LicenseID    string           `json:"license_id"`
-	Product      string           `json:"product"`
-	SKU          string           `json:"sku"`
-	Status       string           `json:"status"`
-	CustomerID   string           `json:"customer_id"`
-	KeyID        string           `json:"key_id"`
-	IssuedAt     string           `json:"issued_at"`
-	NotBefore    string           `json:"not_before"`
-	ExpiresAt    string           `json:"expires_at"`
-	Features     []string         `json:"features"`
-	Limits       map[string]int64 `json:"limits"`
-	Supersedes   *string          `json:"supersedes"`
-	SupersededBy *string          `json:"superseded_by"`
-	// SupersededEffectiveAt is until when a superseded license keeps working
-	// (customer-api.md v1.1); null when it was not replaced.
-	SupersededEffectiveAt *string `json:"superseded_effective_at"`
-	LeaseRequired         bool    `json:"lease_required"`
-	FileSHA256            string  `json:"file_sha256"`
-}
-
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// SummaryOf builds the safe summary of a license at now.
-func SummaryOf(l *entitlements.License, now time.Time) Summary {
-	features := l.Terms.Features
-	if features == nil {
-		features = []string{}
-	}
-	limits := l.Terms.Limits
-	if limits == nil {
-		limits = map[string]int64{}
-	}
-	sum := Summary{LicenseID: l.ID, Product: l.Product, SKU: l.SKU, Status: entitlements.CustomerStatus(l, now),
-		CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: verify.FormatTime(l.IssuedAt), NotBefore: verify.FormatTime(l.NotBefore),
-		ExpiresAt: verify.FormatTime(l.ExpiresAt), Features: features, Limits: limits, Supersedes: optional(l.Supersedes),
-		SupersededBy: optional(l.SupersededBy), LeaseRequired: l.Terms.LeaseTTLSeconds > 0, FileSHA256: hex.EncodeToString(l.FileSHA256)}
-	if l.SupersededBy != "" && !l.StatusEffectiveAt.IsZero() {
-		// A license revoked or suspended after it was replaced still names its successor;
-		// its supersession's end is the time its status took effect.
-		sum.SupersededEffectiveAt = optional(verify.FormatTime(l.StatusEffectiveAt))
-	}
-	return sum
-}
 
 // encodeCursor and decodeCursor make the opaque page cursor: the (issued_at, id) of
 // the last row of a page.

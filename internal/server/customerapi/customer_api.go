@@ -3,7 +3,6 @@ package customerapi
 import (
 	"encoding/hex"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,8 +29,8 @@ func (s *Handler) requireCustomerToken(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := httpx.RefuseTokenInURL(c); err != nil {
 			return err
 		}
-		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !ok || tok == "" {
+		tok, ok := httpx.Bearer(c)
+		if !ok {
 			return entitlements.ErrBadCustomerToken
 		}
 		p, err := s.Portal.Authenticate(c.Request().Context(), tok, c.RealIP())
@@ -54,8 +53,8 @@ func principal(c echo.Context) *entitlements.Principal {
 }
 
 type licensePage struct {
-	Licenses []portal.Summary `json:"licenses"`
-	Next     *string          `json:"next"`
+	Licenses []entitlements.SafeSummary `json:"licenses"`
+	Next     *string                    `json:"next"`
 }
 
 func (s *Handler) apiLicenses(c echo.Context) error {
@@ -64,9 +63,9 @@ func (s *Handler) apiLicenses(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	out := licensePage{Licenses: make([]portal.Summary, len(list))}
+	out := licensePage{Licenses: make([]entitlements.SafeSummary, len(list))}
 	for i, l := range list {
-		out.Licenses[i] = portal.SummaryOf(l, now)
+		out.Licenses[i] = entitlements.SafeSummaryOf(l, now)
 	}
 	if next != "" {
 		out.Next = &next
@@ -79,7 +78,7 @@ func (s *Handler) apiLicense(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, portal.SummaryOf(l, s.now()))
+	return c.JSON(http.StatusOK, entitlements.SafeSummaryOf(l, s.now()))
 }
 
 // apiLicenseFile serves the exact stored signed bytes with the ETag of the spec (the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -42,9 +41,8 @@ func (s *Handler) Routes(g *echo.Group) {
 
 // bearer returns the SHA-256 of the request's lease token, or a 401.
 func bearer(c echo.Context) ([]byte, error) {
-	h := c.Request().Header.Get(echo.HeaderAuthorization)
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || len(tok) == 0 || len(tok) > 128 {
+	tok, ok := httpx.Bearer(c)
+	if !ok {
 		return nil, leases.ErrUnauthorized
 	}
 	sum := sha256.Sum256([]byte(tok))

@@ -54,8 +54,8 @@ func (s *Handler) requireStaffToken(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := httpx.RefuseTokenInURL(c); err != nil {
 			return err
 		}
-		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !ok || !strings.HasPrefix(tok, entitlements.StaffTokenPrefix) || len(tok) > 128 {
+		tok, ok := httpx.Bearer(c)
+		if !ok || !strings.HasPrefix(tok, entitlements.StaffTokenPrefix) {
 			return entitlements.ErrBadStaffToken
 		}
 		st, _, err := s.Svc.AuthenticateToken(c.Request().Context(), tok)
