@@ -240,11 +240,17 @@ func CanRestorePrevious(succ, prev *License, now time.Time, by *Staff, reason st
 // DaysLeft is what the portal shows beside an expiry.
 func DaysLeft(l *License, now time.Time) string {
 	d := l.ExpiresAt.Sub(now)
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
 	switch {
 	case d <= 0:
 		return "expired"
 	case d < 24*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours())+1)
+		return plural(int((d+time.Hour-1)/time.Hour), "hour") // whole hours, rounded up
 	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
+	return plural(int(d/(24*time.Hour)), "day")
 }
