@@ -44,6 +44,33 @@ func withoutBytes(l *entitlements.License) *entitlements.License {
 	return &c
 }
 
+// lazyStream opens the NDJSON answer at the first line, so a call refused before any
+// work (a role, a bad body) is still an ordinary problem answer.
+type lazyStream struct {
+	c  echo.Context
+	st *streamNDJSON
+}
+
+func (l *lazyStream) send(p staffapi.Progress, err error) {
+	if l.st == nil {
+		l.st = newStream(l.c)
+	}
+	if err != nil {
+		p.Error = entitlements.ErrorMessage(err)
+	}
+	l.st.send(p)
+}
+
+// finish ends the stream with its Done line, or answers err when nothing was streamed.
+func (l *lazyStream) finish(err error, done staffapi.Progress) error {
+	if l.st == nil && err != nil {
+		return err
+	}
+	done.Done = true
+	l.send(done, nil)
+	return nil
+}
+
 // issueAllApproved issues every approved entitlement (of one customer when asked), on
 // the server, streaming a line per license.
 func (s *Handler) issueAllApproved(c echo.Context) error {
@@ -51,26 +78,11 @@ func (s *Handler) issueAllApproved(c echo.Context) error {
 	if err := decodeStaffBody(c, &p); err != nil {
 		return err
 	}
-	ctx, by := c.Request().Context(), httpx.Staff(c)
-	var st *streamNDJSON
-	n, of, err := s.Svc.IssueAllApproved(ctx, p.CustomerID, p.Limit, by, func(r issuance.IssueProgress) {
-		if st == nil {
-			st = newStream(c)
-		}
-		pr := staffapi.Progress{N: r.N, Of: r.Of, ID: r.EntitlementID, License: withoutBytes(r.License), LeaseToken: r.LeaseToken}
-		if r.Err != nil {
-			pr.Error = entitlements.ErrorMessage(r.Err)
-		}
-		st.send(pr)
+	out := &lazyStream{c: c}
+	n, of, err := s.Svc.IssueAllApproved(c.Request().Context(), p.CustomerID, p.Limit, httpx.Staff(c), func(r issuance.IssueProgress) {
+		out.send(staffapi.Progress{N: r.N, Of: r.Of, ID: r.EntitlementID, License: withoutBytes(r.License), LeaseToken: r.LeaseToken}, r.Err)
 	})
-	if st == nil {
-		if err != nil {
-			return err
-		}
-		st = newStream(c)
-	}
-	st.send(staffapi.Progress{Done: true, Of: of, Count: n})
-	return nil
+	return out.finish(err, staffapi.Progress{Of: of, Count: n})
 }
 
 // renewExpiring opens a renewal for every active license expiring within the window,
@@ -80,24 +92,9 @@ func (s *Handler) renewExpiring(c echo.Context) error {
 	if err := decodeStaffBody(c, &p); err != nil {
 		return err
 	}
-	ctx, by := c.Request().Context(), httpx.Staff(c)
-	var st *streamNDJSON
-	n, err := s.Svc.RenewExpiring(ctx, p.Product, p.Within, by, func(r issuance.RenewalProgress) {
-		if st == nil {
-			st = newStream(c)
-		}
-		pr := staffapi.Progress{N: r.N, Of: r.Of, ID: r.LicenseID, Opened: r.Entitlement}
-		if r.Err != nil {
-			pr.Error = entitlements.ErrorMessage(r.Err)
-		}
-		st.send(pr)
+	out := &lazyStream{c: c}
+	n, err := s.Svc.RenewExpiring(c.Request().Context(), p.Product, p.Within, httpx.Staff(c), func(r issuance.RenewalProgress) {
+		out.send(staffapi.Progress{N: r.N, Of: r.Of, ID: r.LicenseID, Opened: r.Entitlement}, r.Err)
 	})
-	if st == nil {
-		if err != nil {
-			return err
-		}
-		st = newStream(c)
-	}
-	st.send(staffapi.Progress{Done: true, Count: n})
-	return nil
+	return out.finish(err, staffapi.Progress{Count: n})
 }
