@@ -114,34 +114,34 @@ func TestCanRestorePrevious(t *testing.T) {
 	if err := CanRestorePrevious(succ, prev, t0, approver, "refund"); err != nil {
 		t.Fatal(err)
 	}
-	for name, f := range map[string]func() (error, string){
-		"issuer role": func() (error, string) {
-			return CanRestorePrevious(succ, prev, t0, &Staff{Role: RoleIssuer}, "r"), EFORBIDDEN
+	for name, f := range map[string]func() (string, error){
+		"issuer role": func() (string, error) {
+			return EFORBIDDEN, CanRestorePrevious(succ, prev, t0, &Staff{Role: RoleIssuer}, "r")
 		},
-		"no reason": func() (error, string) { return CanRestorePrevious(succ, prev, t0, approver, ""), EINVALID },
-		"successor active": func() (error, string) {
+		"no reason": func() (string, error) { return EINVALID, CanRestorePrevious(succ, prev, t0, approver, "") },
+		"successor active": func() (string, error) {
 			s := *succ
 			s.Status = LicenseActive
-			return CanRestorePrevious(&s, prev, t0, approver, "r"), ECONFLICT
+			return ECONFLICT, CanRestorePrevious(&s, prev, t0, approver, "r")
 		},
-		"no predecessor": func() (error, string) { return CanRestorePrevious(succ, nil, t0, approver, "r"), ECONFLICT },
-		"revoked predecessor": func() (error, string) {
+		"no predecessor": func() (string, error) { return ECONFLICT, CanRestorePrevious(succ, nil, t0, approver, "r") },
+		"revoked predecessor": func() (string, error) {
 			p := *prev
 			p.Status = LicenseRevoked
-			return CanRestorePrevious(succ, &p, t0, approver, "r"), ECONFLICT
+			return ECONFLICT, CanRestorePrevious(succ, &p, t0, approver, "r")
 		},
-		"expired predecessor": func() (error, string) {
+		"expired predecessor": func() (string, error) {
 			p := *prev
 			p.ExpiresAt = t0
-			return CanRestorePrevious(succ, &p, t0, approver, "r"), ECONFLICT
+			return ECONFLICT, CanRestorePrevious(succ, &p, t0, approver, "r")
 		},
-		"already lifted": func() (error, string) {
+		"already lifted": func() (string, error) {
 			s := *succ
 			s.SupersessionLifted = true
-			return CanRestorePrevious(&s, prev, t0, approver, "r"), ECONFLICT
+			return ECONFLICT, CanRestorePrevious(&s, prev, t0, approver, "r")
 		},
 	} {
-		if err, want := f(); ErrorCode(err) != want {
+		if want, err := f(); ErrorCode(err) != want {
 			t.Errorf("%s: %v, want %s", name, err, want)
 		}
 	}

@@ -47,11 +47,6 @@ func (s *Handler) requireCustomerToken(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func principal(c echo.Context) *entitlements.Principal {
-	p, _ := c.Get("principal").(*entitlements.Principal)
-	return p
-}
-
 type licensePage struct {
 	Licenses []entitlements.SafeSummary `json:"licenses"`
 	Next     *string                    `json:"next"`

@@ -1,10 +1,8 @@
 package portalweb
 
 import (
-	"encoding/base64"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -98,37 +96,6 @@ func (s *Handler) portalPage(c echo.Context, title string) pages.PortalPage {
 	}
 	p.Flash = s.Cookies.TakeFlash(c, "/portal")
 	return p
-}
-
-// redirectWithFlash ends a POST: redirect, with a one-time message for the next page
-// (a cookie of the area, /portal or /staff, that the next page reads and clears).
-func (s *Handler) redirectWithFlash(c echo.Context, to, msg string) error {
-	path := "/portal"
-	if strings.HasPrefix(to, "/staff") {
-		path = "/staff"
-	}
-	c.SetCookie(&http.Cookie{Name: portalFlash, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: path,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure, MaxAge: 60})
-	return c.Redirect(http.StatusSeeOther, to)
-}
-
-// takeFlash reads and clears the area's one-time message.
-func (s *Handler) takeFlash(c echo.Context, path string) string {
-	ck, err := c.Cookie(portalFlash)
-	if err != nil || ck.Value == "" {
-		return ""
-	}
-	c.SetCookie(&http.Cookie{Name: portalFlash, Value: "", Path: path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure})
-	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-func (s *Handler) clearCookie(c echo.Context, name string) {
-	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/portal", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure})
 }
 
 func (s *Handler) portalSignInForm(c echo.Context) error {

@@ -144,5 +144,3 @@ func (s *Handler) portalStartEvaluation(c echo.Context) error {
 	}
 	return s.renderOrder(c, res, res.LeaseToken)
 }
-
-var timeZero time.Time
