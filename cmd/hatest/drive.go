@@ -30,6 +30,7 @@ type driveOptions struct {
 	hosts, newcomers, maxHosts, customerWriters                                  int
 	renewEvery, joinEvery, retryEvery, releaseEvery, customerEvery, publishEvery time.Duration
 	before, after, recoverTimeout, rejoinTimeout, goal                           time.Duration
+	freeze                                                                       time.Duration
 }
 
 func (o *driveOptions) flags(fs *flag.FlagSet) {
@@ -59,6 +60,7 @@ func (o *driveOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.recoverTimeout, "recover-timeout", 60*time.Second, "give up when writes don't succeed this long after the kill")
 	fs.DurationVar(&o.rejoinTimeout, "rejoin-timeout", 30*time.Second, "how long to wait for the old primary to rejoin (reported only)")
 	fs.DurationVar(&o.goal, "goal", 15*time.Second, "the longest acceptable outage")
+	fs.DurationVar(&o.freeze, "freeze", 0, "instead of killing the primary, stop (SIGSTOP) its PostgreSQL processes for this long, then continue them")
 }
 
 // readToken reads the token of an `issuer login` credentials file.
@@ -137,17 +139,31 @@ func drive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !ok || nodes[old.Name] == "" {
 		return fmt.Errorf("no running leader among %v with a known data directory", ms)
 	}
-	pid, err := killPostmaster(nodes[old.Name])
-	if err != nil {
-		return err
+	var frozen []int
+	if o.freeze > 0 {
+		if frozen, err = freezePostmaster(nodes[old.Name]); err != nil {
+			return err
+		}
+		defer thaw(frozen)
+		logf("froze the primary %s: SIGSTOP to its %d PostgreSQL processes for %s (t=%.1fs)", old.Name, len(frozen), o.freeze, time.Since(start).Seconds())
+	} else {
+		pid, err := killPostmaster(nodes[old.Name])
+		if err != nil {
+			return err
+		}
+		logf("killed the primary %s: SIGKILL to postmaster %d (t=%.1fs)", old.Name, pid, time.Since(start).Seconds())
 	}
 	killAt := time.Now()
-	logf("killed the primary %s: SIGKILL to postmaster %d (t=%.1fs)", old.Name, pid, killAt.Sub(start).Seconds())
 
 	// Drive on until another node leads and writes of both kinds succeed again.
 	deadline := killAt.Add(o.recoverTimeout)
 	var promotedAt, recoveredAt time.Time
 	for time.Now().Before(deadline) && recoveredAt.IsZero() {
+		if frozen != nil && time.Since(killAt) >= o.freeze {
+			thaw(frozen)
+			frozen = nil
+			logf("continued %s's PostgreSQL processes (SIGCONT)", old.Name)
+		}
 		if promotedAt.IsZero() {
 			if ms, err := p.members(ctx); err == nil {
 				if nl, ok := leaderOf(ms); ok && nl.Name != old.Name {
@@ -165,6 +181,11 @@ func drive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !sleep(ctx, 100*time.Millisecond) {
 			return ctx.Err()
 		}
+	}
+	if frozen != nil {
+		thaw(frozen)
+		frozen = nil
+		logf("continued %s's PostgreSQL processes (SIGCONT)", old.Name)
 	}
 	if recoveredAt.IsZero() {
 		logf("writes did not recover within %s of the kill (promoted: %v)", o.recoverTimeout, !promotedAt.IsZero())

@@ -142,3 +142,41 @@ func killPostmaster(dataDir string) (int, error) {
 	}
 	return pid, syscall.Kill(pid, syscall.SIGKILL)
 }
+
+// freezePostmaster stops (SIGSTOP) the postmaster of dataDir and every child of it:
+// a primary that hangs without dying, as on a stalled disk or a frozen VM. Its TCP
+// connections stay open (the kernel still answers), but nothing answers on them. It
+// returns the stopped PIDs for thaw.
+func freezePostmaster(dataDir string) ([]int, error) {
+	pid, err := postmasterPID(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return nil, err
+	}
+	pids := []int{pid}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			if syscall.Kill(child, syscall.SIGSTOP) == nil {
+				pids = append(pids, child)
+			}
+		}
+	}
+	return pids, nil
+}
+
+// thaw continues (SIGCONT) the processes freezePostmaster stopped.
+func thaw(pids []int) {
+	for _, p := range pids {
+		syscall.Kill(p, syscall.SIGCONT)
+	}
+}
