@@ -40,6 +40,10 @@ type Options struct {
 	// Port to listen on; 0 picks a free one (and a restarted dev cluster keeps the one
 	// it had, recorded in Dir/port).
 	Port int
+	// Settings are server settings, "name=value" each, appended to postgresql.conf
+	// when the cluster is created (say archive_mode=on and an archive_command). They
+	// live in the data directory, so a backup of it carries them.
+	Settings []string
 }
 
 // FindBinDir locates initdb/pg_ctl: PATH first, then Debian's /usr/lib/postgresql/N/bin,
@@ -101,6 +105,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		if out, err := c.cmd(ctx, "initdb", args...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("pgcluster: initdb: %v\n%s", err, out)
 		}
+		if err := appendSettings(filepath.Join(data, "postgresql.conf"), o.Settings); err != nil {
+			return nil, err
+		}
 	}
 	// A cluster already running from this folder (say `issuer dev` in another
 	// terminal, with a CLI command now) is shared, not restarted.
@@ -152,6 +159,54 @@ func (c *Cluster) Stop() error {
 		return fmt.Errorf("pgcluster: pg_ctl stop: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// appendSettings writes "name=value" settings at the end of a postgresql.conf, each
+// value quoted for it.
+func appendSettings(conf string, settings []string) error {
+	if len(settings) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("\n# pgcluster Options.Settings\n")
+	for _, kv := range settings {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(value, "\n\r") {
+			return fmt.Errorf("pgcluster: setting %q is not name=value", kv)
+		}
+		fmt.Fprintf(&b, "%s = '%s'\n", strings.TrimSpace(name), strings.ReplaceAll(value, "'", "''"))
+	}
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Command runs a program (a path, or a name looked up on PATH) as the server's owner:
+// the postgres system user when the process is root, for tools that read or write
+// the data directory, such as pgbackrest or pg_basebackup.
+func (c *Cluster) Command(ctx context.Context, program string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, program, args...)
+	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	return cmd
+}
+
+// Chown gives path to the server's owner (a no-op unless the process is root), so
+// the server and the tools Command runs may use a folder made for them.
+func (c *Cluster) Chown(path string) error {
+	if c.cred == nil {
+		return nil
+	}
+	return os.Chown(path, c.uid, c.gid)
 }
 
 // URL is a connection URL for database name db.
