@@ -293,3 +293,7 @@ const (
 
 // ValidProduct reports whether p is a product the issuer licenses.
 func ValidProduct(p string) bool { return p == ProductRouter || p == ProductCoreSDK }
+
+// MaxLimitValue is the largest value of a limit: 2^53 - 1, the largest integer every
+// JSON reader keeps exactly.
+const MaxLimitValue = 1<<53 - 1

@@ -1,6 +1,11 @@
 package entitlements
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+)
 
 // PrefixOrder starts a self-service order's ID.
 const PrefixOrder = "ord_"
@@ -47,4 +52,16 @@ type Order struct {
 	CreatedBy          string
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+}
+
+// EvaluationDomain is the domain one free evaluation is counted by: the registrable
+// domain of the email address (its public suffix plus one label), so a.example.com
+// and b.example.com are one domain. An address whose domain has no registrable part
+// (an IP, a bare name) counts as itself.
+func EvaluationDomain(email string) string {
+	domain := strings.ToLower(email[strings.LastIndex(email, "@")+1:])
+	if d, err := publicsuffix.EffectiveTLDPlusOne(domain); err == nil {
+		return d
+	}
+	return domain
 }

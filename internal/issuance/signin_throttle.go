@@ -2,6 +2,7 @@ package issuance
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,9 @@ type signInThrottle struct {
 	m     map[string]*failures
 	sweep time.Time
 	slots chan struct{}
+	// full is when a failure last found the table full of keys in penalty: until a
+	// minute after, unknown keys wait too (an attacker can't make room by flooding).
+	full time.Time
 }
 
 type failures struct {
@@ -29,11 +33,25 @@ type failures struct {
 }
 
 const (
-	freeFailures = 3                // failures before delays start
-	maxDelay     = 15 * time.Minute // the longest wait
-	maxKeys      = 100_000
-	hashSlots    = 4 // concurrent argon2id checks
+	maxDelay  = 15 * time.Minute // the longest wait
+	maxKeys   = 100_000
+	hashSlots = 4 // concurrent argon2id checks
 )
+
+// freeFailures is how many failures a key may have before waits start, by the kind
+// of key: an account from one address ("pair:") and one address over any accounts
+// ("addr:") are throttled soon; an account from every address together ("acct:") only
+// far above that, so one address can't lock the owner out from elsewhere, while a
+// distributed guess of one password is still bounded.
+var freeFailures = map[string]int{"pair": 3, "addr": 10, "acct": 100}
+
+func freeFor(key string) int {
+	kind, _, _ := strings.Cut(key, ":")
+	if n, ok := freeFailures[kind]; ok {
+		return n
+	}
+	return 3
+}
 
 func newSignInThrottle() *signInThrottle {
 	return &signInThrottle{m: map[string]*failures{}, slots: make(chan struct{}, hashSlots)}
@@ -49,13 +67,16 @@ func (t *signInThrottle) wait(keys ...string) time.Duration {
 	for _, k := range keys {
 		if f, ok := t.m[k]; ok && f.until.After(now) {
 			w = max(w, f.until.Sub(now))
+		} else if !ok && now.Sub(t.full) < time.Minute {
+			w = max(w, time.Minute-now.Sub(t.full))
 		}
 	}
 	return w
 }
 
-// fail counts a failure for each key and sets its next allowed time.
-func (t *signInThrottle) fail(keys ...string) {
+// fail counts a failure for each key and sets its next allowed time; it returns the
+// first key's count (what the audit trail aggregates by).
+func (t *signInThrottle) fail(keys ...string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
@@ -66,26 +87,36 @@ func (t *signInThrottle) fail(keys ...string) {
 			}
 		}
 		t.sweep = now
-		for k := range t.m { // still full: drop some (map order is random)
+		for k, f := range t.m { // still full: drop keys not in penalty, never one that is
 			if len(t.m) < maxKeys {
 				break
 			}
-			delete(t.m, k)
+			if !f.until.After(now) {
+				delete(t.m, k)
+			}
 		}
 	}
 	for _, k := range keys {
 		f, ok := t.m[k]
 		if !ok {
+			if len(t.m) >= maxKeys {
+				t.full = now // every key is in penalty: wait below refuses new ones
+				continue
+			}
 			f = &failures{}
 			t.m[k] = f
 		}
 		f.n++
 		f.seen = now
-		if f.n > freeFailures {
-			d := time.Second << min(f.n-freeFailures-1, 20)
+		if free := freeFor(k); f.n > free {
+			d := time.Second << min(f.n-free-1, 20)
 			f.until = now.Add(min(d, maxDelay))
 		}
 	}
+	if f, ok := t.m[keys[0]]; ok {
+		return f.n
+	}
+	return 0
 }
 
 // succeed clears a key (the account, after a correct password).

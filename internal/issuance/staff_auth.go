@@ -2,9 +2,16 @@ package issuance
 
 import (
 	"context"
+	"strconv"
 	"sync"
 
 	"github.com/metrum/licensing/internal/entitlements"
+)
+
+// Bounds of what a sign-in may carry (RFC 5321 for the address).
+const (
+	maxEmail    = 254
+	maxPassword = 1024
 )
 
 // signIns is the sign-in throttle of this replica, shared by every password check.
@@ -23,8 +30,13 @@ func (s *Service) throttle() *signInThrottle {
 // argon2id in a bounded slot; a failure is counted and audited. via names the path
 // (console, api, password-change) in the audit trail.
 func (s *Service) CheckPassword(ctx context.Context, email, password, addr, via string) (*entitlements.Staff, error) {
-	acct, client := "acct:"+email, "addr:"+addr
-	if w := s.throttle().wait(acct, client); w > 0 {
+	if len(email) > maxEmail || len(password) > maxPassword {
+		// Bounded before it reaches a log line, the audit trail or SQL: no account has
+		// such an email, and no argon2id runs for such a password.
+		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "wrong email or password")
+	}
+	pair, acct, client := "pair:"+email+"|"+addr, "acct:"+email, "addr:"+addr
+	if w := s.throttle().wait(pair, acct, client); w > 0 {
 		return nil, tooFast(w)
 	}
 	var st *entitlements.Staff
@@ -34,15 +46,23 @@ func (s *Service) CheckPassword(ctx context.Context, email, password, addr, via 
 		return err
 	})
 	if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-		s.throttle().fail(acct, client)
-		s.logf("staff sign-in refused", "email", email, "client", addr, "via", via)
-		_ = s.store.Audit(ctx, &entitlements.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
-			Details: map[string]string{"client_addr": addr, "via": via}})
+		n := s.throttle().fail(pair, acct, client)
+		s.logf("staff sign-in refused", "email", email, "client", addr, "via", via, "failures", n)
+		// Aggregated: the first failure of an account from an address, then the 2nd,
+		// 4th, 8th… with the count, so a flood of guesses can't grow the trail without
+		// bound. An audit write that fails fails the check (no silent gap).
+		if n&(n-1) == 0 {
+			if aerr := s.store.Audit(ctx, &entitlements.AuditEvent{Actor: "anonymous", Action: "staff.sign_in_failed", Subject: email,
+				Details: map[string]string{"client_addr": addr, "via": via, "failures": strconv.Itoa(n)}}); aerr != nil {
+				return nil, aerr
+			}
+		}
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
+	s.throttle().succeed(pair)
 	s.throttle().succeed(acct)
 	return st, nil
 }

@@ -42,7 +42,9 @@ func (s *Service) SetPortalUserDisabled(ctx context.Context, customerID string, 
 // not, and takes the same time: the mail goes out after the answer.
 func (s *Service) RequestSignIn(ctx context.Context, email, addr string) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if s.SignInLimit.Wait("email:"+email) > 0 || s.SignInLimit.Wait("addr:"+addr) > 0 {
+	// The address first: a throttled address never spends the email's quota, so
+	// nobody can use up another person's links by asking for them.
+	if s.SignInLimit.Wait("addr:"+addr) > 0 || s.SignInLimit.Wait("email:"+email) > 0 {
 		s.logf("portal sign-in link throttled", "client", addr)
 		return
 	}

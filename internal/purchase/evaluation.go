@@ -47,7 +47,9 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 	if !s.EvaluationOffered() {
 		return entitlements.Errorf(entitlements.ENOTFOUND, "evaluations are not offered: contact sales")
 	}
-	if s.Portal.SignInLimit.Wait("eval:"+email) > 0 || s.Portal.SignInLimit.Wait("addr:"+addr) > 0 {
+	// The address first (as for sign-in links): a throttled address never spends
+	// the email's quota.
+	if s.Portal.SignInLimit.Wait("addr:"+addr) > 0 || s.Portal.SignInLimit.Wait("eval:"+email) > 0 {
 		s.logf(slog.LevelInfo, "evaluation request throttled", "client", addr)
 		return nil
 	}
@@ -60,7 +62,9 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		err := s.Portal.Mailer.Send(ctx, mail.Message{To: email, Subject: "Start your Metrum evaluation",
-			Body: "Open this link to start the 72-hour evaluation for " + company + ":\n\n" + link +
+			// No text of the requester's in the mail (their company name goes only into the
+			// record): the vendor's mailer must not carry an attacker's words to anyone.
+			Body: "Open this link to start your 72-hour Metrum evaluation:\n\n" + link +
 				"\n\nIt works once, for 15 minutes. If you did not ask for it, ignore this message.\n"})
 		if err != nil {
 			s.logf(slog.LevelError, "evaluation link not sent", "err", err)

@@ -58,14 +58,11 @@ func (t *Limiter) Wait(key string) time.Duration {
 		if len(t.m) >= t.max || now.Sub(t.sweep) > time.Minute {
 			t.sweepLocked(now)
 		}
-		if len(t.m) >= t.max {
-			// Still full of live buckets: drop one (map order is random). A principal
-			// that loses its bucket starts again with a full burst, which errs towards
-			// serving, never towards unbounded memory.
-			for k := range t.m {
-				delete(t.m, k)
-				break
-			}
+		if len(t.m) >= t.max && !t.evictLocked(now) {
+			// Full of buckets that are all being throttled: an attacker with many keys
+			// must not be able to reset a throttled one by pushing it out, so the new
+			// key waits instead (memory stays bounded, and throttling holds).
+			return fullWait
 		}
 		b = &bucket{l: rate.NewLimiter(t.rate, t.burst)}
 		t.m[key] = b
@@ -93,4 +90,27 @@ func (t *Limiter) sweepLocked(now time.Time) {
 		}
 	}
 	t.sweep = now
+}
+
+// fullWait is the answer to a new key while the limiter is full of throttled ones.
+const fullWait = time.Minute
+
+// evictSample bounds the search for a bucket that may be dropped.
+const evictSample = 256
+
+// evictLocked drops one bucket that is not throttling anyone (its burst is full
+// again), found among a random sample; it reports whether it found one. A key in
+// penalty is never dropped, so dropping can't reset a throttled principal.
+func (t *Limiter) evictLocked(now time.Time) bool {
+	n := 0
+	for k, b := range t.m {
+		if b.l.TokensAt(now) >= float64(t.burst) {
+			delete(t.m, k)
+			return true
+		}
+		if n++; n >= evictSample {
+			break
+		}
+	}
+	return false
 }

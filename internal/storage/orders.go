@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -220,7 +219,7 @@ func (s *Store) StartEvaluation(ctx context.Context, token string, period time.D
 		if err != nil {
 			return err
 		}
-		domain := email[strings.LastIndex(email, "@")+1:]
+		domain := entitlements.EvaluationDomain(email)
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('evaluation:' || $1))`, domain); err != nil {
 			return err
 		}

@@ -141,8 +141,8 @@ func (t *Template) CheckEntitlement(e *entitlements.Entitlement) error {
 	for _, name := range slices.Sorted(maps.Keys(o.Limits)) {
 		if !slices.Contains(t.OverridableLimits, name) {
 			f["limits"] = fmt.Sprintf("limit %q can't be overridden on %s", name, t.Name)
-		} else if o.Limits[name] < 0 {
-			f["limits"] = fmt.Sprintf("limit %q must be ≥ 0", name)
+		} else if v := o.Limits[name]; v < 0 || v > entitlements.MaxLimitValue {
+			f["limits"] = fmt.Sprintf("limit %q must be 0 to %d", name, entitlements.MaxLimitValue)
 		}
 	}
 	for _, name := range t.RequiredLimits {
@@ -153,7 +153,7 @@ func (t *Template) CheckEntitlement(e *entitlements.Entitlement) error {
 	if g := o.GracePeriodSeconds; g != nil {
 		if t.MaxGrace == 0 {
 			f["grace_period_seconds"] = t.Name + " does not allow a grace override"
-		} else if *g < 0 || time.Duration(*g)*time.Second > t.MaxGrace {
+		} else if *g < 0 || *g > int64(t.MaxGrace/time.Second) { // in integers: a Duration product would wrap
 			f["grace_period_seconds"] = fmt.Sprintf("grace must be 0 to %d seconds", int64(t.MaxGrace/time.Second))
 		}
 	}
