@@ -202,7 +202,14 @@ func (v *run) checkLicense(lic *License) (string, string) {
 		}
 	}
 	if left := lic.ExpiresAt.Sub(now); left < 30*24*time.Hour {
-		v.warn(fmt.Sprintf("license expires in %d days (%s): renew before then", DaysUntil(now, lic.ExpiresAt), FormatTime(lic.ExpiresAt)))
+		when := fmt.Sprintf("in %d days", DaysUntil(now, lic.ExpiresAt))
+		switch DaysUntil(now, lic.ExpiresAt) {
+		case 0:
+			when = "today"
+		case 1:
+			when = "tomorrow"
+		}
+		v.warn(fmt.Sprintf("license expires %s (%s): renew before then", when, FormatTime(lic.ExpiresAt)))
 	}
 	return "", ""
 }
