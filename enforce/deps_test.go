@@ -24,7 +24,7 @@ func TestDependencies(t *testing.T) {
 			t.Errorf("verify imports %s", d)
 		}
 	}
-	for _, pkg := range []string{"enforce", "usage", "usage/usagehttp", "cmd/verifier"} {
+	for _, pkg := range []string{"enforce", "usage", "usage/usagehttp", "examples/router", "cmd/verifier"} {
 		for _, d := range deps(pkg) {
 			if strings.HasPrefix(d, mod+"internal/") || strings.HasPrefix(d, "github.com/jackc/") || d == "database/sql" {
 				t.Errorf("%s links %s", pkg, d)

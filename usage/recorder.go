@@ -300,8 +300,27 @@ func (r *Recorder) Status() Status {
 	return s
 }
 
+// Shutdown is Close with one last upload: it closes the open period (a shorter one,
+// ending now), sends what is pending when an Uploader is set (bounded by ctx; what is
+// not accepted stays for the next start or for Export), and releases the folder.
+func (r *Recorder) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	err := r.closeOpen(r.now(), true, stop)
+	r.mu.Unlock()
+	if r.o.Uploader != nil {
+		if uerr := r.Upload(ctx); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}
+	return errors.Join(err, r.Close())
+}
+
 // Close closes the open period (a shorter one, ending now), checkpoints and releases
-// the folder. Counting after Close fails with ErrNoLicense.
+// the folder; it sends nothing. Counting after Close fails with ErrNoLicense.
 func (r *Recorder) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

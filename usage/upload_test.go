@@ -264,3 +264,21 @@ func copyDir(t *testing.T, from, to string) {
 		return os.WriteFile(filepath.Join(to, rel), b, fi.Mode())
 	}))
 }
+
+// Shutdown closes the open period and sends it before letting go of the folder.
+func TestShutdownUploads(t *testing.T) {
+	dir, c := t.TempDir(), newClock(t0)
+	rig := newIssuerRig(t, c, licA)
+	r := mustOpen(t, dir, c, rig.up)
+	must(t, r.SetLicense(license(licA, -1, 0)))
+	must(t, r.Consume(9))
+	c.Add(10 * time.Minute)
+	must(t, r.Shutdown(context.Background()))
+	if rig.fake.tokens(licA) != 9 {
+		t.Fatalf("issuer has %d tokens", rig.fake.tokens(licA))
+	}
+	if err := r.Consume(1); !errors.Is(err, usage.ErrNoLicense) {
+		t.Fatalf("counting after Shutdown: %v", err)
+	}
+	mustOpen(t, dir, c, nil).Close() // the folder was released
+}
