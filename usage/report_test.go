@@ -18,7 +18,7 @@ func payload(seq int64, start, end string, counters, totals map[string]int64) *u
 		PeriodStart: start, PeriodEnd: end, Counters: counters, Totals: totals, Reporter: "t"}
 }
 
-func mustSign(t *testing.T, k ed25519.PrivateKey, p *usage.Payload) []byte {
+func mustSign(t testing.TB, k ed25519.PrivateKey, p *usage.Payload) []byte {
 	t.Helper()
 	b, err := usage.Sign(k, p)
 	if err != nil {
@@ -28,7 +28,7 @@ func mustSign(t *testing.T, k ed25519.PrivateKey, p *usage.Payload) []byte {
 }
 
 // chainOf signs a valid three-report chain.
-func chainOf(t *testing.T, k ed25519.PrivateKey) [][]byte {
+func chainOf(t testing.TB, k ed25519.PrivateKey) [][]byte {
 	pub := k.Public().(ed25519.PublicKey)
 	p1 := payload(1, "2026-06-01T10:00:00Z", "2026-06-01T11:00:00Z", map[string]int64{"tokens": 5, "requests": 1}, map[string]int64{"tokens": 5, "requests": 1})
 	p1.HostKey = usage.PublicJWK(pub)
