@@ -228,6 +228,10 @@ func TestSpend(t *testing.T) {
 	if got := gaugeValue(t, reg, "metrum_usage_token_budget"); got != 1000 {
 		t.Errorf("budget %v", got)
 	}
+	rec.Close() // the recorder no longer counts this license: refuse rather than not count
+	if p := e.Spend(0); p == nil || p.Status != 403 || p.Reason != enforce.ReasonLimitExceeded {
+		t.Fatalf("counted with the recorder closed: %+v", p)
+	}
 
 	o.Usage = nil
 	if p := mustNew(t, o).Spend(1); p == nil || p.Reason != enforce.ReasonLimitExceeded {

@@ -90,6 +90,13 @@ func (e *Enforcer) Spend(n int64) *Problem {
 		}
 		return nil
 	}
+	if s.license == nil || e.o.Usage.License() != s.license.LicenseID {
+		// The recorder is not on the license served (it could not switch: see the
+		// log); counting against another license's budget would be wrong.
+		e.o.Logger.Error("license: the usage recorder is not counting the license served: refusing", "license_id", s.status.LicenseID)
+		e.metrics.spendRefused.Inc()
+		return LicenseProblem(ReasonLimitExceeded, "Usage can't be counted on this deployment now. Give your operator the request ID.")
+	}
 	err := e.o.Usage.Consume(n)
 	var le *usage.LimitError
 	switch {

@@ -224,6 +224,15 @@ func (r *Recorder) Consume(n int64) error {
 	return nil
 }
 
+// License is the ID of the license being counted against, or "" (none yet, or
+// closed). One atomic load.
+func (r *Recorder) License() string {
+	if p := r.cur.Load(); p != nil {
+		return p.license
+	}
+	return ""
+}
+
 // Add counts n of a named counter (`[a-z0-9_]+`), outside the budget; "tokens" added
 // this way count against the budget without being refused.
 func (r *Recorder) Add(name string, n int64) error {
