@@ -84,6 +84,7 @@ type Enforcer struct {
 	state    *verify.State // the memory; nil while the state file can't be trusted
 	stateErr error         // ReadState's error: every check is license-clock-rollback
 	metered  string        // the license ID Usage was last given
+	seen     []stamp       // the file sources as the last check found them
 
 	metrics *counters
 	plan    *Plan
@@ -193,6 +194,8 @@ func (e *Enforcer) check(why string) {
 		e.loadState()
 	}
 	now := e.now()
+	// Stat before reading: a change after this is a change Run will see.
+	e.seen = e.stamps()
 	in := verify.Input{Product: o.Product, InstanceFingerprint: o.InstanceFingerprint, KeySet: o.KeySet, Now: now,
 		RequireCurrent: o.RequireCurrentBundle, FailClosed: o.FailClosedOnBundleError, State: e.state, StateErr: e.stateErr}
 	in.License, _ = o.License.read(verify.MaxLicenseSize) // unreadable is license-missing, as verify says

@@ -265,3 +265,16 @@ func TestRevokedByBundle(t *testing.T) {
 		t.Fatalf("deleting a revoked license gave grace: %+v", s)
 	}
 }
+
+// A file changed between New and Run is a change: Run compares with what the last
+// check saw, not with what it found when it started.
+func TestChangeBeforeRunIsSeen(t *testing.T) {
+	k := newKit(t)
+	e := mustNew(t, enforce.Options{License: enforce.File(k.put("license.json", k.license(payload(licA, time.Now())))), Product: router,
+		KeySet: k.ks, WatchInterval: 10 * time.Millisecond})
+	k.remove("license.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	eventually(t, "the deletion to be seen", func() bool { return e.Status().State == enforce.StateGrace })
+}

@@ -20,7 +20,6 @@ import (
 func (e *Enforcer) Run(ctx context.Context) error {
 	poll := time.NewTicker(e.o.WatchInterval)
 	defer poll.Stop()
-	stamps := e.stamps()
 	timer := time.NewTimer(e.untilNext())
 	defer timer.Stop()
 	for {
@@ -31,8 +30,10 @@ func (e *Enforcer) Run(ctx context.Context) error {
 		case <-e.hup: // nil with NoSIGHUP: never
 			why = "sighup"
 		case <-poll.C:
-			if now := e.stamps(); !sameStamps(stamps, now) {
-				stamps, why = now, "file changed"
+			// Against what the last check saw, not what Run saw when it started: a
+			// file replaced between New and Run is a change too.
+			if !sameStamps(e.lastSeen(), e.stamps()) {
+				why = "file changed"
 			}
 		case <-timer.C:
 			why = "recheck"
@@ -45,7 +46,6 @@ func (e *Enforcer) Run(ctx context.Context) error {
 		} else {
 			e.check(why)
 		}
-		stamps = e.stamps()
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -66,6 +66,12 @@ func (e *Enforcer) untilNext() time.Duration {
 		}
 	}
 	return d
+}
+
+func (e *Enforcer) lastSeen() []stamp {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seen
 }
 
 func (e *Enforcer) stamps() []stamp {
