@@ -72,6 +72,7 @@ func (c collector) counters() []prometheus.Collector {
 	return out
 }
 
+// Describe sends the descriptions of every metric the collector can send.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dStatus, dInfo, dDays, dExpiry, dGrace, dSeq, dBundleAge, dChecked} {
 		ch <- d
@@ -91,6 +92,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect reads the verdict (and the recorder) once and sends the metrics.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)

@@ -40,6 +40,7 @@ type Problem struct {
 	coreSDK bool
 }
 
+// Error makes a Problem an error (what the plan checks return).
 func (p *Problem) Error() string { return fmt.Sprintf("%s (%d): %s", p.Type, p.Status, p.Detail) }
 
 var titles = map[Reason]string{

@@ -141,6 +141,7 @@ type UploadError struct {
 	Detail      string
 }
 
+// Error names the status, the problem and the report it is about.
 func (e *UploadError) Error() string {
 	s := fmt.Sprintf("usage upload: HTTP %d", e.Status)
 	if e.Code != "" {

@@ -84,6 +84,7 @@ type LimitError struct {
 	RetryAfter time.Duration
 }
 
+// Error says how much of the budget is used, for logs (callers get a problem).
 func (e *LimitError) Error() string {
 	if e.Window > 0 {
 		return fmt.Sprintf("usage: %d of the license's %d tokens per %s are used; %d more do not fit", e.Used, e.Budget, e.Window, e.Requested)

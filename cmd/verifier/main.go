@@ -84,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // usageError marks a bad command line (exit 2).
 type usageError struct{ msg string }
 
+// Error is the message printed before exit status 2.
 func (e usageError) Error() string { return e.msg }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -148,11 +149,13 @@ func warnKeys(stderr io.Writer, ks *verify.KeySet) {
 
 type multi []string
 
+// String and Set make multi a repeatable flag.
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 type limits map[string]int64
 
+// String and Set make limits a repeatable NAME=VALUE flag.
 func (l limits) String() string { return fmt.Sprint(map[string]int64(l)) }
 func (l limits) Set(s string) error {
 	name, val, ok := strings.Cut(s, "=")

@@ -135,6 +135,7 @@ type statusWriter struct {
 	code int
 }
 
+// WriteHeader records the status for the access log.
 func (sw *statusWriter) WriteHeader(code int) {
 	sw.code = code
 	sw.ResponseWriter.WriteHeader(code)

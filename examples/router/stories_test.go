@@ -248,4 +248,3 @@ func toStrings(v any) []string {
 	}
 	return out
 }
-
