@@ -20,8 +20,9 @@ type Options struct {
 	// 0600). One recorder per folder: a second one on the same folder is refused.
 	Dir string
 	// Period is how often a period closes (default 1 h, at most 24 h, at least 1 s).
-	// Periods end on multiples of Period since the Unix epoch (UTC), so hourly reports
-	// line up with the issuer's daily rollups.
+	// Periods end on multiples of Period (time.Time.Truncate), which for a period that
+	// divides a day is on the hour, the minute…: hourly reports line up with the
+	// issuer's daily rollups.
 	Period time.Duration
 	// CheckpointEvery is how often Run writes the open period's counts (default 10 s):
 	// a crash loses at most that much of an open period, never a closed one.
