@@ -1,6 +1,8 @@
-// Package keys embeds the release public key set that the verifier trusts by default.
-// Release engineering writes keys/public/keyset.json with `issuer keys export-keyset`
-// before building a verifier release; see keys/README.md. Only public keys live here.
+// Package keys embeds the release public key set that the verifier (and a router) trusts
+// by default. In the repository keys/public/keyset.json is empty; a release is built
+// with scripts/release-verifier, which puts the set from `issuer keys export-keyset` in
+// its place for that build only (go build -overlay); see keys/README.md. Only public
+// keys live here.
 package keys
 
 import _ "embed"

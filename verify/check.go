@@ -191,12 +191,25 @@ func (v *run) checkLicense(lic *License) (string, string) {
 	}
 	// 11. Limits (absent in the license = unlimited).
 	for _, name := range sortedKeys(in.Limits) {
-		if max, ok := lic.Limits[name]; ok && in.Limits[name] > max {
+		max, ok := lic.Limits[name]
+		if !ok {
+			// Unlimited, so it passes; said, because a misspelt name passes too.
+			v.warn(fmt.Sprintf("limit %q is not in the license (unlimited): nothing was checked", name))
+			continue
+		}
+		if in.Limits[name] > max {
 			return ReasonLimitExceeded, fmt.Sprintf("%s=%d exceeds the licensed %d", name, in.Limits[name], max)
 		}
 	}
 	if left := lic.ExpiresAt.Sub(now); left < 30*24*time.Hour {
-		v.warn(fmt.Sprintf("license expires in %d days (%s): renew before then", int(left.Hours()/24), FormatTime(lic.ExpiresAt)))
+		when := fmt.Sprintf("in %d days", DaysUntil(now, lic.ExpiresAt))
+		switch DaysUntil(now, lic.ExpiresAt) {
+		case 0:
+			when = "today"
+		case 1:
+			when = "tomorrow"
+		}
+		v.warn(fmt.Sprintf("license expires %s (%s): renew before then", when, FormatTime(lic.ExpiresAt)))
 	}
 	return "", ""
 }

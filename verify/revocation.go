@@ -55,6 +55,7 @@ func (v *run) checkRevocation(lic *License) (string, string) {
 		v.bundle = b
 		seq := b.Sequence
 		v.r.BundleSequence = &seq
+		v.r.BundleIssuedAt, v.r.BundleExpiresAt = b.IssuedAt, b.ExpiresAt
 	}
 	// d. An effective entry, from this bundle current or stale; and a revocation this
 	// host recorded, which no later bundle (nor a skipped or absent one, nor mode off)

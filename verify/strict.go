@@ -11,6 +11,19 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
+// DecodeStrict parses a JSON document with the rules of formats.md section 2, for the
+// project's other signed documents that follow them (spec/usage.md's reports): see
+// decodeStrict.
+func DecodeStrict(data []byte, v any) error { return decodeStrict(data, v) }
+
+// DecodeB64 decodes strict base64url (formats.md section 2): no padding, no
+// whitespace, no non-zero trailing bits.
+func DecodeB64(name, s string) ([]byte, error) { return decodeB64(name, s) }
+
+// ParseTime parses a time the only way the formats allow: RFC 3339, UTC with a Z,
+// whole seconds.
+func ParseTime(name, s string) (time.Time, error) { return parseTime(name, s) }
+
 // decodeStrict parses data into v with the rules of formats.md section 2: the top
 // level is an object, member names match exactly, duplicate and unknown members are
 // rejected, and no value anywhere is null (no member of any document is nullable, and

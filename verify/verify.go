@@ -26,6 +26,10 @@ const (
 // the command line takes them.
 type Options struct {
 	LicensePath string
+	// License is the license's bytes when it is not in a file (a CoreSDK token given
+	// on the command line or in the environment); used only when LicensePath is "".
+	// Nil with no LicensePath is license-missing.
+	License []byte
 	// Product is the expected product. "" means no product check, as an absent
 	// --product does on the command line; the license's key must still be trusted for
 	// the license's own product. An embedder knows its product and should always set it.
@@ -66,6 +70,12 @@ type Result struct {
 	LeaseExpiresAt *string          `json:"lease_expires_at"`
 	Warnings       []string         `json:"warnings"`
 
+	// BundleIssuedAt and BundleExpiresAt are those of the bundle whose sequence is
+	// BundleSequence (zero when it is null), for an embedder's bundle-age gauge and
+	// recheck timer; not part of the JSON output, which spec section 8 fixes.
+	BundleIssuedAt  time.Time `json:"-"`
+	BundleExpiresAt time.Time `json:"-"`
+
 	// Detail says why, in safe words, for a human; it is not part of the JSON output.
 	Detail string `json:"-"`
 	// License is the license the result is about when its signature verified: the
@@ -84,7 +94,11 @@ func Verify(o Options) *Result {
 		Limits: o.Limits, Revocation: o.Revocation == RevocationFile, RequireCurrent: o.RequireCurrent,
 		FailClosed: o.FailClosed, KeySet: o.KeySet, Now: o.Now}
 	// An unreadable license is license-missing, like an absent one: nil.
-	in.License, _ = readCapped(o.LicensePath, MaxLicenseSize)
+	if o.LicensePath != "" {
+		in.License, _ = readCapped(o.LicensePath, MaxLicenseSize)
+	} else if o.License != nil {
+		in.License = o.License
+	}
 	if o.BundlePath != "" {
 		in.Revocation = true
 		in.Bundle, in.BundleErr = readOptional(o.BundlePath, MaxBundleSize)
@@ -126,7 +140,16 @@ func readCapped(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	return ReadCapped(f, max)
+}
+
+// ReadCapped reads a document from r the way Verify reads its files: at most max+1
+// bytes, so that a larger document comes back one byte over the cap for the parser to
+// refuse as too large (license-invalid, a bundle not authentic) without reading it
+// all. What it returns is never nil, so an empty document is not mistaken for an
+// absent one. Use MaxLicenseSize, MaxBundleSize or MaxLeaseSize as max.
+func ReadCapped(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, err
 	}

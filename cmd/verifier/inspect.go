@@ -14,8 +14,6 @@ import (
 	"github.com/metrum/licensing/verify"
 )
 
-func nowOf(*verify.Result) time.Time { return time.Now() }
-
 func sortedNames(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }
 
 func limitText(m map[string]int64, k, suffix string) string {
@@ -75,7 +73,7 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 1 {
 		return fail(stderr, usageError{"inspect takes exactly one FILE"})
 	}
-	ks, err := loadKeySet(*keyset)
+	ks, err := loadKeySet(*keyset, true)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -152,13 +150,14 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("keys", stderr)
 	keyset := fs.String("keyset", "", "key set file (default: the embedded release key set)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	strict := fs.Bool("strict", false, "exit 1 unless the set has keys, every entry is trusted and every key names its products (what a release needs)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
 	}
-	ks, err := loadKeySet(*keyset)
+	ks, err := loadKeySet(*keyset, false)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -179,10 +178,10 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 			rows = []map[string]any{}
 		}
 		printJSON(stdout, map[string]any{"keys": rows, "untrusted": ks.Dropped})
-		return exitOK
+		return strictCheck(*strict, ks, stderr)
 	}
 	if len(rows) == 0 {
-		fmt.Fprintln(stdout, "no trusted keys (a development build: pass --keyset FILE, or build a release with keys/public/keyset.json)")
+		fmt.Fprintln(stdout, "no trusted keys: "+errNoKeys)
 	}
 	for _, k := range ks.Keys() {
 		na := ""
@@ -197,6 +196,32 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, d := range ks.Dropped {
 		fmt.Fprintln(stdout, "untrusted:", d)
+	}
+	return strictCheck(*strict, ks, stderr)
+}
+
+// strictCheck is `keys --strict`: what scripts/release-verifier requires of the key
+// set it embeds. A release that trusts nothing, or trusts keys a v1.2 verifier
+// ignores, would verify no customer's license.
+func strictCheck(strict bool, ks *verify.KeySet, stderr io.Writer) int {
+	if !strict {
+		return exitOK
+	}
+	var bad []string
+	if len(ks.Keys()) == 0 {
+		bad = append(bad, "the key set has no keys")
+	}
+	if len(ks.Dropped) > 0 {
+		bad = append(bad, fmt.Sprintf("%d entries are not trusted: %s", len(ks.Dropped), strings.Join(ks.Dropped, "; ")))
+	}
+	if np := ks.NoProducts(); len(np) > 0 {
+		bad = append(bad, "keys without products (they trust nothing): "+strings.Join(np, ", "))
+	}
+	for _, b := range bad {
+		fmt.Fprintln(stderr, "verifier: keys --strict:", b)
+	}
+	if len(bad) > 0 {
+		return exitBlocked
 	}
 	return exitOK
 }

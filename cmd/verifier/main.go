@@ -31,24 +31,31 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `verifier — check Metrum licenses offline
+const usageText = `verifier — check Metrum licenses offline
 
 Usage:
-  verifier verify --license FILE [--product NAME] [--instance-fingerprint FP]
+  verifier verify (--license FILE | --token TOKEN) [--product NAME] [--instance-fingerprint FP]
                   [--feature NAME]... [--limit NAME=VALUE]...
                   [--revocation FILE] [--require-current-bundle] [--fail-closed-on-bundle-error]
                   [--lease FILE] [--state FILE] [--keyset FILE] [--now RFC3339] [--json]
+  verifier status (--license FILE | --token TOKEN) [--tenants-in-use N] [verify flags]
+                                                    plan, status, expiry, tenants, RPS, features
   verifier inspect FILE [--keyset FILE] [--json]    safe summary of a license, bundle or lease
-  verifier keys [--keyset FILE] [--json]            the keys this verifier trusts, with purposes and products
-  verifier install --license FILE --dest PATH [verify flags]   verify, then write atomically
+  verifier keys [--keyset FILE] [--json] [--strict] the keys this verifier trusts, with purposes and products
+  verifier install (--license FILE | --token TOKEN) --dest PATH [verify flags]
+                                                    verify, keep DEST as DEST.previous, write atomically
+  verifier usage export --state-dir DIR [--since SEQ] --out FILE
+                                                    usage reports not yet accepted, as one upload body
+  verifier version [--keyset FILE] [--json]         version, commit, and the key set built in
 
+Without --license or --token, the license is the token in $CORESDK_LICENSE_TOKEN.
 Exit status: 0 valid or grace, 1 blocked, 2 usage error.
-The trusted keys are embedded at build time; --keyset FILE replaces them.
+The trusted keys are embedded at build time (scripts/release-verifier); --keyset FILE replaces them.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText)
 		return exitUsage
 	}
 	switch args[0] {
@@ -60,17 +67,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInspect(args[1:], stdout, stderr)
 	case "keys":
 		return cmdKeys(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "version":
+		return cmdVersion(args[1:], stdout, stderr)
+	case "usage":
+		return cmdUsage(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "verifier: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "verifier: unknown command %q\n\n%s", args[0], usageText)
 	return exitUsage
 }
 
 // usageError marks a bad command line (exit 2).
 type usageError struct{ msg string }
 
+// Error is the message printed before exit status 2.
 func (e usageError) Error() string { return e.msg }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -94,8 +108,14 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// loadKeySet returns the embedded release key set, or the one in path.
-func loadKeySet(path string) (*verify.KeySet, error) {
+// errNoKeys is what a verifier built without a release key set says, rather than
+// failing every license as signed by an unknown key_id.
+const errNoKeys = "this build trusts no keys: build it with scripts/release-verifier, or pass --keyset"
+
+// loadKeySet returns the embedded release key set, or the one in path. needKeys: a
+// set with no keys is a usage error that says so (commands that only describe the
+// set, keys and version, pass false).
+func loadKeySet(path string, needKeys bool) (*verify.KeySet, error) {
 	data := keys.ReleaseKeySet
 	if path != "" {
 		var err error
@@ -106,6 +126,12 @@ func loadKeySet(path string) (*verify.KeySet, error) {
 	ks, err := verify.ParseKeySet(data)
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("key set: %v", err)}
+	}
+	if needKeys && len(ks.Keys()) == 0 {
+		if path != "" {
+			return nil, usageError{fmt.Sprintf("the key set %s has no keys it can trust", path)}
+		}
+		return nil, usageError{errNoKeys}
 	}
 	return ks, nil
 }
@@ -123,11 +149,13 @@ func warnKeys(stderr io.Writer, ks *verify.KeySet) {
 
 type multi []string
 
+// String and Set make multi a repeatable flag.
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 type limits map[string]int64
 
+// String and Set make limits a repeatable NAME=VALUE flag.
 func (l limits) String() string { return fmt.Sprint(map[string]int64(l)) }
 func (l limits) Set(s string) error {
 	name, val, ok := strings.Cut(s, "=")
