@@ -78,3 +78,13 @@ func ValidateBootstrap(st *Staff, password string) error {
 	}
 	return nil
 }
+
+// CheckAdminsRemain is the rule that some enabled admin always remains after a
+// change (n: how many there would be): without one, nobody could manage keys or
+// accounts, and only the operator's recovery gets back in.
+func CheckAdminsRemain(n int) error {
+	if n < 1 {
+		return Errorf(ECONFLICT, "no enabled admin would remain: make another account an admin first")
+	}
+	return nil
+}

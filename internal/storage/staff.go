@@ -202,12 +202,20 @@ func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Ro
 		hash = &h
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// Role and state changes take turns, so two admins demoting each other at once
+		// can't both succeed and leave no admin.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(staffAdminLock)); err != nil {
+			return err
+		}
 		var email string
 		err := tx.QueryRow(ctx, `UPDATE staff_users SET role = coalesce($2, role),
 			disabled_at = CASE WHEN $3::bool IS NULL THEN disabled_at WHEN $3 THEN coalesce(disabled_at, now()) ELSE NULL END,
 			password_hash = coalesce($4, password_hash) WHERE id = $1 RETURNING email`, id, role, disabled, hash).Scan(&email)
 		if err != nil {
 			return notFound(err, "staff account", strconv.FormatInt(id, 10))
+		}
+		if err := adminsRemain(ctx, tx); err != nil {
+			return err
 		}
 		if (disabled != nil && *disabled) || hash != nil {
 			if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, id); err != nil {
@@ -225,5 +233,52 @@ func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Ro
 			details["password"] = "reset"
 		}
 		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "staff.update", Subject: email, Details: details})
+	})
+}
+
+// staffAdminLock serialises changes of staff roles and states.
+const staffAdminLock = 0x6d65747275_6d02 // "metrum" + 2
+
+// adminsRemain refuses a change that leaves no enabled admin (under staffAdminLock).
+func adminsRemain(ctx context.Context, tx pgx.Tx) error {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM staff_users WHERE role = 'admin' AND disabled_at IS NULL`).Scan(&n); err != nil {
+		return err
+	}
+	return entitlements.CheckAdminsRemain(n)
+}
+
+// RecoverAdmin is the operator's way back when no enabled admin is left (issuer staff
+// create --bootstrap --recover, on the issuer's host): under the staff lock, and only
+// while no enabled admin exists, it makes the account an enabled admin with a new
+// password (creating it if needed) and ends its sessions. Audited as
+// staff.recover_admin.
+func (s *Store) RecoverAdmin(ctx context.Context, st *entitlements.Staff, password string) error {
+	hash, err := argon2id.CreateHash(password, argonParams)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(staffAdminLock)); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM staff_users WHERE role = 'admin' AND disabled_at IS NULL`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return entitlements.Errorf(entitlements.ECONFLICT, "an enabled admin exists: ask them (recovery is only for when none is left)")
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO staff_users (email, name, role, password_hash) VALUES ($1, $2, 'admin', $3)
+			ON CONFLICT (email) DO UPDATE SET role = 'admin', disabled_at = NULL, password_hash = excluded.password_hash
+			RETURNING id, created_at`, st.Email, st.Name, hash).Scan(&st.ID, &st.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, st.ID); err != nil {
+			return err
+		}
+		st.Role = entitlements.RoleAdmin
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: entitlements.BootstrapActor, Action: "staff.recover_admin", Subject: st.Email})
 	})
 }
