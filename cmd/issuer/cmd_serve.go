@@ -99,7 +99,7 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) err
 		}
 	}
 	srv := &server.Server{Svc: a.svc, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
-		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), TrustedProxies: a.cfg.Server.TrustedProxyNets(),
+		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), BaseURL: a.cfg.Server.BaseURL, TrustedProxies: a.cfg.Server.TrustedProxyNets(),
 		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0)}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}

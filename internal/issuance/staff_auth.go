@@ -41,6 +41,11 @@ func (s *Service) CheckPassword(ctx context.Context, email, password, addr, via 
 	}
 	var st *entitlements.Staff
 	err := s.throttle().hashing(ctx, func() error {
+		// Again in the slot: attempts that queued for it together must not all run on
+		// the strength of a check made before any of them failed.
+		if w := s.throttle().wait(pair, acct, client); w > 0 {
+			return tooFast(w)
+		}
 		var err error
 		st, err = s.store.Authenticate(ctx, email, password)
 		return err

@@ -40,8 +40,11 @@ type Server struct {
 	Leases  LeaseGranter
 	Metrics *Metrics
 	Log     *slog.Logger
-	// SecureCookies sets the Secure flag (when served over https).
+	// SecureCookies sets the Secure flag and the __Host- prefix (when served over https).
 	SecureCookies bool
+	// BaseURL is the public URL (server.base_url): absolute URLs on pages come from it,
+	// never from the Host header.
+	BaseURL string
 	// TrustedProxies: peers whose X-Forwarded-For gives the client address; none =
 	// the TCP peer is the client.
 	TrustedProxies []*net.IPNet
@@ -70,7 +73,7 @@ func (s *Server) Handler() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	cookies := httpx.Cookies{Secure: s.SecureCookies}
-	staff := &staffweb.Handler{Svc: s.Svc, Portal: s.Portal, Log: s.Log, Cookies: cookies, Now: s.Now}
+	staff := &staffweb.Handler{Svc: s.Svc, Portal: s.Portal, Log: s.Log, Cookies: cookies, BaseURL: s.BaseURL, Now: s.Now}
 	pages := []httpx.HTMLError{staff.ErrorPage}
 	var portalPages *portalweb.Handler
 	if s.Portal != nil {
@@ -82,6 +85,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
+	e.Use(httpx.ValidInput)
 	// form-action also governs where a form's POST may redirect: the buy form ends in
 	// a redirect to Stripe Checkout, so with purchase on, Checkout is allowed there.
 	formAction := "'self'"
@@ -92,6 +96,8 @@ func (s *Server) Handler() *echo.Echo {
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
 		ReferrerPolicy:        "same-origin",
 		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action " + formAction,
+		// Under https, browsers keep to https for a year (HSTS).
+		HSTSMaxAge: hstsMaxAge(s.SecureCookies),
 	}))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	if s.Metrics != nil {
@@ -141,4 +147,12 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			"path", c.Request().URL.Path, "status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	}
+}
+
+// hstsMaxAge is a year over https, and none over http (dev).
+func hstsMaxAge(https bool) int {
+	if https {
+		return 365 * 24 * 3600
+	}
+	return 0
 }

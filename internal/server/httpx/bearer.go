@@ -27,10 +27,12 @@ var credentialParams = []string{"access_token", "token", "api_key", "apikey", "k
 
 // RefuseTokenInURL answers 400 when a request carries a credential in its query string.
 func RefuseTokenInURL(c echo.Context) error {
-	q := c.Request().URL.Query()
-	for _, p := range credentialParams {
-		if q.Has(p) {
-			return entitlements.Errorf(entitlements.EINVALID, "credentials go in the Authorization header, never in the URL")
+	for name := range c.Request().URL.Query() {
+		// Case-insensitively: ?Access_Token= is a credential in a URL all the same.
+		for _, p := range credentialParams {
+			if strings.EqualFold(name, p) {
+				return entitlements.Errorf(entitlements.EINVALID, "credentials go in the Authorization header, never in the URL")
+			}
 		}
 	}
 	return nil

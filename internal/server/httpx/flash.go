@@ -4,43 +4,70 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
 
-const flashCookie = "portal_flash"
-
-// Cookies sets the browser groups' cookies: the Secure flag over https.
+// Cookies makes and reads the browser groups' cookies. Over https their names carry
+// the __Host- prefix (Secure, Path=/, no Domain: a sibling subdomain can't set or
+// shadow them), so every cookie has a name of its own area (staff_…, portal_…).
 type Cookies struct{ Secure bool }
 
-// RedirectWithFlash ends a POST: redirect, with a one-time message for the next page
-// (a cookie of the area, /portal or /staff, that the next page reads and clears).
-func (k Cookies) RedirectWithFlash(c echo.Context, to, msg string) error {
-	path := "/portal"
-	if strings.HasPrefix(to, "/staff") {
-		path = "/staff"
+// Name is a cookie's name in this deployment.
+func (k Cookies) Name(base string) string {
+	if k.Secure {
+		return "__Host-" + base
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: path,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: k.Secure, MaxAge: 60})
+	return base
+}
+
+// Set writes an HttpOnly cookie of the area; maxAge < 0 deletes it, 0 makes it last
+// until expires (zero: the browser session).
+func (k Cookies) Set(c echo.Context, base, value string, sameSite http.SameSite, expires time.Time, maxAge int) {
+	c.SetCookie(&http.Cookie{Name: k.Name(base), Value: value, Path: "/", HttpOnly: true, SameSite: sameSite,
+		Secure: k.Secure, Expires: expires, MaxAge: maxAge})
+}
+
+// Get reads a cookie of the area ("" when absent).
+func (k Cookies) Get(c echo.Context, base string) string {
+	ck, err := c.Cookie(k.Name(base))
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// Clear removes a cookie of the area.
+func (k Cookies) Clear(c echo.Context, base string) {
+	k.Set(c, base, "", http.SameSiteLaxMode, time.Time{}, -1)
+}
+
+// flashName is the area's one-time message cookie.
+func flashName(to string) string {
+	if strings.HasPrefix(to, "/staff") {
+		return "staff_flash"
+	}
+	return "portal_flash"
+}
+
+// RedirectWithFlash ends a POST: redirect, with a one-time message for the next page
+// of the area (/portal or /staff), which reads and clears it.
+func (k Cookies) RedirectWithFlash(c echo.Context, to, msg string) error {
+	k.Set(c, flashName(to), base64.RawURLEncoding.EncodeToString([]byte(msg)), http.SameSiteLaxMode, time.Time{}, 60)
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// TakeFlash reads and clears the area's one-time message.
-func (k Cookies) TakeFlash(c echo.Context, path string) string {
-	ck, err := c.Cookie(flashCookie)
-	if err != nil || ck.Value == "" {
+// TakeFlash reads and clears the area's one-time message (area: /staff or /portal).
+func (k Cookies) TakeFlash(c echo.Context, area string) string {
+	v := k.Get(c, flashName(area))
+	if v == "" {
 		return ""
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: "", Path: path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: k.Secure})
-	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	k.Clear(c, flashName(area))
+	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil {
 		return ""
 	}
 	return string(b)
-}
-
-// Clear removes a cookie of the area at path.
-func (k Cookies) Clear(c echo.Context, name, path string) {
-	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: path, MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: k.Secure})
 }

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -33,9 +34,14 @@ func NoStore(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// CacheForever marks content-addressed assets immutable.
+// CacheForever marks content-addressed assets immutable. It serves files only: a
+// folder (a path ending in /) is not found, never a listing.
 func CacheForever(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		h.ServeHTTP(w, r)
 	})

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
@@ -21,11 +20,8 @@ const (
 // Routes lists every customer portal route. The group has its own CSRF cookie
 // and session cookie (path /portal), separate from the staff console's.
 func (s *Handler) Routes(g *echo.Group) {
-	g.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup: "form:_csrf", CookieName: "portal_csrf", CookiePath: "/portal",
-		CookieHTTPOnly: true, CookieSameSite: http.SameSiteLaxMode, CookieSecure: s.Cookies.Secure,
-	}))
-	g.Use(noStore)
+	g.Use(httpx.CSRF(s.Cookies, portalCookie, "portal_csrf_seed", http.SameSiteLaxMode))
+	g.Use(httpx.NoStore)
 	g.GET("/sign-in", s.portalSignInForm)
 	g.POST("/sign-in", s.portalRequestLink)
 	g.GET("/sign-in/link", s.portalConfirmLink)
@@ -49,27 +45,18 @@ func (s *Handler) Routes(g *echo.Group) {
 	}
 }
 
-// noStore keeps portal pages (licenses, secrets shown once) out of shared caches and
-// the browser's back-forward cache.
-func noStore(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return next(c)
-	}
-}
-
 // requirePortal lets a request through only with a live portal session (idle and
 // absolute lifetimes are checked in the database); a browser without one is sent to
 // the sign-in page.
 func (s *Handler) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ck, err := c.Cookie(portalCookie)
-		if err != nil || ck.Value == "" {
+		tok := s.Cookies.Get(c, portalCookie)
+		if tok == "" {
 			return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
 		}
-		p, u, err := s.Portal.Session(c.Request().Context(), ck.Value, c.RealIP())
+		p, u, err := s.Portal.Session(c.Request().Context(), tok, c.RealIP())
 		if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
-			s.Cookies.Clear(c, portalCookie, "/portal")
+			s.Cookies.Clear(c, portalCookie)
 			return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
 		}
 		if err != nil {
@@ -85,9 +72,7 @@ func (s *Handler) requirePortal(next echo.HandlerFunc) echo.HandlerFunc {
 // one-time flash message (read and cleared).
 func (s *Handler) portalPage(c echo.Context, title string) pages.PortalPage {
 	p := pages.PortalPage{Title: title, Purchase: s.Purchase != nil}
-	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
-		p.CSRF = tok
-	}
+	p.CSRF = httpx.CSRFToken(c)
 	if u, ok := c.Get("portal_user").(*entitlements.PortalUser); ok {
 		p.User = u.Email
 		if cu, err := s.Portal.Customer(c.Request().Context(), httpx.Principal(c)); err == nil {
@@ -128,18 +113,17 @@ func (s *Handler) portalUseLink(c echo.Context) error {
 		return err
 	}
 	// A new session ID at every sign-in; the cookie lives no longer than the session.
-	c.SetCookie(&http.Cookie{Name: portalCookie, Value: sess, Path: "/portal", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
+	s.Cookies.Set(c, portalCookie, sess, http.SameSiteLaxMode, time.Now().Add(entitlements.PortalAbsoluteTTL), 0)
 	return s.Cookies.RedirectWithFlash(c, "/portal/", "Signed in.")
 }
 
 func (s *Handler) portalSignOut(c echo.Context) error {
-	if ck, err := c.Cookie(portalCookie); err == nil {
-		if err := s.Portal.SignOut(c.Request().Context(), ck.Value); err != nil {
+	if tok := s.Cookies.Get(c, portalCookie); tok != "" {
+		if err := s.Portal.SignOut(c.Request().Context(), tok); err != nil {
 			return err
 		}
 	}
-	s.Cookies.Clear(c, portalCookie, "/portal")
+	s.Cookies.Clear(c, portalCookie)
 	return c.Redirect(http.StatusSeeOther, "/portal/sign-in")
 }
 

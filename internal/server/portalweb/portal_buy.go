@@ -135,8 +135,8 @@ func (s *Handler) portalStartEvaluation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: portalCookie, Value: sess, Path: "/portal", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.Cookies.Secure, Expires: time.Now().Add(entitlements.PortalAbsoluteTTL)})
+	s.Cookies.Set(c, portalCookie, sess, http.SameSiteLaxMode, time.Now().Add(entitlements.PortalAbsoluteTTL), 0)
+	httpx.BindCSRF(c, sess)
 	// The new session's user, for the page frame.
 	if p, u, err := s.Portal.Session(c.Request().Context(), sess, c.RealIP()); err == nil {
 		httpx.SetPrincipal(c, p)

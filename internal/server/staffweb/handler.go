@@ -24,6 +24,9 @@ type Handler struct {
 	Portal  *portal.Service
 	Log     *slog.Logger
 	Cookies httpx.Cookies
+	// BaseURL is the issuer's public URL (server.base_url), for every absolute URL a
+	// page shows.
+	BaseURL string
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
@@ -21,10 +20,9 @@ const sessionCookie = "issuer_session"
 
 // Routes lists every console route.
 func (s *Handler) Routes(g *echo.Group) {
-	g.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup: "form:_csrf", CookieName: "issuer_csrf", CookiePath: "/staff",
-		CookieHTTPOnly: true, CookieSameSite: http.SameSiteStrictMode, CookieSecure: s.Cookies.Secure,
-	}))
+	g.Use(httpx.CSRF(s.Cookies, sessionCookie, "staff_csrf_seed", http.SameSiteStrictMode))
+	// Console pages show secrets once and customer data: never stored by a cache.
+	g.Use(httpx.NoStore)
 	g.GET("/login", s.loginForm)
 	g.POST("/login", s.login)
 	g.POST("/logout", s.logout)
@@ -50,9 +48,7 @@ func (s *Handler) Routes(g *echo.Group) {
 
 func (s *Handler) page(c echo.Context, title string) pages.Page {
 	p := pages.Page{Title: title}
-	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
-		p.CSRF = tok
-	}
+	p.CSRF = httpx.CSRFToken(c)
 	if st := httpx.Staff(c); st != nil {
 		p.Staff, p.Role, p.Perms = st.Email, string(st.Role), entitlements.PermissionsOf(st)
 	}
@@ -88,8 +84,7 @@ func (s *Handler) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/staff", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.Cookies.Secure, Expires: time.Now().Add(entitlements.SessionTTL)})
+	s.Cookies.Set(c, sessionCookie, token, http.SameSiteStrictMode, time.Now().Add(entitlements.SessionTTL), 0)
 	s.Log.Info("staff sign-in", "email", st.Email, "client", c.RealIP())
 	return c.Redirect(http.StatusSeeOther, next)
 }
@@ -100,11 +95,12 @@ func (s *Handler) checkPassword(c echo.Context, email, password, via string) (*e
 }
 
 func (s *Handler) logout(c echo.Context) error {
-	if ck, err := c.Cookie(sessionCookie); err == nil {
-		_ = s.Svc.EndSession(c.Request().Context(), ck.Value)
+	if tok := s.Cookies.Get(c, sessionCookie); tok != "" {
+		if err := s.Svc.EndSession(c.Request().Context(), tok); err != nil {
+			return err
+		}
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/staff", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.Cookies.Secure})
+	s.Cookies.Clear(c, sessionCookie)
 	return c.Redirect(http.StatusSeeOther, "/staff/login")
 }
 
@@ -112,11 +108,11 @@ func (s *Handler) logout(c echo.Context) error {
 // is sent to the sign-in page and back.
 func (s *Handler) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ck, err := c.Cookie(sessionCookie)
-		if err != nil || ck.Value == "" {
+		tok := s.Cookies.Get(c, sessionCookie)
+		if tok == "" {
 			return c.Redirect(http.StatusSeeOther, "/staff/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}
-		st, err := s.Svc.SessionStaff(c.Request().Context(), ck.Value)
+		st, err := s.Svc.SessionStaff(c.Request().Context(), tok)
 		if entitlements.ErrorCode(err) == entitlements.EUNAUTHORIZED {
 			return c.Redirect(http.StatusSeeOther, "/staff/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}

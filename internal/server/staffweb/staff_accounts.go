@@ -31,8 +31,8 @@ func (s *Handler) renderAccounts(c echo.Context, status int, errMsg string) erro
 			return err
 		}
 	}
-	ck, _ := c.Cookie(sessionCookie)
-	if v.Sessions, err = s.Svc.Sessions(ctx, ck.Value, by); err != nil {
+	current := s.Cookies.Get(c, sessionCookie)
+	if v.Sessions, err = s.Svc.Sessions(ctx, current, by); err != nil {
 		return err
 	}
 	return httpx.Render(c, status, pages.StaffAccountsPage(s.page(c, "Accounts"), v))

@@ -3,6 +3,7 @@ package staffweb
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -35,12 +36,17 @@ func (s *Handler) staffTokens(c echo.Context) error {
 		}
 		rows = append(rows, r)
 	}
-	curl := "ISSUER_URL=" + baseURLOf(c) + " ISSUER_TOKEN=mst_… issuer license list"
+	curl := "ISSUER_URL=" + s.baseURL() + " ISSUER_TOKEN=mst_… issuer license list"
 	return httpx.Render(c, http.StatusOK, pages.StaffTokens(s.page(c, "API tokens"), rows, curl))
 }
 
-func baseURLOf(c echo.Context) string {
-	return c.Scheme() + "://" + c.Request().Host
+// baseURL is the issuer's public URL as configured (server.base_url): never the
+// request's Host header, which the client chooses.
+func (s *Handler) baseURL() string {
+	if s.BaseURL != "" {
+		return strings.TrimRight(s.BaseURL, "/")
+	}
+	return "https://licensing.example.com"
 }
 
 func (s *Handler) staffCreateToken(c echo.Context) error {
