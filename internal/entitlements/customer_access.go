@@ -29,8 +29,11 @@ func ValidatePortalUser(email, name string) (string, string, error) {
 	if at := strings.Index(email, "@"); at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, " \t\r\n<>\",;") {
 		f["email"] = "not an email address"
 	}
-	if len(name) > 200 {
-		f["name"] = "at most 200 characters"
+	if len(name) > 200 || !OneLine(name) {
+		f["name"] = "one line of at most 200 characters"
+	}
+	if !OneLine(email) {
+		f["email"] = "not an email address"
 	}
 	return email, name, Invalid(f)
 }

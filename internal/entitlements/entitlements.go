@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -42,6 +43,8 @@ func (c *Customer) Validate() error {
 	c.Email = strings.ToLower(strings.TrimSpace(c.Email))
 	if c.Name == "" || len(c.Name) > 200 {
 		f["name"] = "a name of 1 to 200 characters is required"
+	} else if !OneLine(c.Name) {
+		f["name"] = "a name is one line of text, without control characters"
 	}
 	if c.Email != "" && (!strings.Contains(c.Email, "@") || len(c.Email) > 254) {
 		f["email"] = "not an email address"
@@ -121,6 +124,9 @@ type Entitlement struct {
 	// OrderID is set for a self-service entitlement: it is opened already approved by
 	// the catalogue policy, for that paid order only (at most one per order).
 	OrderID string
+	// ApprovedCustomerName is the customer's name when the entitlement was approved:
+	// the license is signed with it.
+	ApprovedCustomerName string
 }
 
 var fingerprintRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
@@ -297,3 +303,18 @@ func ValidProduct(p string) bool { return p == ProductRouter || p == ProductCore
 // MaxLimitValue is the largest value of a limit: 2^53 - 1, the largest integer every
 // JSON reader keeps exactly.
 const MaxLimitValue = 1<<53 - 1
+
+// OneLine reports whether s is one line of printable text: valid UTF-8, no control
+// characters (newlines, NUL, escapes) and no line or paragraph separators. Every name
+// a person types is one (names go into signed payloads, mails and Markdown).
+func OneLine(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 {
+			return false
+		}
+	}
+	return true
+}

@@ -55,8 +55,11 @@ func ValidateNewStaff(st *Staff, password string) error {
 	if at := strings.Index(st.Email, "@"); at < 1 || at == len(st.Email)-1 || len(st.Email) > 254 {
 		f["email"] = "not an email address"
 	}
-	if len(st.Name) > 200 {
-		f["name"] = "at most 200 characters"
+	if len(st.Name) > 200 || !OneLine(st.Name) {
+		f["name"] = "one line of at most 200 characters"
+	}
+	if !OneLine(st.Email) {
+		f["email"] = "not an email address"
 	}
 	if !st.Role.Valid() {
 		f["role"] = "viewer, issuer, approver or admin"

@@ -40,7 +40,9 @@ func Checklist(l *entitlements.License) string {
 	exp := l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
 	w("# Operator checklist: %s", l.ID)
 	w("")
-	w("- Customer: %s (%s)", l.CustomerName, l.CustomerID)
+	// The customer's name is the only text of a person's in the checklist: escaped, on
+	// one line, so it can't add a step or hide the real ones.
+	w("- Customer: %s (%s)", markdownText(l.CustomerName), l.CustomerID)
 	w("- Product: %s · SKU: %s (template v%d) · key ID: %s", l.Product, l.SKU, l.TemplateVersion, l.KeyID)
 	w("- Valid from %s until %s", l.NotBefore.UTC().Format("2006-01-02 15:04 UTC"), exp)
 	if len(l.Terms.Features) > 0 {
@@ -122,4 +124,23 @@ func DeliveryFile(l *entitlements.License, what string) (*entitlements.File, err
 		return &entitlements.File{Bytes: []byte(Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}, nil
 	}
 	return nil, entitlements.NotFound("download", what)
+}
+
+// markdownText makes user-supplied text inert in Markdown: control characters
+// (newlines among them) become spaces, and every character Markdown or HTML gives a
+// meaning is escaped with a backslash.
+func markdownText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == 0x7f || r == 0x2028 || r == 0x2029:
+			b.WriteByte(' ')
+		case strings.ContainsRune("\\`*_{}[]()<>#+-.!|~&\"'=:", r):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -11,13 +11,14 @@ import (
 
 const entitlementCols = `id, customer_id, product, template_name, template_version, state, starts_at, ends_at,
 	overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by, created_at,
-	decided_by, coalesce(decided_at, 'epoch'::timestamptz), decision_reason, coalesce(order_id, '')`
+	decided_by, coalesce(decided_at, 'epoch'::timestamptz), decision_reason, coalesce(order_id, ''), approved_customer_name`
 
 func scanEntitlement(r pgx.Row) (*entitlements.Entitlement, error) {
 	e := &entitlements.Entitlement{}
 	err := r.Scan(&e.ID, &e.CustomerID, &e.Product, &e.TemplateName, &e.TemplateVersion, &e.State,
 		&e.StartsAt, &e.EndsAt, &e.Overrides, &e.InstanceFingerprint, &e.ContractRef, &e.Source, &e.Kind,
-		&e.Supersedes, &e.ChangeoverSeconds, &e.CreatedBy, &e.CreatedAt, &e.DecidedBy, &e.DecidedAt, &e.DecisionReason, &e.OrderID)
+		&e.Supersedes, &e.ChangeoverSeconds, &e.CreatedBy, &e.CreatedAt, &e.DecidedBy, &e.DecidedAt, &e.DecisionReason, &e.OrderID,
+		&e.ApprovedCustomerName)
 	if e.DecidedAt.Equal(time.Unix(0, 0)) {
 		e.DecidedAt = time.Time{}
 	}
@@ -44,24 +45,26 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 		e.State, e.DecidedBy = entitlements.StateApproved, entitlements.PolicyCatalogue
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := getCustomer(ctx, tx, e.CustomerID); err != nil {
+		c, err := getCustomer(ctx, tx, e.CustomerID)
+		if err != nil {
 			return err
 		}
 		if orderID != nil {
 			if err := checkOrderPolicy(ctx, tx, e); err != nil {
 				return err
 			}
+			e.ApprovedCustomerName = c.Name // approved now, by the catalogue policy
 		}
-		err := tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			INSERT INTO entitlements (id, customer_id, product, template_name, template_version, state, starts_at,
 				ends_at, overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by,
-				order_id, decided_by, decided_at)
+				order_id, decided_by, decided_at, approved_customer_name)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-				CASE WHEN $17::text IS NULL THEN NULL ELSE now() END)
+				CASE WHEN $17::text IS NULL THEN NULL ELSE now() END, $19)
 			RETURNING created_at, coalesce(decided_at, 'epoch'::timestamptz)`,
 			e.ID, e.CustomerID, e.Product, e.TemplateName, e.TemplateVersion, e.State, e.StartsAt, e.EndsAt,
 			e.Overrides, e.InstanceFingerprint, e.ContractRef, e.Source, e.Kind, e.Supersedes, e.ChangeoverSeconds,
-			e.CreatedBy, orderID, e.DecidedBy).Scan(&e.CreatedAt, &e.DecidedAt)
+			e.CreatedBy, orderID, e.DecidedBy, e.ApprovedCustomerName).Scan(&e.CreatedAt, &e.DecidedAt)
 		if isUniqueViolation(err, "entitlements_order_id_key") {
 			return errOrderHasEntitlement
 		}
@@ -149,8 +152,10 @@ func (s *Store) DecideEntitlement(ctx context.Context, id string, by *entitlemen
 		if !approve {
 			state, action = entitlements.StateRejected, "entitlement.reject"
 		}
-		err = tx.QueryRow(ctx, `UPDATE entitlements SET state = $2, decided_by = $3, decided_at = now(), decision_reason = $4
-			WHERE id = $1 RETURNING decided_at`, id, state, by.Email, reason).Scan(&e.DecidedAt)
+		// Approval fixes the customer's name the license will be signed with.
+		err = tx.QueryRow(ctx, `UPDATE entitlements SET state = $2, decided_by = $3, decided_at = now(), decision_reason = $4,
+			approved_customer_name = CASE WHEN $2 = 'approved' THEN (SELECT name FROM customers WHERE id = customer_id) ELSE '' END
+			WHERE id = $1 RETURNING decided_at, approved_customer_name`, id, state, by.Email, reason).Scan(&e.DecidedAt, &e.ApprovedCustomerName)
 		if err != nil {
 			return err
 		}

@@ -58,6 +58,11 @@ func (s *Store) IssueLicense(ctx context.Context, entitlementID, actor string, b
 		if err != nil {
 			return err
 		}
+		if e.ApprovedCustomerName != "" {
+			// Signed as approved: a rename after approval changes the next license, not
+			// this one.
+			c.Name = e.ApprovedCustomerName
+		}
 		var base *entitlements.License
 		if e.Supersedes != "" {
 			if base, err = lockPredecessor(ctx, tx, e.Supersedes); err != nil {
