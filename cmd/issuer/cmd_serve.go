@@ -55,6 +55,9 @@ the PKCS#11 PIN): staff act through it, from the browser or the CLI.`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := a.productionChecks(); err != nil {
+		return err
+	}
 	if _, err := a.open(ctx); err != nil {
 		return err
 	}

@@ -108,6 +108,10 @@ type Server struct {
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed for the client
 	// address (sign-in throttling, download records, logs). Empty: the TCP peer.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AllowInsecureHTTP lets `serve` listen beyond loopback with an http:// base URL
+	// (a TLS-terminating proxy in front that the issuer can't see is the usual
+	// reason; the cookies then lack Secure). Refused without it.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
 }
 
 // Database is the Postgres connection.
@@ -208,6 +212,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	set(&c.Signing.PKCS11.PinFile, "ISSUER_PKCS11_PIN_FILE")
 	set(&c.Issuer.Name, "ISSUER_NAME")
 	set(&c.Issuer.LeaseRenewURL, "ISSUER_LEASE_RENEW_URL")
+	if v := getenv("ISSUER_ALLOW_INSECURE_HTTP"); v == "1" || v == "true" {
+		c.Server.AllowInsecureHTTP = true
+	}
 	set(&c.Stripe.SecretKey, "STRIPE_SECRET_KEY")
 	set(&c.Stripe.WebhookSecret, "STRIPE_WEBHOOK_SECRET")
 	set(&c.Stripe.APIURL, "STRIPE_API_URL")

@@ -84,3 +84,26 @@ func NewKEKFile(path string) (*KEK, error) {
 	}
 	return ParseKEK(s)
 }
+
+// ErrWeakKEK: the key-encryption key can't have come from a random source.
+var ErrWeakKEK = errors.New("the key-encryption key is not random (all one byte, a counting sequence, or few distinct bytes): make one with `head -c 32 /dev/urandom | base64`")
+
+// CheckStrength refuses a KEK that can't have been drawn at random: every byte the
+// same (an all-zero key), bytes in a counting sequence (0, 1, 2, …), or fewer than 16
+// distinct bytes among 32 (a random key has about 30; fewer than 16 happens with
+// odds below one in 10^20).
+func (k *KEK) CheckStrength() error {
+	b := k.key[:]
+	distinct := map[byte]bool{}
+	counting := true
+	for i, x := range b {
+		distinct[x] = true
+		if i > 0 && x != b[i-1]+1 && x != b[i-1]-1 {
+			counting = false
+		}
+	}
+	if len(distinct) < 16 || counting {
+		return ErrWeakKEK
+	}
+	return nil
+}
