@@ -36,22 +36,27 @@ func cmdPortal(ctx context.Context, a *app, args []string) error {
 }
 
 func tokenCreate(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("customer token create", "customer token create --customer cus_… --name NAME [--days N] [--as STAFF] [--json]",
+	fs := a.flags("customer token create", "customer token create --customer cus_… --name NAME [--days N | --never] [--as STAFF] [--json]",
 		`Makes a customer API token for scripts that fetch the customer's license files
 (customer-api.md). It is read-only, printed once, and stored only as a hash; the
 customer can list and revoke it in the portal. Issuers and above.`)
 	customer := fs.String("customer", "", "customer ID (required)")
 	name := fs.String("name", "", "what the token is for (required)")
-	days := fs.Int("days", 0, "expires after this many days (0: never)")
+	days := fs.Int("days", 90, "expires after this many days")
+	never := fs.Bool("never", false, "never expires (only when a script can't be given a new token)")
 	as, asJSON := actorFlags(fs)
 	svc, err := a.parseAPI(fs, args, as)
 	if err != nil {
 		return err
 	}
-	if *days < 0 {
-		return entitlements.Invalid(map[string]string{"days": "must be ≥ 0"})
+	if *days < 1 || *days > 3650 {
+		return entitlements.Invalid(map[string]string{"days": "1 to 3650"})
 	}
-	tok, t, err := svc.CreateCustomerToken(ctx, *customer, *name, time.Duration(*days)*24*time.Hour)
+	lifetime := time.Duration(*days) * 24 * time.Hour
+	if *never {
+		lifetime = entitlements.TokenNeverExpires
+	}
+	tok, t, err := svc.CreateCustomerToken(ctx, *customer, *name, lifetime)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,13 @@ type CustomerToken struct {
 	RevokedAt  *time.Time
 }
 
+// Customer API token lifetimes (customer-api.md v1.1): 90 days unless chosen
+// otherwise; TokenNeverExpires only by explicit choice.
+const (
+	DefaultTokenLifetime = 90 * 24 * time.Hour
+	TokenNeverExpires    = time.Duration(-1)
+)
+
 // Active reports whether the token still works at now.
 func (t *CustomerToken) Active(now time.Time) bool {
 	return t.RevokedAt == nil && (t.ExpiresAt == nil || t.ExpiresAt.After(now))
@@ -61,9 +68,11 @@ func (t *CustomerToken) Active(now time.Time) bool {
 // one, and the storage call filters by its CustomerID.
 type Principal struct {
 	CustomerID string
-	Kind       string // portal_user, customer_token, staff
-	Actor      string // the portal user's email, the token's ID, the staff email
-	Addr       string // the client address, for the download record
+	// UserID is the portal user's ID when Kind is portal_user (0 otherwise).
+	UserID int64
+	Kind   string // portal_user, customer_token, staff
+	Actor  string // the portal user's email, the token's ID, the staff email
+	Addr   string // the client address, for the download record
 }
 
 // Principal kinds, as downloads.actor_kind records them.

@@ -26,9 +26,9 @@ func TestTwoAdminsCantDemoteEachOtherAtOnce(t *testing.T) {
 		disable := true
 		errs := race(2, func(i int) error {
 			if i == 0 {
-				return e.svc.UpdateStaff(ctx, b.ID, &viewer, nil, "", a)
+				return e.svc.UpdateStaff(ctx, b.ID, &viewer, nil, "", false, a)
 			}
-			return e.svc.UpdateStaff(ctx, a.ID, nil, &disable, "", b)
+			return e.svc.UpdateStaff(ctx, a.ID, nil, &disable, "", false, b)
 		})
 		ok := 0
 		for _, err := range errs {

@@ -210,7 +210,10 @@ func (s *Service) CreateStaff(ctx context.Context, st *entitlements.Staff, passw
 
 // UpdateStaff changes another account's role, state or password (admins only); an
 // admin can't demote or disable themselves (someone must stay able to manage).
-func (s *Service) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, by *entitlements.Staff) error {
+//
+// revokeTokens also revokes every personal access token of the account (with a new
+// password or a disable: sign out everywhere, and the CLI's tokens too).
+func (s *Service) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, revokeTokens bool, by *entitlements.Staff) error {
 	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing staff accounts"); err != nil {
 		return err
 	}
@@ -225,12 +228,14 @@ func (s *Service) UpdateStaff(ctx context.Context, id int64, role *entitlements.
 			return err
 		}
 	}
-	return s.store.UpdateStaff(ctx, id, role, disabled, password, by.Email)
+	return s.store.UpdateStaff(ctx, id, role, disabled, password, revokeTokens, by.Email)
 }
 
 // ChangeOwnPassword sets a new password for the acting staff member after checking the
 // current one; their other sessions end.
-func (s *Service) ChangeOwnPassword(ctx context.Context, current, next, addr string, by *entitlements.Staff) error {
+// revokeTokens revokes the member's personal access tokens too (their sessions end
+// anyway).
+func (s *Service) ChangeOwnPassword(ctx context.Context, current, next, addr string, revokeTokens bool, by *entitlements.Staff) error {
 	if err := entitlements.Require(by, entitlements.RoleViewer, "changing your password"); err != nil {
 		return err
 	}
@@ -242,5 +247,5 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, current, next, addr str
 	if err := entitlements.ValidatePassword(next); err != nil {
 		return err
 	}
-	return s.store.UpdateStaff(ctx, by.ID, nil, nil, next, by.Email)
+	return s.store.UpdateStaff(ctx, by.ID, nil, nil, next, revokeTokens, by.Email)
 }

@@ -256,12 +256,31 @@ func (s *Service) CreateToken(ctx context.Context, p *entitlements.Principal, na
 	if p.Kind == entitlements.PrincipalCustomerToken {
 		return "", nil, errReadOnly
 	}
+	if validFor == 0 {
+		validFor = entitlements.DefaultTokenLifetime
+	}
 	var exp *time.Time
-	if validFor > 0 {
+	if validFor != entitlements.TokenNeverExpires {
 		t := s.clock().Add(validFor).UTC().Truncate(time.Second)
 		exp = &t
 	}
-	return s.store.CreateCustomerToken(ctx, p.CustomerID, strings.TrimSpace(name), exp, actorOf(p))
+	var owner int64
+	if p.Kind == entitlements.PrincipalPortalUser {
+		owner = p.UserID
+	}
+	return s.store.CreateCustomerToken(ctx, p.CustomerID, strings.TrimSpace(name), exp, actorOf(p), owner)
+}
+
+// RenewToken gives one of the customer's expiring tokens another default lifetime
+// from now.
+func (s *Service) RenewToken(ctx context.Context, p *entitlements.Principal, id string) (*entitlements.CustomerToken, error) {
+	if p.Kind == entitlements.PrincipalCustomerToken {
+		return nil, errReadOnly
+	}
+	if !entitlements.ValidID(entitlements.PrefixCustomerToken, id) {
+		return nil, entitlements.NotFound("token", id)
+	}
+	return s.store.RenewCustomerToken(ctx, p.CustomerID, id, s.clock().Add(entitlements.DefaultTokenLifetime).UTC().Truncate(time.Second), actorOf(p))
 }
 
 // RevokeToken revokes one of the customer's tokens.

@@ -92,7 +92,7 @@ func (s *Service) Session(ctx context.Context, token, addr string) (*entitlement
 	if err != nil {
 		return nil, nil, err
 	}
-	return &entitlements.Principal{CustomerID: u.CustomerID, Kind: entitlements.PrincipalPortalUser, Actor: u.Email, Addr: addr}, u, nil
+	return &entitlements.Principal{CustomerID: u.CustomerID, UserID: u.ID, Kind: entitlements.PrincipalPortalUser, Actor: u.Email, Addr: addr}, u, nil
 }
 
 // SignOut ends a portal session.

@@ -19,7 +19,7 @@ func scanCustomerToken(r pgx.Row) (*entitlements.CustomerToken, error) {
 
 // CreateCustomerToken makes a customer API token for a customer and returns it once;
 // only its hash is stored.
-func (s *Store) CreateCustomerToken(ctx context.Context, customerID, name string, expiresAt *time.Time, actor string) (string, *entitlements.CustomerToken, error) {
+func (s *Store) CreateCustomerToken(ctx context.Context, customerID, name string, expiresAt *time.Time, actor string, portalUserID int64) (string, *entitlements.CustomerToken, error) {
 	if customerID == "" {
 		return "", nil, errors.New(errCustomerScope)
 	}
@@ -43,9 +43,13 @@ func (s *Store) CreateCustomerToken(ctx context.Context, customerID, name string
 			return err
 		}
 		var err error
-		t, err = scanCustomerToken(tx.QueryRow(ctx, `INSERT INTO customer_tokens (id, customer_id, name, token_hash, created_by, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+customerTokenCols,
-			entitlements.NewID(entitlements.PrefixCustomerToken), customerID, name, hash, actor, expiresAt))
+		var owner *int64
+		if portalUserID != 0 {
+			owner = &portalUserID
+		}
+		t, err = scanCustomerToken(tx.QueryRow(ctx, `INSERT INTO customer_tokens (id, customer_id, name, token_hash, created_by, expires_at, portal_user_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+customerTokenCols,
+			entitlements.NewID(entitlements.PrefixCustomerToken), customerID, name, hash, actor, expiresAt, owner))
 		if err != nil {
 			return err
 		}
@@ -90,8 +94,10 @@ func (s *Store) RevokeCustomerToken(ctx context.Context, customerID, id, actor s
 // AuthenticateCustomerToken returns the record of a live token by its presented value
 // (and marks it used). Unknown, expired and revoked tokens get one answer.
 func (s *Store) AuthenticateCustomerToken(ctx context.Context, token string) (*entitlements.CustomerToken, error) {
+	// A token made by a portal user works only while that user is enabled.
 	t, err := scanCustomerToken(s.pool.QueryRow(ctx, `UPDATE customer_tokens SET last_used_at = now()
 		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+			AND (portal_user_id IS NULL OR EXISTS (SELECT 1 FROM portal_users u WHERE u.id = portal_user_id AND u.disabled_at IS NULL))
 		RETURNING `+customerTokenCols, HashSecret(token)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, entitlements.ErrBadCustomerToken
@@ -100,4 +106,22 @@ func (s *Store) AuthenticateCustomerToken(ctx context.Context, token string) (*e
 		return nil, unavailable(err)
 	}
 	return t, nil
+}
+
+// RenewCustomerToken moves a live token's expiry to expiresAt (never earlier than it
+// is), audited; a revoked or another customer's token is not found.
+func (s *Store) RenewCustomerToken(ctx context.Context, customerID, id string, expiresAt time.Time, actor string) (*entitlements.CustomerToken, error) {
+	var t *entitlements.CustomerToken
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanCustomerToken(tx.QueryRow(ctx, `UPDATE customer_tokens SET expires_at = greatest(expires_at, $3)
+			WHERE id = $1 AND customer_id = $2 AND revoked_at IS NULL AND expires_at IS NOT NULL RETURNING `+customerTokenCols,
+			id, customerID, expiresAt))
+		if err != nil {
+			return notFound(err, "token", id)
+		}
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "customer_token.renew", Subject: customerID,
+			Details: map[string]string{"token_id": id, "expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}})
+	})
+	return t, err
 }

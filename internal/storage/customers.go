@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -87,10 +88,11 @@ func (s *Store) SearchCustomers(ctx context.Context, q, afterName, afterID strin
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
+	// The query is text, not a pattern: % _ and \ in it match themselves.
 	rows, err := s.pool.Query(ctx, `SELECT id, name, email, created_at FROM customers
 		WHERE ($1 = '' OR lower(name) LIKE '%' || lower($1) || '%' OR lower(email) LIKE '%' || lower($1) || '%' OR id LIKE $1 || '%')
 		  AND ($3 = '' OR (lower(name), id) > ($2, $3))
-		ORDER BY lower(name), id LIMIT $4`, q, afterName, afterID, limit)
+		ORDER BY lower(name), id LIMIT $4`, likeEscape(q), afterName, afterID, limit)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -98,4 +100,9 @@ func (s *Store) SearchCustomers(ctx context.Context, q, afterName, afterID strin
 		c := &entitlements.Customer{}
 		return c, r.Scan(&c.ID, &c.Name, &c.Email, &c.CreatedAt)
 	})
+}
+
+// likeEscape makes text match itself in a LIKE pattern (the default escape is \).
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

@@ -192,7 +192,7 @@ func (s *Store) ListStaff(ctx context.Context) ([]*entitlements.StaffAccount, er
 // UpdateStaff changes an account's role, disables or enables it, or sets a new
 // password (each when given), with its audit event. Disabling or a new password ends
 // the account's sessions and tokens stop working (disabled) at once.
-func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, actor string) error {
+func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Role, disabled *bool, password string, revokeTokens bool, actor string) error {
 	var hash *string
 	if password != "" {
 		h, err := argon2id.CreateHash(password, argonParams)
@@ -222,6 +222,14 @@ func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Ro
 				return err
 			}
 		}
+		var revoked int64
+		if revokeTokens {
+			tag, err := tx.Exec(ctx, `UPDATE staff_tokens SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL`, id)
+			if err != nil {
+				return err
+			}
+			revoked = tag.RowsAffected()
+		}
 		details := map[string]string{}
 		if role != nil {
 			details["role"] = string(*role)
@@ -231,6 +239,9 @@ func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Ro
 		}
 		if hash != nil {
 			details["password"] = "reset"
+		}
+		if revokeTokens {
+			details["tokens_revoked"] = strconv.FormatInt(revoked, 10)
 		}
 		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "staff.update", Subject: email, Details: details})
 	})

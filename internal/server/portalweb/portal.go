@@ -40,6 +40,7 @@ func (s *Handler) Routes(g *echo.Group) {
 	a.POST("/tokens", s.portalCreateToken)
 	a.GET("/tokens/:id/revoke", s.portalRevokeConfirm)
 	a.POST("/tokens/:id/revoke", s.portalRevoke)
+	a.POST("/tokens/:id/renew", s.portalRenewToken)
 	if s.Purchase != nil {
 		s.purchaseRoutes(g, a)
 	}

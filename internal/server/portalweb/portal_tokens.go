@@ -24,6 +24,7 @@ func (s *Handler) tokenPage(c echo.Context, v pages.PortalTokens) (pages.PortalT
 		r := pages.PortalTokenRow{ID: t.ID, Name: t.Name, CreatedAt: ui.Day(t.CreatedAt), CreatedBy: t.CreatedBy, ExpiresAt: "never", LastUsed: "never", State: "active", Active: t.Active(now)}
 		if t.ExpiresAt != nil {
 			r.ExpiresAt = ui.Day(*t.ExpiresAt)
+			r.Renewable = r.Active
 		}
 		if t.LastUsedAt != nil {
 			r.LastUsed = ui.Day(*t.LastUsedAt)
@@ -52,7 +53,8 @@ func (s *Handler) portalTokens(c echo.Context) error {
 type tokenForm struct {
 	Name string
 	Days string
-	days int
+	Never    bool
+	validFor time.Duration
 }
 
 func (f *tokenForm) Validate() map[string]string {
@@ -61,26 +63,31 @@ func (f *tokenForm) Validate() map[string]string {
 	if f.Name == "" || len(f.Name) > 100 {
 		errs["name"] = "Give the token a name of 1 to 100 characters (what it is for)."
 	}
-	if f.Days != "" {
+	switch {
+	case f.Never:
+		f.validFor = entitlements.TokenNeverExpires
+	case f.Days == "":
+		f.validFor = entitlements.DefaultTokenLifetime
+	default:
 		n, err := strconv.Atoi(f.Days)
 		if err != nil || n < 1 || n > 3650 {
-			errs["days"] = "A whole number of days from 1 to 3650, or empty for no expiry."
+			errs["days"] = "A whole number of days from 1 to 3650 (90 by default), or tick \"never expires\"."
 		}
-		f.days = n
+		f.validFor = time.Duration(n) * 24 * time.Hour
 	}
 	return errs
 }
 
 func (s *Handler) portalCreateToken(c echo.Context) error {
-	f := tokenForm{Name: c.FormValue("name"), Days: c.FormValue("days")}
+	f := tokenForm{Name: c.FormValue("name"), Days: c.FormValue("days"), Never: c.FormValue("never") == "1"}
 	if errs := f.Validate(); len(errs) > 0 {
-		v, err := s.tokenPage(c, pages.PortalTokens{Name: f.Name, Days: f.Days, Errors: errs})
+		v, err := s.tokenPage(c, pages.PortalTokens{Name: f.Name, Days: f.Days, Never: f.Never, Errors: errs})
 		if err != nil {
 			return err
 		}
 		return httpx.Render(c, http.StatusBadRequest, pages.PortalTokenList(s.portalPage(c, "API tokens"), v))
 	}
-	tok, t, err := s.Portal.CreateToken(c.Request().Context(), httpx.Principal(c), f.Name, time.Duration(f.days)*24*time.Hour)
+	tok, t, err := s.Portal.CreateToken(c.Request().Context(), httpx.Principal(c), f.Name, f.validFor)
 	if err != nil {
 		return err
 	}
@@ -110,4 +117,12 @@ func (s *Handler) portalRevoke(c echo.Context) error {
 		return err
 	}
 	return s.Cookies.RedirectWithFlash(c, "/portal/tokens", "Token "+id+" revoked; it stopped working at once.")
+}
+
+func (s *Handler) portalRenewToken(c echo.Context) error {
+	t, err := s.Portal.RenewToken(c.Request().Context(), httpx.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.Cookies.RedirectWithFlash(c, "/portal/tokens", "Token "+t.Name+" now expires on "+t.ExpiresAt.UTC().Format("2006-01-02")+".")
 }

@@ -56,7 +56,7 @@ func (s *Handler) staffUpdateAccount(c echo.Context) error {
 	}
 	role := entitlements.Role(c.FormValue("role"))
 	disabled := c.FormValue("state") == "disabled"
-	if err := s.Svc.UpdateStaff(c.Request().Context(), id, &role, &disabled, c.FormValue("password"), httpx.Staff(c)); err != nil {
+	if err := s.Svc.UpdateStaff(c.Request().Context(), id, &role, &disabled, c.FormValue("password"), c.FormValue("revoke_tokens") == "1", httpx.Staff(c)); err != nil {
 		if code := entitlements.ErrorCode(err); code == entitlements.EINVALID || code == entitlements.ECONFLICT {
 			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
 		}
@@ -66,7 +66,7 @@ func (s *Handler) staffUpdateAccount(c echo.Context) error {
 }
 
 func (s *Handler) staffChangePassword(c echo.Context) error {
-	if err := s.Svc.ChangeOwnPassword(c.Request().Context(), c.FormValue("current"), c.FormValue("next"), c.RealIP(), httpx.Staff(c)); err != nil {
+	if err := s.Svc.ChangeOwnPassword(c.Request().Context(), c.FormValue("current"), c.FormValue("next"), c.RealIP(), c.FormValue("revoke_tokens") == "1", httpx.Staff(c)); err != nil {
 		if entitlements.ErrorCode(err) == entitlements.EINVALID {
 			return s.renderAccounts(c, http.StatusBadRequest, fieldsText(err))
 		}
