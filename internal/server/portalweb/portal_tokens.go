@@ -51,8 +51,8 @@ func (s *Handler) portalTokens(c echo.Context) error {
 
 // tokenForm is the create-token form, parsed and validated in one place.
 type tokenForm struct {
-	Name string
-	Days string
+	Name     string
+	Days     string
 	Never    bool
 	validFor time.Duration
 }
