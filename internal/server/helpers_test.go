@@ -35,7 +35,7 @@ type env struct {
 
 // mustServer starts the real handler over a fresh database with staff accounts and
 // one issued license.
-func mustServer(t *testing.T) *env {
+func mustServer(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	store := pgtest.NewStore(t)
@@ -81,7 +81,7 @@ func mustServer(t *testing.T) *env {
 }
 
 // client is an HTTP client with cookies that does not follow redirects.
-func client(t *testing.T) *http.Client {
+func client(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
@@ -89,7 +89,7 @@ func client(t *testing.T) *http.Client {
 var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // mustLogin signs in through the form, as a browser would.
-func (e *env) mustLogin(t *testing.T, c *http.Client, email, pw string) *http.Response {
+func (e *env) mustLogin(t testing.TB, c *http.Client, email, pw string) *http.Response {
 	t.Helper()
 	resp, err := c.Get(e.ts.URL + "/staff/login")
 	if err != nil {

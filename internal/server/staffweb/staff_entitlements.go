@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/go-json-experiment/json"
@@ -87,40 +85,7 @@ func (s *Handler) staffCreateEntitlement(c echo.Context) error {
 		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
 	form, _ := c.FormParams()
-	in := entitlements.EntitlementInput{CustomerID: v.CustomerID, Template: t.Name, InstanceFingerprint: strings.TrimSpace(form.Get("fingerprint")),
-		ContractRef: strings.TrimSpace(form.Get("contract"))}
-	v.Fingerprint, v.ContractRef = in.InstanceFingerprint, in.ContractRef
-	for _, f := range form["feature"] {
-		if slices.Contains(t.AllowedFeatures, f) {
-			in.Overrides.Features = append(in.Overrides.Features, f)
-			v.ChosenFeatures[f] = true
-		}
-	}
-	for _, l := range t.OverridableLimits {
-		raw := strings.TrimSpace(form.Get("limit." + l))
-		v.Limits[l] = raw
-		if raw == "" {
-			continue
-		}
-		n, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil || n < 0 {
-			v.Errors["limits."+l] = "a whole number ≥ 0"
-			continue
-		}
-		if in.Overrides.Limits == nil {
-			in.Overrides.Limits = map[string]int64{}
-		}
-		in.Overrides.Limits[l] = n
-	}
-	if g := strings.TrimSpace(form.Get("grace")); g != "" && t.MaxGrace > 0 {
-		v.Grace = g
-		n, err := strconv.ParseInt(g, 10, 64)
-		if err != nil || n < 0 {
-			v.Errors["grace"] = "a whole number of seconds ≥ 0"
-		} else {
-			in.Overrides.GracePeriodSeconds = &n
-		}
-	}
+	in := decodeEntitlementForm(form, t, &v)
 	if len(v.Errors) > 0 {
 		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
 	}
