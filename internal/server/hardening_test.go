@@ -274,3 +274,46 @@ func countRows(t *testing.T, e *env, sql string) int {
 	}
 	return n
 }
+
+// TestHugeFieldsNeverReachALogLine (issue 20, 12): a 5 MB email on the sign-in forms
+// is refused before it is logged, audited or queried.
+func TestHugeFieldsNeverReachALogLine(t *testing.T) {
+	e := mustServer(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	srv := &server.Server{Svc: e.svc, Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	c := client(t)
+	token := csrfOf(t, c, ts.URL+"/staff/login")
+	huge := strings.Repeat("a", 5<<20) + "@x.test"
+	resp, err := c.PostForm(ts.URL+"/staff/login", url.Values{"_csrf": {token}, "email": {huge}, "password": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a 5 MB email: %d", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > 4096 {
+			t.Fatalf("a log line of %d bytes", len(line))
+		}
+	}
+	if n := countRows(t, e, `SELECT count(*) FROM audit_events WHERE length(subject) > 254`); n != 0 {
+		t.Fatalf("%d audit events with a huge subject", n)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
