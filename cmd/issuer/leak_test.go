@@ -154,12 +154,11 @@ func TestNoKeyMaterialInCLIOrHTTP(t *testing.T) {
 		req, _ := http.NewRequest("GET", ts.URL+p, nil)
 		get(req)
 	}
-	u, _ := url.Parse(ts.URL + "/staff")
+	// The sign-in form's CSRF token, as a browser would send it (bound to the seed
+	// cookie the GET set).
 	var csrf string
-	for _, ck := range jar.Cookies(u) {
-		if ck.Name == "issuer_csrf" {
-			csrf = ck.Value
-		}
+	if m := regexp.MustCompile(`name="_csrf" value="([^"]+)"`).FindStringSubmatch(seen.String()); m != nil {
+		csrf = m[1]
 	}
 	req, _ = http.NewRequest("POST", ts.URL+"/staff/login", strings.NewReader(url.Values{"email": {"root@m.test"},
 		"password": {c.env["ISSUER_STAFF_PASSWORD"]}, "_csrf": {csrf}}.Encode()))

@@ -231,6 +231,18 @@ func (r remote) ReviewOrder(ctx context.Context, id, note string) error {
 	return err
 }
 
+func (r remote) FulfilOrder(ctx context.Context, id, licenseID, note string) (*staffapi.Fulfilled, error) {
+	return do[*staffapi.Fulfilled](ctx, r, staffapi.OrderFulfil, staffapi.FulfilRequest{ID: id, LicenseID: licenseID, Note: note})
+}
+
+func (r remote) RefundOrder(ctx context.Context, id, note string) (*entitlements.Order, error) {
+	return do[*entitlements.Order](ctx, r, staffapi.OrderRefund, staffapi.ReviewRequest{ID: id, Note: note})
+}
+
+func (r remote) UnmatchedEvents(ctx context.Context) ([]*entitlements.PendingPaymentEvent, error) {
+	return do[[]*entitlements.PendingPaymentEvent](ctx, r, staffapi.OrderUnmatched, staffapi.Empty{})
+}
+
 // IssueAll issues every approved entitlement on the server, in parallel batches,
 // calling progress for each license as the server streams it.
 func (r remote) IssueAll(ctx context.Context, progress func(staffapi.Progress)) (staffapi.Progress, error) {

@@ -23,11 +23,61 @@ const (
 	OrderPending    = "pending"    // created; Checkout not completed
 	OrderProcessing = "processing" // Checkout completed, asynchronous payment not yet settled
 	OrderPaid       = "paid"       // paid (or free): fulfilment under way
+	OrderHeld       = "held"       // paid, fulfilment refused: in the staff queue, to fulfil by hand or refund
 	OrderFulfilled  = "fulfilled"  // its license is issued
 	OrderFailed     = "failed"     // the asynchronous payment failed
-	OrderRefunded   = "refunded"   // refunded after fulfilment: license suspended, in the staff queue
-	OrderDisputed   = "disputed"   // disputed: license suspended, in the staff queue
+	OrderCancelled  = "cancelled"  // the Checkout Session expired unpaid
+	OrderRefunded   = "refunded"   // refunded: its license (if any) suspended, in the staff queue
+	OrderDisputed   = "disputed"   // disputed: its license (if any) suspended, in the staff queue
 )
+
+// Effects of a refund or dispute on an order (docs/purchase.md).
+const (
+	EffectRefunded      = "refunded"       // the whole amount refunded: suspend, queue
+	EffectPartialRefund = "partial-refund" // part of it refunded: queue only
+	EffectDisputed      = "disputed"       // a dispute opened: suspend, queue
+)
+
+// RefundEffect says what a refund does: a refund of the whole amount paid (or
+// more) is EffectRefunded; less is EffectPartialRefund, which suspends nothing and
+// asks staff to decide.
+func RefundEffect(refunded, paid int64) string {
+	if refunded >= paid {
+		return EffectRefunded
+	}
+	return EffectPartialRefund
+}
+
+// PendingPaymentEvent is a Stripe event that matched no order yet (docs/purchase.md,
+// "Events before their order").
+type PendingPaymentEvent struct {
+	EventID           string
+	Type              string
+	PaymentIntent     string
+	CheckoutSessionID string
+	OrderRef          string
+	Effect            string
+	Reason            string
+	Deliveries        int
+	FirstSeenAt       time.Time
+	LastSeenAt        time.Time
+	OrderID           string // set once matched
+	GivenUp           bool   // Stripe's retries are over: answered 2xx, kept for staff
+}
+
+// StackedBudget is the token budget of a credit pack that lands on a license another
+// purchase issued after this one was ordered (both were open at once): the budgets
+// add, so two packs bought together grant both (docs/purchase.md, "Credit packs
+// add up"). Capped at MaxLimitValue.
+func StackedBudget(current, pack int64) int64 {
+	if current < 0 {
+		current = 0
+	}
+	if current > MaxLimitValue-pack {
+		return MaxLimitValue
+	}
+	return current + pack
+}
 
 // PolicyCatalogue is who approves a self-service entitlement: the catalogue policy,
 // recorded as such in the audit trail.

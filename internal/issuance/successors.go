@@ -58,15 +58,27 @@ func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.Successor
 	var t *templates.Template
 	switch in.Kind {
 	case entitlements.KindRenewal:
+		// A renewal renews the line's plan: a credit pack's license renews the plan it
+		// topped up, with that plan's overrides (the pack's budget was for the term).
+		plan, err := s.planOf(ctx, l)
+		if err != nil {
+			return nil, err
+		}
 		name := in.Template
 		if name == "" {
-			name = l.SKU
+			name = plan.SKU
 		}
 		if t, err = templates.Latest(name); err != nil {
 			return nil, err
 		}
-		if name == l.SKU {
-			e.Overrides = prev.Overrides
+		if name == plan.SKU {
+			planEnt := prev
+			if plan.ID != l.ID {
+				if planEnt, err = s.store.GetEntitlement(ctx, plan.EntitlementID); err != nil {
+					return nil, err
+				}
+			}
+			e.Overrides = planEnt.Overrides
 		}
 		e.StartsAt = now
 		if t.FixedTerm {
@@ -113,6 +125,31 @@ func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.Successor
 		e.EndsAt = in.EndsAt.UTC().Truncate(time.Second)
 	}
 	return s.openEntitlement(ctx, t, e)
+}
+
+// maxLine bounds a walk along a line of licenses (a corrupt cycle can't loop).
+const maxLine = 1000
+
+// PlanOf returns the license whose template a line renews: l itself, or, for a
+// credit pack's license, the nearest license it topped up that is not a pack.
+func (s *Service) PlanOf(ctx context.Context, l *entitlements.License, by *entitlements.Staff) (*entitlements.License, error) {
+	if err := entitlements.Require(by, entitlements.NeedRead, "reading a license"); err != nil {
+		return nil, err
+	}
+	return s.planOf(ctx, l)
+}
+
+func (s *Service) planOf(ctx context.Context, l *entitlements.License) (*entitlements.License, error) {
+	for range maxLine {
+		t, err := templates.Get(l.SKU, l.TemplateVersion)
+		if err != nil || !t.Inherit || l.Supersedes == "" {
+			return l, nil
+		}
+		if l, err = s.store.GetLicense(ctx, l.Supersedes); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errorf("the line of license %s is longer than %d licenses", l.ID, maxLine)
 }
 
 func later(a, b time.Time) time.Time {

@@ -7,7 +7,6 @@ package purchase
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -36,7 +35,26 @@ type Service struct {
 	BaseURL       string
 	// DomainPeriod: one free evaluation per email domain within it.
 	DomainPeriod time.Duration
-	Log          *slog.Logger
+	// RetryWindow is how long an event that matches no order is answered 5xx, so
+	// Stripe redelivers it; after it, the event is answered 2xx and kept for staff.
+	// Stripe retries for up to three days (the default).
+	RetryWindow time.Duration
+	Log         *slog.Logger
+	// Now is the clock (tests); nil: time.Now.
+	Now func() time.Time
+}
+
+// DefaultRetryWindow is Stripe's retry period for an undelivered event.
+const DefaultRetryWindow = 72 * time.Hour
+
+// lockWait bounds how long a fulfilment waits for another one of the same customer.
+const lockWait = 10 * time.Second
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // New builds the service from the Stripe config; it checks that every catalogue item
@@ -61,7 +79,7 @@ func New(cfg config.Stripe, store *storage.Store, iss *issuance.Service, ps *por
 	sc := &client.API{}
 	sc.Init(cfg.SecretKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
 	return &Service{store: store, Issuer: iss, Portal: ps, Stripe: sc, Catalogue: cfg.Catalogue, WebhookSecret: cfg.WebhookSecret,
-		BaseURL: strings.TrimRight(baseURL, "/"), DomainPeriod: cfg.EvaluationDomainPeriod, Log: log}, nil
+		BaseURL: strings.TrimRight(baseURL, "/"), DomainPeriod: cfg.EvaluationDomainPeriod, RetryWindow: DefaultRetryWindow, Log: log}, nil
 }
 
 func (s *Service) logf(level slog.Level, msg string, args ...any) {
@@ -80,26 +98,67 @@ func (s *Service) Item(id string) (config.CatalogueItem, bool) {
 	return config.CatalogueItem{}, false
 }
 
-// ItemsFor lists what can be bought for a license (renewal matching its SKU, credit
-// packs for a router license), or, with no license, the new things (evaluation, pilot).
-func (s *Service) ItemsFor(l *entitlements.License) []config.CatalogueItem {
+// ItemsFor lists what can be bought for a license, or, with no license, the new
+// things (evaluation, pilot). Only the customer's current license may be renewed or
+// topped up (docs/purchase.md, "What can be bought"): one that serves with nothing
+// ahead of it, never a revoked, suspended, superseded, expired or ending one. A
+// renewal matches the line's plan (a credit pack's license renews the plan it
+// topped up); a credit pack matches the product.
+func (s *Service) ItemsFor(ctx context.Context, l *entitlements.License) ([]config.CatalogueItem, error) {
 	var out []config.CatalogueItem
+	if l == nil {
+		for _, it := range s.Catalogue {
+			if it.Kind == entitlements.OrderEvaluation || it.Kind == entitlements.OrderPurchase {
+				out = append(out, it)
+			}
+		}
+		return out, nil
+	}
+	if NotCurrent(l, s.now()) != nil {
+		return nil, nil
+	}
+	plan, err := s.Issuer.PlanOf(ctx, l, issuance.SelfService)
+	if err != nil {
+		return nil, err
+	}
 	for _, it := range s.Catalogue {
 		switch {
-		case l == nil && (it.Kind == entitlements.OrderEvaluation || it.Kind == entitlements.OrderPurchase):
+		case it.Kind == entitlements.OrderRenewal && it.Template == plan.SKU:
 			out = append(out, it)
-		case l != nil && it.Kind == entitlements.OrderRenewal && it.Template == l.SKU:
-			out = append(out, it)
-		case l != nil && it.Kind == entitlements.OrderTopUp && eligibleForTopUp(l, it):
+		case it.Kind == entitlements.OrderTopUp && productOf(it) == l.Product:
 			out = append(out, it)
 		}
 	}
-	return out
+	return out, nil
 }
 
-func eligibleForTopUp(l *entitlements.License, it config.CatalogueItem) bool {
+func productOf(it config.CatalogueItem) string {
 	t, err := templates.Latest(it.Template)
-	return err == nil && t.Product == l.Product && l.Status == entitlements.LicenseActive
+	if err != nil {
+		return ""
+	}
+	return t.Product
+}
+
+// NotCurrent says why a renewal or top-up can't be bought for, or applied to, l at
+// now (nil: it can): the status truth (License.StateAt) must say it serves with
+// nothing ahead.
+func NotCurrent(l *entitlements.License, now time.Time) error {
+	st := l.StateAt(now)
+	if st.Installable() {
+		return nil
+	}
+	switch st.Phase {
+	case entitlements.PhaseChangeover, entitlements.PhaseSuperseded:
+		return entitlements.Errorf(entitlements.ECONFLICT, "license %s is replaced by %s: buy for the current license instead", l.ID, st.ReplacedBy)
+	case entitlements.PhaseSuspended:
+		return entitlements.Errorf(entitlements.ECONFLICT, "license %s is suspended: contact sales", l.ID)
+	case entitlements.PhaseRevoked:
+		return entitlements.Errorf(entitlements.ECONFLICT, "license %s is revoked: nothing can be bought for it", l.ID)
+	case entitlements.PhaseExpired:
+		return entitlements.Errorf(entitlements.ECONFLICT, "license %s has expired: contact sales to renew it", l.ID)
+	}
+	return entitlements.Errorf(entitlements.ECONFLICT, "license %s is %s: nothing can be bought for it now", l.ID, st.Label())
 }
 
 // Buy starts a purchase for a signed-in portal user: it checks the item and the
@@ -125,11 +184,15 @@ func (s *Service) Buy(ctx context.Context, p *entitlements.Principal, itemID, li
 		if err != nil {
 			return "", nil, err
 		}
-		if !containsItem(s.ItemsFor(l), it.ID) {
-			return "", nil, entitlements.Errorf(entitlements.ECONFLICT, "%s can't be bought for license %s (%s, %s)", it.Name, l.ID, l.SKU, l.Status)
+		if err := NotCurrent(l, s.now()); err != nil {
+			return "", nil, err
 		}
-		if l.Status == entitlements.LicenseSuspended {
-			return "", nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is suspended: contact sales", l.ID)
+		items, err := s.ItemsFor(ctx, l)
+		if err != nil {
+			return "", nil, err
+		}
+		if !containsItem(items, it.ID) {
+			return "", nil, entitlements.Errorf(entitlements.ECONFLICT, "%s can't be bought for license %s (%s)", it.Name, l.ID, l.SKU)
 		}
 		o.LicenseID, name = l.ID, it.Name+" for "+l.ID
 	case entitlements.OrderEvaluation:
@@ -181,167 +244,3 @@ func containsItem(list []config.CatalogueItem, id string) bool {
 	}
 	return false
 }
-
-// Errors of Fulfil that change nothing and are logged.
-var (
-	ErrUnknownOrder = entitlements.Errorf(entitlements.ENOTFOUND, "the session belongs to no known order")
-	ErrMismatch     = entitlements.Errorf(entitlements.ECONFLICT, "the session does not match its order (session, amount or currency)")
-)
-
-// Fulfil is the one fulfilment function. It takes a Checkout Session (from a signed
-// webhook or retrieved from Stripe by the success page), finds its order, checks that
-// the session is the order's with the same amount and currency, and fulfils only a
-// session whose payment_status is paid or no_payment_required: one license per order,
-// whatever the number, order or concurrency of calls. An unpaid session moves the
-// order to processing and issues nothing.
-func (s *Service) Fulfil(ctx context.Context, sess *stripe.CheckoutSession, via string) (*Result, error) {
-	orderID := sess.ClientReferenceID
-	if orderID == "" {
-		orderID = sess.Metadata["order_id"]
-	}
-	if !entitlements.ValidID(entitlements.PrefixOrder, orderID) {
-		s.logf(slog.LevelWarn, "stripe: session for no order", "session_id", sess.ID, "via", via)
-		return nil, ErrUnknownOrder
-	}
-	o, err := s.store.GetOrder(ctx, orderID)
-	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
-		s.logf(slog.LevelWarn, "stripe: session for an unknown order", "session_id", sess.ID, "order_id", orderID, "via", via)
-		return nil, ErrUnknownOrder
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.fulfilSession(ctx, o, sess, via)
-}
-
-// Result is what a fulfilment did.
-type Result struct {
-	Order   *entitlements.Order
-	License *entitlements.License // nil until fulfilled
-	// LeaseToken is set only for the call that issued a lease-required license (shown
-	// once); other callers rotate the token in the portal to get one.
-	LeaseToken string
-}
-
-func (s *Service) fulfilSession(ctx context.Context, o *entitlements.Order, sess *stripe.CheckoutSession, via string) (*Result, error) {
-	if sess.ID != o.CheckoutSessionID || (sess.ClientReferenceID != "" && sess.ClientReferenceID != o.ID) ||
-		sess.AmountTotal != o.Amount || !strings.EqualFold(string(sess.Currency), o.Currency) {
-		s.logf(slog.LevelWarn, "stripe: session does not match its order: nothing done", "order_id", o.ID, "session_id", sess.ID,
-			"amount", sess.AmountTotal, "currency", sess.Currency, "order_amount", o.Amount, "order_currency", o.Currency, "via", via)
-		return nil, ErrMismatch
-	}
-	pi := ""
-	if sess.PaymentIntent != nil {
-		pi = sess.PaymentIntent.ID
-	}
-	switch sess.PaymentStatus {
-	case stripe.CheckoutSessionPaymentStatusPaid, stripe.CheckoutSessionPaymentStatusNoPaymentRequired:
-		if _, err := s.store.MoveOrder(ctx, o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending, entitlements.OrderProcessing}, pi); err != nil {
-			return nil, err
-		}
-	default:
-		// Asynchronous payment (bank debit): wait for async_payment_succeeded.
-		if _, err := s.store.MoveOrder(ctx, o.ID, entitlements.OrderProcessing, []string{entitlements.OrderPending}, pi); err != nil {
-			return nil, err
-		}
-		cur, err := s.store.GetOrder(ctx, o.ID)
-		return &Result{Order: cur}, err
-	}
-	cur, err := s.store.GetOrder(ctx, o.ID)
-	if err != nil {
-		return nil, err
-	}
-	return s.fulfilOrder(ctx, cur, via)
-}
-
-// fulfilOrder issues the license of a paid order, exactly once: the order's
-// entitlement is unique per order (a second call gets the first), an entitlement
-// issues one license (a second issue is a conflict, and the first license is read
-// back), and the order moves to fulfilled, with its audit event, once.
-func (s *Service) fulfilOrder(ctx context.Context, o *entitlements.Order, via string) (*Result, error) {
-	res := &Result{Order: o}
-	if o.FulfilledLicenseID != "" {
-		l, err := s.store.GetLicense(ctx, o.FulfilledLicenseID)
-		res.License = l
-		return res, err
-	}
-	if o.Status != entitlements.OrderPaid {
-		// Not paid yet, failed, or refunded or disputed before it was fulfilled (Stripe
-		// does not order its events): nothing to issue.
-		return res, nil
-	}
-	ent, err := s.openEntitlement(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	l, tok, err := s.Issuer.IssueWithToken(ctx, ent.ID, issuance.SelfService)
-	if entitlements.ErrorCode(err) == entitlements.ECONFLICT {
-		// Issued by a concurrent call (or an earlier one that stopped before marking the
-		// order): that license is the order's.
-		if prev, perr := s.store.LicenseOfEntitlement(ctx, ent.ID); perr == nil {
-			l, tok, err = prev, "", nil
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	res.License, res.LeaseToken = l, tok
-	done, err := s.store.FulfilOrder(ctx, o.ID, l.ID, via)
-	if err != nil {
-		return nil, err
-	}
-	if done {
-		s.logf(slog.LevelInfo, "order fulfilled", "order_id", o.ID, "license_id", l.ID, "via", via)
-	}
-	res.Order, err = s.store.GetOrder(ctx, o.ID)
-	return res, err
-}
-
-// openEntitlement opens the order's entitlement, approved by the catalogue policy, as
-// staff would through the same service (a new license, a renewal or a top-up).
-func (s *Service) openEntitlement(ctx context.Context, o *entitlements.Order) (*entitlements.Entitlement, error) {
-	switch o.Kind {
-	case entitlements.OrderRenewal, entitlements.OrderTopUp:
-		kind, tmpl := entitlements.KindRenewal, ""
-		if o.Kind == entitlements.OrderTopUp {
-			kind, tmpl = entitlements.KindTopUp, o.Template
-		}
-		return s.Issuer.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: kind, LicenseID: o.LicenseID, Template: tmpl,
-			Source: entitlements.SourceSelfService, OrderID: o.ID, ContractRef: o.ID}, issuance.SelfService)
-	}
-	return s.Issuer.CreateEntitlement(ctx, entitlements.EntitlementInput{CustomerID: o.CustomerID, Template: o.Template,
-		Source: entitlements.SourceSelfService, OrderID: o.ID, ContractRef: o.ID}, issuance.SelfService)
-}
-
-// OrderPage returns an order of the principal's customer for its page; when it is not
-// fulfilled yet and has a Checkout Session, the session is retrieved from Stripe and
-// fulfilled (the success page's call of Fulfil).
-func (s *Service) OrderPage(ctx context.Context, p *entitlements.Principal, id string) (*Result, error) {
-	if !entitlements.ValidID(entitlements.PrefixOrder, id) {
-		return nil, entitlements.NotFound("order", id)
-	}
-	o, err := s.store.CustomerOrder(ctx, p.CustomerID, id)
-	if err != nil {
-		return nil, err
-	}
-	if o.Status == entitlements.OrderFulfilled || o.CheckoutSessionID == "" {
-		return s.fulfilOrder(ctx, o, "order page")
-	}
-	if o.Status != entitlements.OrderPending && o.Status != entitlements.OrderProcessing && o.Status != entitlements.OrderPaid {
-		return &Result{Order: o}, nil
-	}
-	params := &stripe.CheckoutSessionParams{}
-	params.Context = ctx
-	sess, err := s.Stripe.CheckoutSessions.Get(o.CheckoutSessionID, params)
-	if err != nil {
-		s.logf(slog.LevelWarn, "stripe: session not retrieved", "order_id", o.ID, "err", err)
-		return &Result{Order: o}, nil // the page says "processing"; the webhook will come
-	}
-	res, err := s.fulfilSession(ctx, o, sess, "success page")
-	if errors.Is(err, ErrMismatch) {
-		return &Result{Order: o}, nil
-	}
-	return res, err
-}
-
-var timeZero time.Time

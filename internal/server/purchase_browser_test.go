@@ -11,7 +11,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/metrum/licensing/internal/browsertest"
+	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/smtptest"
+	"github.com/metrum/licensing/web/ui"
 )
 
 // TestBrowserEvaluation: a new visitor asks for an evaluation with their email → the
@@ -144,4 +146,83 @@ func TestBrowserPaidPurchase(t *testing.T) {
 	if amount != 250000 || session == "" {
 		t.Fatalf("order: amount %d session %q", amount, session)
 	}
+}
+
+// TestBrowserHeldOrders: a renewal and a credit pack paid for a license revoked after
+// they were bought are held; the customer's order page says what happens next; an
+// approver finds them in the console's order queue, sees a refused fulfilment
+// re-rendered with its reason and what was typed, fulfils one by hand for another
+// license, and refunds the other after ticking the confirmation.
+func TestBrowserHeldOrders(t *testing.T) {
+	e := mustShop(t, false)
+	ctx := context.Background()
+	a := e.tenant(t, "Hooli", "ops@hooli.test")
+	buyer := &entitlements.Principal{Kind: entitlements.PrincipalPortalUser, CustomerID: a.customer.ID, Actor: a.email}
+	buy := func(item string) *entitlements.Order {
+		_, o, err := e.shop.Buy(ctx, buyer, item, a.router.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	renewal, pack := buy("renew-enterprise"), buy("credit-pack-5m")
+	if _, err := e.svc.ChangeStatus(ctx, a.router.ID, entitlements.ActionRevoke, "contract terminated", time.Time{}, e.check); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range []*entitlements.Order{renewal, pack} {
+		p, h := event(t, "evt_held_"+ui.Itoa(i), "checkout.session.completed", sessionOf(o, "paid"), webhookSecret, time.Time{})
+		if r := e.deliver(t, p, h); r.status != 200 {
+			t.Fatalf("delivery of a paid order for a revoked license: %d %s", r.status, r.body)
+		}
+	}
+	other, _ := e.issue(t, a.customer.ID, "enterprise-annual")
+
+	customer := e.portalBrowser(t, a.email)
+	customer.do("the held order's page", chromedp.Navigate(e.ts.URL+"/portal/orders/"+renewal.ID), chromedp.WaitVisible(chromedp.ID("order-held")))
+	customer.shot("portal-order-held")
+	if s := customer.text("#order-held"); !strings.Contains(s, "revoked") || !strings.Contains(s, "refund") {
+		t.Fatalf("held order page: %q", s)
+	}
+
+	if err := e.store.CreateStaff(ctx, &entitlements.Staff{Email: "approver@staff.test", Role: entitlements.RoleApprover},
+		"a long enough password", "test"); err != nil {
+		t.Fatal(err)
+	}
+	staff := e.staffBrowser(t, "approver@staff.test")
+	staff.do("the order queue", chromedp.Navigate(e.ts.URL+"/staff/orders"), chromedp.WaitVisible(chromedp.ID("orders")))
+	staff.shot("console-order-queue")
+	if q := staff.text("#orders"); !strings.Contains(q, renewal.ID) || !strings.Contains(q, pack.ID) || !strings.Contains(q, "held") {
+		t.Fatalf("queue: %q", q)
+	}
+	staff.do("open the renewal", chromedp.Click(chromedp.CSS(`a[href="/staff/orders/`+renewal.ID+`"]`)), chromedp.WaitVisible(chromedp.ID("fulfil")))
+	staff.do("fulfil for the revoked license", chromedp.SendKeys(chromedp.ID("fulfil-note"), "try as bought"), chromedp.Click(chromedp.ID("fulfil")),
+		chromedp.WaitVisible(chromedp.ID("form-error")))
+	staff.shot("console-order-fulfil-refused")
+	if s := staff.text("#form-error"); !strings.Contains(s, "revoked") {
+		t.Fatalf("refusal: %q", s)
+	}
+	if note, _ := chromedp.Run(staff.ctx, chromedp.Value(chromedp.ID("fulfil-note"))); note != "try as bought" {
+		t.Fatalf("the note typed was lost: %q", note)
+	}
+	staff.do("fulfil for the other license", chromedp.SendKeys(chromedp.ID("license"), other.ID), chromedp.Click(chromedp.ID("fulfil")),
+		chromedp.WaitVisible(chromedp.ID("issued-license")))
+	staff.shot("console-order-fulfilled")
+	if f := staff.text("#flash"); !strings.Contains(f, "fulfilled") {
+		t.Fatalf("flash: %q", f)
+	}
+	if got := e.order(t, renewal.ID); got.Status != entitlements.OrderFulfilled {
+		t.Fatalf("renewal order %s", got.Status)
+	}
+
+	staff.do("open the pack", chromedp.Navigate(e.ts.URL+"/staff/orders/"+pack.ID), chromedp.WaitVisible(chromedp.ID("refund")))
+	staff.shot("console-order-held")
+	staff.do("refund", chromedp.SendKeys(chromedp.ID("refund-note"), "license revoked before fulfilment"), chromedp.Click(chromedp.ID("refund-confirm")),
+		chromedp.Click(chromedp.ID("refund")), chromedp.WaitVisible(chromedp.ID("flash")))
+	if f := staff.text("#flash"); !strings.Contains(f, "refunded") {
+		t.Fatalf("flash: %q", f)
+	}
+	if got := e.order(t, pack.ID); got.Status != entitlements.OrderRefunded || got.ReviewedBy != "approver@staff.test" {
+		t.Fatalf("pack order %s reviewed by %q", got.Status, got.ReviewedBy)
+	}
+	staff.do("the queue is empty", chromedp.Navigate(e.ts.URL+"/staff/orders"), chromedp.WaitVisible(chromedp.ID("empty")))
 }

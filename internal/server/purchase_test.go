@@ -231,10 +231,21 @@ func TestStripeWebhookRefusals(t *testing.T) {
 	payload, header = event(t, "evt_4", "checkout.session.completed", good, webhookSecret, time.Time{})
 	wantProblem(t, e.deliver(t, []byte(strings.Replace(string(payload), `"amount_total":250000`, `"amount_total":1`, 1)), header), 400, "invalid")
 	unchanged("altered")
-	// Signed, but for an unknown order, or with another amount or currency.
+	// Signed, but for an unknown order: 503 so Stripe redelivers (it may be an order
+	// this database does not have yet), kept for staff, nothing else changed.
+	m := sessionOf(o, "paid")
+	m["client_reference_id"], m["metadata"] = "ord_01HZY3QK8Y0000000000000000", map[string]string{}
+	payload, header = event(t, "evt_unknown_order", "checkout.session.completed", m, webhookSecret, time.Time{})
+	wantProblem(t, e.deliver(t, payload, header), 503, "unavailable")
+	unchanged("unknown order")
+	if n := e.count(t, `SELECT count(*) FROM stripe_pending_events WHERE event_id = 'evt_unknown_order'`); n != 1 {
+		t.Fatalf("the unmatched event was kept %d times", n)
+	}
+	// Signed, but naming no order, or with another amount, currency or session: no
+	// retry can fix them, so 200, logged, nothing changed.
 	for name, edit := range map[string]func(m map[string]any){
-		"unknown order": func(m map[string]any) {
-			m["client_reference_id"] = "ord_01HZY3QK8Y0000000000000000"
+		"no order": func(m map[string]any) {
+			m["client_reference_id"] = ""
 			m["metadata"] = map[string]string{}
 		},
 		"amount":   func(m map[string]any) { m["amount_total"] = int64(100) },
@@ -362,8 +373,8 @@ func TestStripeRefundBeforeFulfilment(t *testing.T) {
 	_, o := e.buy(t, c, a.customer.ID, "pilot", "")
 	pi := sessionOf(o, "paid")["payment_intent"].(string)
 	// What the fulfilment does first; it stops here (the process died).
-	if moved, err := e.store.MoveOrder(context.Background(), o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending}, pi); err != nil || !moved {
-		t.Fatalf("move to paid: %v %v", moved, err)
+	if got, err := e.store.MarkPayment(context.Background(), o.ID, entitlements.OrderPaid, []string{entitlements.OrderPending}, pi); err != nil || got.Status != entitlements.OrderPaid {
+		t.Fatalf("move to paid: %v %v", got, err)
 	}
 	p, h := event(t, "evt_rb1", "charge.refunded", map[string]any{"id": "ch_rb", "object": "charge", "payment_intent": pi,
 		"amount": o.Amount, "amount_refunded": o.Amount, "refunded": true, "currency": "usd"}, webhookSecret, time.Time{})
@@ -393,7 +404,8 @@ func event2(t *testing.T, id string, o *entitlements.Order, secret string) ([]by
 }
 
 // TestStripeTopUpSupersedes: a credit pack bought for a license issues a successor with
-// the pack's budget that supersedes it.
+// the pack's budget that supersedes it; 20 deliveries at once and 5 success pages
+// meanwhile all answer 200 (issue 19, case 1).
 func TestStripeTopUpSupersedes(t *testing.T) {
 	e := mustShop(t, false)
 	a := e.tenant(t, "Acme", "ops@acme.test")
@@ -403,7 +415,32 @@ func TestStripeTopUpSupersedes(t *testing.T) {
 		t.Fatalf("order %+v", o)
 	}
 	p, h := event(t, "evt_t1", "checkout.session.completed", sessionOf(o, "paid"), webhookSecret, time.Time{})
-	e.deliver(t, p, h)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 25)
+	for i := range 25 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i < 20 {
+				statuses <- e.deliver(t, p, h).status
+				return
+			}
+			resp, err := c.Get(e.ts.URL + "/portal/orders/" + o.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		if st != 200 {
+			t.Fatalf("a delivery or success page of a paid top-up answered %d", st)
+		}
+	}
 	got := e.order(t, o.ID)
 	l, err := e.store.GetLicense(context.Background(), got.FulfilledLicenseID)
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *Server) Handler() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	cookies := httpx.Cookies{Secure: s.SecureCookies}
-	staff := &staffweb.Handler{Svc: s.Svc, Portal: s.Portal, Log: s.Log, Cookies: cookies, BaseURL: s.BaseURL, Now: s.Now}
+	staff := &staffweb.Handler{Svc: s.Svc, Portal: s.Portal, Shop: s.Purchase, Log: s.Log, Cookies: cookies, BaseURL: s.BaseURL, Now: s.Now}
 	pages := []httpx.HTMLError{staff.ErrorPage}
 	var portalPages *portalweb.Handler
 	if s.Portal != nil {
@@ -109,7 +109,7 @@ func (s *Server) Handler() *echo.Echo {
 	staff.Routes(e.Group("/staff"))
 	v1 := e.Group("/v1")
 	(&public.Handler{Bundles: s.Svc, Purchase: s.Purchase}).Routes(v1)
-	(&staffjson.Handler{Svc: s.Svc, Portal: s.Portal, Log: s.Log}).Routes(v1.Group(strings.TrimPrefix(staffapi.Prefix, "/v1")))
+	(&staffjson.Handler{Svc: s.Svc, Portal: s.Portal, Shop: s.Purchase, Log: s.Log}).Routes(v1.Group(strings.TrimPrefix(staffapi.Prefix, "/v1")))
 	if portalPages != nil {
 		portalPages.Routes(e.Group("/portal"))
 		(&customerapi.Handler{Portal: s.Portal, Limit: s.CustomerLimit, Now: s.Now}).Routes(v1)

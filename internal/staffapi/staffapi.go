@@ -66,6 +66,9 @@ const (
 	OrderQueue         = "/orders/queue"
 	OrderGet           = "/orders/get"
 	OrderReview        = "/orders/review"
+	OrderFulfil        = "/orders/fulfil"
+	OrderRefund        = "/orders/refund"
+	OrderUnmatched     = "/orders/unmatched"
 )
 
 // Empty is the body of a call that takes nothing.
@@ -222,6 +225,16 @@ type NewCustomerToken struct {
 
 // ReviewRequest takes an order out of the staff queue.
 type ReviewRequest struct{ ID, Note string }
+
+// FulfilRequest fulfils a held order by hand, optionally for another license of the
+// customer.
+type FulfilRequest struct{ ID, LicenseID, Note string }
+
+// Fulfilled is what a fulfilment by hand issued.
+type Fulfilled struct {
+	Order   *entitlements.Order
+	License *entitlements.License
+}
 
 // Rotated lease token, and other single values, reuse Token.
 var _ = Token{}

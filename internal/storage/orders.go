@@ -93,16 +93,21 @@ func (s *Store) OrderByPaymentIntent(ctx context.Context, pi string) (*entitleme
 	return o, nil
 }
 
-// MoveOrder changes an order's status only from one of the given statuses; it
-// reports whether it did (a concurrent or repeated call finds it moved already).
-// paymentIntent, when set, is recorded with it.
-func (s *Store) MoveOrder(ctx context.Context, id, to string, from []string, paymentIntent string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE orders SET status = $2, payment_intent = coalesce($4, payment_intent), updated_at = now()
-		WHERE id = $1 AND status = ANY($3)`, id, to, from, nullable(paymentIntent))
-	if err != nil {
-		return false, unavailable(err)
-	}
-	return tag.RowsAffected() == 1, nil
+// MoveOrder changes an order's status only from one of the given statuses, with its
+// audit event; it reports whether it did (a concurrent or repeated call finds it
+// moved already).
+func (s *Store) MoveOrder(ctx context.Context, id, to string, from []string, why string) (bool, error) {
+	moved := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE orders SET status = $2, updated_at = now() WHERE id = $1 AND status = ANY($3)`, id, to, from)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		moved = true
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: "system:self-service", Action: "order." + to, Subject: id,
+			Details: map[string]string{"reason": why}})
+	})
+	return moved, err
 }
 
 // FulfilOrder marks a paid order fulfilled with its license, once, with the one
@@ -122,13 +127,15 @@ func (s *Store) FulfilOrder(ctx context.Context, id, licenseID, via string) (boo
 	return done, err
 }
 
-// FlagOrder moves a fulfilled order to refunded or disputed and puts it in the staff
-// queue with the reason; it reports whether this call did it.
+// FlagOrder moves an order to refunded or disputed and puts it in the staff queue
+// with the reason; it reports whether this call did it. A refunded order is flagged
+// again only by a dispute (the refund Stripe reports after staff refunded a held
+// order changes nothing).
 func (s *Store) FlagOrder(ctx context.Context, id, status, reason string) (bool, error) {
 	done := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE orders SET status = $2, review_reason = $3, reviewed_by = '', updated_at = now()
-			WHERE id = $1 AND status IN ('fulfilled', 'paid', 'refunded')`, id, status, reason)
+			WHERE id = $1 AND (status IN ('fulfilled', 'paid', 'held', 'processing') OR (status = 'refunded' AND $2 = 'disputed'))`, id, status, reason)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

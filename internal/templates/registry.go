@@ -76,6 +76,23 @@ var all = []*Template{
 		AllowedFeatures:   routerFeatures,
 		OverridableLimits: []string{"seats", "max_instances", "token_budget", "max_concurrency"},
 	},
+	// Version 2 of the credit packs: the budget may be set by the entitlement, so a
+	// pack that lands on a license another purchase issued meanwhile carries both
+	// budgets (docs/purchase.md, "Credit packs add up").
+	{
+		Name: "credit-pack-5m", Version: 2, Product: ProductRouter,
+		Summary: "prepaid top-up: replaces a license with a 5M-token license-wide budget, other terms kept",
+		Term:    365 * Day, MaxTerm: 3 * 366 * Day, Inherit: true, SelfService: true,
+		Limits:            map[string]int64{"token_budget": 5_000_000},
+		OverridableLimits: []string{"token_budget"},
+	},
+	{
+		Name: "credit-pack-25m", Version: 2, Product: ProductRouter,
+		Summary: "prepaid top-up: replaces a license with a 25M-token license-wide budget, other terms kept",
+		Term:    365 * Day, MaxTerm: 3 * 366 * Day, Inherit: true, SelfService: true,
+		Limits:            map[string]int64{"token_budget": 25_000_000},
+		OverridableLimits: []string{"token_budget"},
+	},
 	// CoreSDK plans (the seed's plan tiers): JWS tokens, no grace (the form has none).
 	{
 		Name: "free", Version: 1, Product: ProductCoreSDK, Summary: "Free plan: 3 tenants, 500 rps",

@@ -33,7 +33,7 @@ type Page struct {
 var nav = []ui.Link{
 	{Href: "/staff/", Text: "Dashboard"}, {Href: "/staff/licenses", Text: "Licenses"},
 	{Href: "/staff/entitlements", Text: "Entitlements"}, {Href: "/staff/customers", Text: "Customers"},
-	{Href: "/staff/bundles", Text: "Bundles"}, {Href: "/staff/keys", Text: "Keys"}, {Href: "/staff/audit", Text: "Audit"},
+	{Href: "/staff/orders", Text: "Orders"}, {Href: "/staff/bundles", Text: "Bundles"}, {Href: "/staff/keys", Text: "Keys"}, {Href: "/staff/audit", Text: "Audit"},
 	{Href: "/staff/accounts", Text: "Accounts"}, {Href: "/staff/tokens", Text: "Tokens"},
 }
 

@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -68,4 +70,16 @@ func OrAll(v, all string) string {
 		return all
 	}
 	return v
+}
+
+// Money formats an amount in a currency's minor unit: "USD 2,500.00"; 0 is "free".
+func Money(minor int64, currency string) string {
+	if minor == 0 {
+		return "free"
+	}
+	whole := strconv.FormatInt(minor/100, 10)
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	return fmt.Sprintf("%s %s.%02d", strings.ToUpper(currency), whole, minor%100)
 }

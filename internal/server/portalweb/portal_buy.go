@@ -2,9 +2,7 @@ package portalweb
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/server/httpx"
 	pages "github.com/metrum/licensing/web/portal"
+	"github.com/metrum/licensing/web/ui"
 )
 
 // purchaseRoutes are mounted only when Stripe is configured: without it, purchase is
@@ -29,16 +28,7 @@ func (s *Handler) purchaseRoutes(pg *echo.Group, a *echo.Group) {
 	a.GET("/orders/:id", s.portalOrder)
 }
 
-func price(it config.CatalogueItem) string {
-	if it.Price == 0 {
-		return "free"
-	}
-	whole := strconv.FormatInt(it.Price/100, 10)
-	for i := len(whole) - 3; i > 0; i -= 3 {
-		whole = whole[:i] + "," + whole[i:]
-	}
-	return fmt.Sprintf("%s %s.%02d", strings.ToUpper(it.Currency), whole, it.Price%100)
-}
+func price(it config.CatalogueItem) string { return ui.Money(it.Price, it.Currency) }
 
 func (s *Handler) portalBuyPage(c echo.Context) error {
 	ctx, p := c.Request().Context(), httpx.Principal(c)
@@ -51,7 +41,16 @@ func (s *Handler) portalBuyPage(c echo.Context) error {
 		}
 	}
 	kind := c.QueryParam("kind")
-	for _, it := range s.Purchase.ItemsFor(l) {
+	items, err := s.Purchase.ItemsFor(ctx, l)
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		if why := purchase.NotCurrent(l, s.now()); why != nil {
+			v.Why = entitlements.ErrorMessage(why)
+		}
+	}
+	for _, it := range items {
 		if kind == "" || it.Kind == kind {
 			v.Items = append(v.Items, pages.PortalBuyItem{ID: it.ID, Name: it.Name, Price: price(it), Kind: it.Kind})
 		}
@@ -84,7 +83,10 @@ func (s *Handler) renderOrder(c echo.Context, res *purchase.Result, leaseToken s
 	o := res.Order
 	v := pages.PortalOrderView{ID: o.ID, Item: o.Item, Status: o.Status, LeaseToken: leaseToken,
 		Cancelled:  c.QueryParam("cancelled") != "" && o.Status == entitlements.OrderPending,
-		Processing: o.Status == entitlements.OrderPending || o.Status == entitlements.OrderProcessing || o.Status == entitlements.OrderPaid}
+		Processing: o.Status == entitlements.OrderPending || o.Status == entitlements.OrderProcessing || o.Status == entitlements.OrderPaid,
+		Held:       o.Status == entitlements.OrderHeld, Reason: strings.TrimPrefix(o.ReviewReason, "not fulfilled automatically: "),
+		Refunded: o.Status == entitlements.OrderRefunded && o.FulfilledLicenseID == "",
+		Expired:  o.Status == entitlements.OrderCancelled}
 	if it, ok := s.Purchase.Item(o.Item); ok {
 		v.Item = it.Name
 	}

@@ -73,7 +73,11 @@ func (s *Handler) portalLicense(c echo.Context) error {
 		}
 	}
 	if s.Purchase != nil {
-		for _, it := range s.Purchase.ItemsFor(l) {
+		items, err := s.Purchase.ItemsFor(ctx, l)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
 			v.SelfService = true
 			if it.Kind == entitlements.OrderRenewal {
 				v.CanRenew = true

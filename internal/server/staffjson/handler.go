@@ -8,11 +8,15 @@ import (
 
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/purchase"
 )
 
 // Handler serves the staff API.
 type Handler struct {
 	Svc    *issuance.Service
 	Portal *portal.Service // what staff do on a customer's behalf; nil: not served
-	Log    *slog.Logger
+	// Shop is self-service purchase (held orders fulfilled by hand or refunded); nil:
+	// purchase is off.
+	Shop *purchase.Service
+	Log  *slog.Logger
 }

@@ -93,7 +93,31 @@ func (s *Handler) staffCustomerCalls(a route) {
 	a(staffapi.OrderReview, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ReviewRequest) (*staffapi.Empty, error) {
 		return &staffapi.Empty{}, s.Svc.ReviewOrder(ctx, p.ID, p.Note, by)
 	}))
+	a(staffapi.OrderFulfil, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.FulfilRequest) (*staffapi.Fulfilled, error) {
+		if s.Shop == nil {
+			return nil, errNoShop
+		}
+		res, err := s.Shop.FulfilByHand(ctx, p.ID, p.LicenseID, p.Note, by)
+		if err != nil {
+			return nil, err
+		}
+		return &staffapi.Fulfilled{Order: res.Order, License: res.License}, nil
+	}))
+	a(staffapi.OrderRefund, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ReviewRequest) (*entitlements.Order, error) {
+		if s.Shop == nil {
+			return nil, errNoShop
+		}
+		return s.Shop.RefundHeld(ctx, p.ID, p.Note, by)
+	}))
+	a(staffapi.OrderUnmatched, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.PendingPaymentEvent, error) {
+		if s.Shop == nil {
+			return nil, errNoShop
+		}
+		return s.Shop.Unmatched(ctx, 500, by)
+	}))
 }
+
+var errNoShop = entitlements.Errorf(entitlements.ENOTFOUND, "self-service purchase is off on this issuer (no stripe.secret_key)")
 
 func clampLimit(n int) int {
 	if n <= 0 || n > 500 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/portal"
+	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/server/httpx"
 	pages "github.com/metrum/licensing/web/staff"
 )
@@ -21,7 +22,10 @@ type Handler struct {
 	Svc *issuance.Service
 	// Portal is the portal service, for what staff do on a customer's behalf
 	// (invitations, customer API tokens); nil: those pages are hidden.
-	Portal  *portal.Service
+	Portal *portal.Service
+	// Shop is self-service purchase, for the order queue's fulfil and refund; nil:
+	// purchase is off.
+	Shop    *purchase.Service
 	Log     *slog.Logger
 	Cookies httpx.Cookies
 	// BaseURL is the issuer's public URL (server.base_url), for every absolute URL a

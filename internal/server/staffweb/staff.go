@@ -42,6 +42,7 @@ func (s *Handler) Routes(g *echo.Group) {
 	a.POST("/tokens/:id/revoke", s.staffRevokeToken)
 	s.staffEntitlementRoutes(a)
 	s.staffLicenseActionRoutes(a)
+	s.staffOrderRoutes(a)
 	s.staffAdminRoutes(a)
 	s.staffAccountRoutes(a)
 }
