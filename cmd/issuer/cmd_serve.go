@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/server"
+	"github.com/metrum/licensing/internal/server/drain"
 	"github.com/metrum/licensing/internal/templates"
 )
 
@@ -68,8 +68,10 @@ the PKCS#11 PIN): staff act through it, from the browser or the CLI.`)
 	return a.serve(ctx, l, a.portalService(false))
 }
 
-// serve runs the HTTP server on l until ctx ends, then drains for up to 10 s. The
-// revocation bundle scheduler runs beside it.
+// serve runs the HTTP server on l until ctx ends, then drains it (internal/server/drain:
+// /readyz 503 for server.drain_delay, then connections close after their next
+// response, within server.shutdown_timeout). The revocation bundle scheduler runs
+// beside it.
 func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) error {
 	if err := a.svc.CheckTemplates(ctx); err != nil {
 		return err
@@ -103,18 +105,11 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) err
 		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0)}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	a.logger().Info("shutting down")
-	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(dctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	sl := a.cfg.Server.Lifecycle
+	d := drain.New(hs, drain.Options{Delay: sl.DrainDelay, Timeout: sl.ShutdownTimeout, Log: a.logger()})
+	srv.Draining = d.Draining
+	// A drain that had to cut connections still ends in exit 0: the report says what
+	// was cut, and the process was asked to stop.
+	_, err := d.Serve(ctx, l)
+	return err
 }

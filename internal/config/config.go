@@ -27,6 +27,7 @@ type Config struct {
 	Mail     Mail     `yaml:"mail"`
 	Customer Customer `yaml:"customer_api"`
 	Stripe   Stripe   `yaml:"stripe"`
+	Metrics  Metrics  `yaml:"metrics"`
 }
 
 // Stripe turns on self-service purchase. Without a secret key purchase is hidden
@@ -108,6 +109,8 @@ type Server struct {
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed for the client
 	// address (sign-in throttling, download records, logs). Empty: the TCP peer.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Lifecycle: drain on SIGTERM and request deadlines (ops.go).
+	Lifecycle `yaml:",inline"`
 }
 
 // Database is the Postgres connection.
@@ -163,7 +166,7 @@ type Issuer struct {
 // Default is the configuration with nothing set.
 func Default() *Config {
 	return &Config{
-		Server:   Server{Addr: "127.0.0.1:8080"},
+		Server:   Server{Addr: "127.0.0.1:8080", Lifecycle: DefaultLifecycle},
 		Database: Database{DataDir: ".data"},
 		Leases:   Leases{RatePerLicense: 50, BurstPerLicense: 500, MaxBatch: 256, Workers: 2},
 		Mail:     Mail{From: "Metrum licensing <licensing@metrum.local>"},
@@ -217,6 +220,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	set(&c.Mail.SMTPAddr, "ISSUER_SMTP_ADDR")
 	set(&c.Mail.From, "ISSUER_SMTP_FROM")
 	set(&c.Mail.Username, "ISSUER_SMTP_USERNAME")
+	loadOps(c, getenv)
 	if v := getenv("ISSUER_MAKER_CHECKER"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -313,6 +317,7 @@ func (c *Config) Validate() error {
 	if p := c.Signing.PKCS11; p.Enabled() && p.TokenLabel == "" {
 		errs = append(errs, errors.New("signing.pkcs11.token_label must be set when signing.pkcs11.module is"))
 	}
+	errs = append(errs, c.validateOps()...)
 	return errors.Join(errs...)
 }
 

@@ -54,6 +54,9 @@ type Server struct {
 	Purchase *purchase.Service
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Draining, when it reports true, makes /readyz answer 503 while everything else
+	// is served (the drain on SIGTERM: internal/server/drain).
+	Draining func() bool
 }
 
 // LeaseGranter is the lease API's service (leaseapi.LeaseGranter).
@@ -115,6 +118,9 @@ func (s *Server) Handler() *echo.Echo {
 }
 
 func (s *Server) readyz(c echo.Context) error {
+	if s.Draining != nil && s.Draining() {
+		return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "draining: this replica is shutting down"}
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Svc.Ping(ctx); err != nil {
