@@ -83,10 +83,10 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) err
 	go func() { a.svc.RunBundleScheduler(sctx, a.cfg.Issuer.BundleCheckInterval); close(schedulerDone) }()
 	defer func() { stopScheduler(); <-schedulerDone }()
 	metrics := server.NewMetrics()
-	lc := a.cfg.Leases
+	lc, sl := a.cfg.Leases, a.cfg.Server.Lifecycle
 	leaseSvc := leases.New(a.store, a.svc, leases.Options{MaxBatch: lc.MaxBatch, Workers: lc.Workers,
 		Products: []string{templates.ProductRouter, templates.ProductCoreSDK}, ObserveBatch: metrics.ObserveBatch,
-		Limiter: ratelimit.New(lc.RatePerLicense, lc.BurstPerLicense, 0)})
+		Limiter: ratelimit.New(lc.RatePerLicense, lc.BurstPerLicense, 0), Deadline: sl.LeaseDeadline})
 	// The lease workers outlive the HTTP drain below: requests still in flight at
 	// shutdown get their decisions, not a 503 at their deadline.
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
@@ -102,10 +102,10 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) err
 	}
 	srv := &server.Server{Svc: a.svc, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
 		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), TrustedProxies: a.cfg.Server.TrustedProxyNets(),
-		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0)}
+		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0),
+		LeaseDeadline: sl.LeaseDeadline, RequestDeadline: sl.RequestDeadline}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	sl := a.cfg.Server.Lifecycle
 	d := drain.New(hs, drain.Options{Delay: sl.DrainDelay, Timeout: sl.ShutdownTimeout, Log: a.logger()})
 	srv.Draining = d.Draining
 	// A drain that had to cut connections still ends in exit 0: the report says what

@@ -57,7 +57,14 @@ type Server struct {
 	// Draining, when it reports true, makes /readyz answer 503 while everything else
 	// is served (the drain on SIGTERM: internal/server/drain).
 	Draining func() bool
+	// LeaseDeadline bounds a lease API request (0: leaseapi.DefaultDeadline);
+	// RequestDeadline every other request, and each item of a bulk stream (0:
+	// DefaultRequestDeadline). docs/operations.md, "Deadlines".
+	LeaseDeadline, RequestDeadline time.Duration
 }
+
+// DefaultRequestDeadline bounds a request when Server.RequestDeadline is unset.
+const DefaultRequestDeadline = 15 * time.Second
 
 // LeaseGranter is the lease API's service (leaseapi.LeaseGranter).
 type LeaseGranter = leaseapi.LeaseGranter
@@ -85,6 +92,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
+	e.Use(s.deadlines)
 	// form-action also governs where a form's POST may redirect: the buy form ends in
 	// a redirect to Stripe Checkout, so with purchase on, Checkout is allowed there.
 	formAction := "'self'"
@@ -106,15 +114,44 @@ func (s *Server) Handler() *echo.Echo {
 	staff.Routes(e.Group("/staff"))
 	v1 := e.Group("/v1")
 	(&public.Handler{Bundles: s.Svc, Purchase: s.Purchase}).Routes(v1)
-	(&staffjson.Handler{Svc: s.Svc, Portal: s.Portal, Log: s.Log}).Routes(v1.Group(strings.TrimPrefix(staffapi.Prefix, "/v1")))
+	(&staffjson.Handler{Svc: s.Svc, Portal: s.Portal, Log: s.Log, ItemDeadline: s.requestDeadline()}).Routes(v1.Group(strings.TrimPrefix(staffapi.Prefix, "/v1")))
 	if portalPages != nil {
 		portalPages.Routes(e.Group("/portal"))
 		(&customerapi.Handler{Portal: s.Portal, Limit: s.CustomerLimit, Now: s.Now}).Routes(v1)
 	}
 	if s.Leases != nil {
-		(&leaseapi.Handler{Leases: s.Leases, Metrics: s.Metrics}).Routes(v1)
+		(&leaseapi.Handler{Leases: s.Leases, Metrics: s.Metrics, Deadline: s.LeaseDeadline}).Routes(v1)
 	}
 	return e
+}
+
+func (s *Server) requestDeadline() time.Duration {
+	if s.RequestDeadline > 0 {
+		return s.RequestDeadline
+	}
+	return DefaultRequestDeadline
+}
+
+// deadlines bounds every request with RequestDeadline, so a staff or portal request
+// stuck on a lock or a hung database is answered (503) instead of holding its
+// connection and locks: the context reaches the database (internal/storage). Not the
+// lease API, which bounds its own from the arrival, nor the staff API's bulk streams,
+// whose items are bounded one by one.
+func (s *Server) deadlines(next echo.HandlerFunc) echo.HandlerFunc {
+	d := s.requestDeadline()
+	return func(c echo.Context) error {
+		p := c.Request().URL.Path
+		if strings.HasPrefix(p, "/v1/leases") || staffjson.Streams(p) {
+			return next(c)
+		}
+		orig := c.Request()
+		ctx, cancel := context.WithTimeout(orig.Context(), d)
+		c.SetRequest(orig.WithContext(ctx))
+		// What runs after the handler (the error page of a request that ran out of
+		// time, the access log) gets the request without the deadline.
+		defer func() { cancel(); c.SetRequest(orig) }()
+		return next(c)
+	}
 }
 
 func (s *Server) readyz(c echo.Context) error {
