@@ -32,6 +32,7 @@ type cli struct {
 	env    map[string]string
 	url    string // the running issuer's
 	issuer *app   // the issuer process's side (keys and database)
+	ts     *httptest.Server
 }
 
 func newCLI(t *testing.T) *cli { return newCLIFor(t) }
@@ -85,7 +86,7 @@ func (c *cli) startIssuer() {
 	srv := &server.Server{Svc: svc, Leases: ls, Portal: a.portalService(true), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	c.t.Cleanup(ts.Close)
-	c.url, c.issuer = ts.URL, a
+	c.url, c.issuer, c.ts = ts.URL, a, ts
 }
 
 // devToken gives an account a token where --as finds it (as `issuer dev` does).
@@ -366,15 +367,16 @@ func TestCLILifecycle(t *testing.T) {
 
 	c.json(&ent, "license", "top-up", "--id", lic.ID, "--template", "credit-pack-5m")
 	c.run("entitlement", "approve", "--all-drafts", "--kind", "top-up", "--as", "checker@m.test")
-	var issued []struct {
-		ID         string `json:"id"`
-		Supersedes string `json:"supersedes"`
+	var issued []map[string]any
+	for _, l := range c.ndjson("license", "issue", "--all-approved", "--json") {
+		if l["id"] != nil {
+			issued = append(issued, l)
+		}
 	}
-	c.json(&issued, "license", "issue", "--all-approved")
-	if len(issued) != 1 || issued[0].Supersedes != lic.ID {
+	if len(issued) != 1 || issued[0]["supersedes"] != lic.ID {
 		t.Fatalf("issued top-ups: %+v", issued)
 	}
-	up.ID = issued[0].ID
+	up.ID = issued[0]["id"].(string)
 
 	// Revocation asks for the license ID; a wrong answer changes nothing.
 	c.env["ISSUER_AS"] = "checker@m.test"
