@@ -54,20 +54,35 @@ func (s *Store) GrantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 //   - the server is told it too: SET LOCAL statement_timeout and lock_timeout, and
 //     metrum.lease_commit_by, leaseCommitMargin before it on the server's own clock,
 //     which the commit guard (migration 00013) checks at COMMIT;
-//   - a batch with less than minLeaseBatch left does not start, and one with less
-//     than leaseCommitMargin left when it is ready to commit does not send its
-//     COMMIT: both roll back, certainly.
+//   - a batch with less than the margin and a round trip left does not start, and
+//     one with less than the margin left when it is ready to commit does not send
+//     its COMMIT: both roll back, certainly.
 //
 // The margin covers the time between the caller sending the batch and the server
 // reading the clock (network, scheduling), so a COMMIT that passes the guard came
 // before the caller gave up.
 const (
 	leaseCommitMargin = 100 * time.Millisecond
-	minLeaseBatch     = leaseCommitMargin + 50*time.Millisecond
 	// leaseRollbackBound: how long the cleanup of a failed batch may wait on the
 	// server (it runs after the batch's requests were answered).
 	leaseRollbackBound = 2 * time.Second
 )
+
+type marginKey struct{}
+
+// WithLeaseCommitMargin sets how long before a lease batch's deadline its commit
+// guard closes (default 100 ms). Tests widen it, to hold a server inside the window
+// between the guard closing and the caller giving up.
+func WithLeaseCommitMargin(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, marginKey{}, d)
+}
+
+func commitMargin(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(marginKey{}).(time.Duration); ok {
+		return d
+	}
+	return leaseCommitMargin
+}
 
 // errLeaseDeadline: too little of the batch's deadline was left to go on.
 var errLeaseDeadline = errors.New("storage: lease batch deadline reached before its COMMIT was sent")
@@ -78,9 +93,10 @@ var errLeaseDeadline = errors.New("storage: lease batch deadline reached before 
 // connection left in a transaction is discarded by the pool on release.
 func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseRequest, lics []string, hashes [][]byte, fps []string,
 	rules entitlements.LeaseRules, precommit func([]entitlements.LeaseDecision) error) (out []entitlements.LeaseDecision, err error) {
+	margin := commitMargin(ctx)
 	left, bounded := budget(ctx)
-	if bounded && left < minLeaseBatch {
-		return nil, errLeaseDeadline
+	if bounded && left < margin+50*time.Millisecond {
+		return nil, errLeaseDeadline // not even a round trip is left before the guard closes
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -109,7 +125,7 @@ func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 		left, _ = budget(ctx)
 		ms := fmt.Sprintf("%dms", max(left.Milliseconds(), 1))
 		b.Queue(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true),
-			set_config('metrum.lease_commit_by', (clock_timestamp() + $2::interval)::text, true)`, ms, left-leaseCommitMargin)
+			set_config('metrum.lease_commit_by', (clock_timestamp() + $2::interval)::text, true)`, ms, left-margin)
 		execs++
 	}
 	for _, l := range locks {
@@ -162,7 +178,7 @@ func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 	if err := precommit(out); err != nil {
 		return nil, err
 	}
-	if left, _ := budget(ctx); bounded && left < leaseCommitMargin {
+	if left, _ := budget(ctx); bounded && left < margin {
 		return nil, errLeaseDeadline // nothing of the batch was sent for it to commit
 	}
 	w := &pgx.Batch{}
