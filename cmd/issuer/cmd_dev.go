@@ -159,7 +159,7 @@ Press Ctrl-C to stop (the database under %s stops with it).
 	// No load balancer watches a dev server's /readyz: Ctrl-C stops it without the
 	// drain delay (the rest of the drain still runs).
 	c.Server.DrainDelay = 0
-	return a.serve(ctx, l, ps)
+	return a.serve(ctx, l, ps, true)
 }
 
 // devPortalEmail is the demo customer's portal user.

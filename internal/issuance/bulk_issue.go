@@ -114,7 +114,7 @@ func (s *Service) IssueAllApproved(ctx context.Context, o BulkOptions, by *entit
 	close(jobs)
 	wg.Wait()
 	if err := s.store.FinishJob(work, job.ID); err != nil {
-		s.logf("bulk job not marked finished", "job_id", job.ID, "err", err)
+		s.logc(ctx, "bulk job not marked finished", "job_id", job.ID, "err", err)
 	}
 	return ok, len(list), ctx.Err()
 }
@@ -141,7 +141,7 @@ func (s *Service) recordItem(ctx context.Context, jobID string, n int, l *entitl
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if rerr := s.store.RecordJobItem(rctx, jobID, n, lic, msg, tokenWritten); rerr != nil {
-		s.logf("bulk job item not recorded", "job_id", jobID, "n", n, "license_id", lic, "err", rerr)
+		s.logc(ctx, "bulk job item not recorded", "job_id", jobID, "n", n, "license_id", lic, "err", rerr)
 	}
 }
 

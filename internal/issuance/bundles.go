@@ -84,7 +84,7 @@ func (s *Service) publish(ctx context.Context, product, actor, reason string, on
 	if err != nil {
 		return nil, err
 	}
-	s.logf("revocation bundle published", "product", product, "sequence", b.Sequence, "entries", b.Entries, "reason", b.Reason, "key_id", b.KeyID)
+	s.logc(ctx, "revocation bundle published", "product", product, "sequence", b.Sequence, "entries", b.Entries, "reason", b.Reason, "key_id", b.KeyID)
 	return b, nil
 }
 

@@ -185,7 +185,7 @@ func (s *Service) ChangeStatusWith(ctx context.Context, c entitlements.StatusCha
 	for _, l := range res.Chained {
 		chained = append(chained, l.ID)
 	}
-	s.logf("license status changed", "license_id", res.License.ID, "action", c.Action, "status", res.License.Status,
+	s.logc(ctx, "license status changed", "license_id", res.License.ID, "action", c.Action, "status", res.License.Status,
 		"chained", strings.Join(chained, " "), "actor", by.Email)
 	return res, nil
 }
@@ -223,7 +223,7 @@ func (s *Service) RestorePrevious(ctx context.Context, successorID, reason strin
 	if err != nil {
 		return nil, err
 	}
-	s.logf("previous license restored", "license_id", l.ID, "successor", successorID, "actor", by.Email)
+	s.logc(ctx, "previous license restored", "license_id", l.ID, "successor", successorID, "actor", by.Email)
 	return l, nil
 }
 

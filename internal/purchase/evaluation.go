@@ -48,7 +48,7 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 		return entitlements.Errorf(entitlements.ENOTFOUND, "evaluations are not offered: contact sales")
 	}
 	if s.Portal.SignInLimit.Wait("eval:"+email) > 0 || s.Portal.SignInLimit.Wait("addr:"+addr) > 0 {
-		s.logf(slog.LevelInfo, "evaluation request throttled", "client", addr)
+		s.logf(ctx, slog.LevelInfo, "evaluation request throttled", "client", addr)
 		return nil
 	}
 	tok, err := s.store.CreateEvaluationRequest(ctx, email, company, evaluationLinkTTL)
@@ -63,7 +63,7 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 			Body: "Open this link to start the 72-hour evaluation for " + company + ":\n\n" + link +
 				"\n\nIt works once, for 15 minutes. If you did not ask for it, ignore this message.\n"})
 		if err != nil {
-			s.logf(slog.LevelError, "evaluation link not sent", "err", err)
+			s.logf(ctx, slog.LevelError, "evaluation link not sent", "err", err)
 		}
 	}()
 	return nil

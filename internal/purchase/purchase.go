@@ -64,9 +64,11 @@ func New(cfg config.Stripe, store *storage.Store, iss *issuance.Service, ps *por
 		BaseURL: strings.TrimRight(baseURL, "/"), DomainPeriod: cfg.EvaluationDomainPeriod, Log: log}, nil
 }
 
-func (s *Service) logf(level slog.Level, msg string, args ...any) {
+// logf logs with the context the service was asked in, so the line names its
+// request (logctx); a webhook's too.
+func (s *Service) logf(ctx context.Context, level slog.Level, msg string, args ...any) {
 	if s.Log != nil {
-		s.Log.Log(context.Background(), level, msg, args...)
+		s.Log.Log(ctx, level, msg, args...)
 	}
 }
 
@@ -163,7 +165,7 @@ func (s *Service) Buy(ctx context.Context, p *entitlements.Principal, itemID, li
 	params.Context = ctx
 	sess, err := s.Stripe.CheckoutSessions.New(params)
 	if err != nil {
-		s.logf(slog.LevelError, "stripe: checkout session not created", "order_id", o.ID, "err", err)
+		s.logf(ctx, slog.LevelError, "stripe: checkout session not created", "order_id", o.ID, "err", err)
 		return "", nil, &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the payment provider could not be reached: try again in a moment", Err: err}
 	}
 	o.CheckoutSessionID = sess.ID
@@ -200,12 +202,12 @@ func (s *Service) Fulfil(ctx context.Context, sess *stripe.CheckoutSession, via 
 		orderID = sess.Metadata["order_id"]
 	}
 	if !entitlements.ValidID(entitlements.PrefixOrder, orderID) {
-		s.logf(slog.LevelWarn, "stripe: session for no order", "session_id", sess.ID, "via", via)
+		s.logf(ctx, slog.LevelWarn, "stripe: session for no order", "session_id", sess.ID, "via", via)
 		return nil, ErrUnknownOrder
 	}
 	o, err := s.store.GetOrder(ctx, orderID)
 	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
-		s.logf(slog.LevelWarn, "stripe: session for an unknown order", "session_id", sess.ID, "order_id", orderID, "via", via)
+		s.logf(ctx, slog.LevelWarn, "stripe: session for an unknown order", "session_id", sess.ID, "order_id", orderID, "via", via)
 		return nil, ErrUnknownOrder
 	}
 	if err != nil {
@@ -226,7 +228,7 @@ type Result struct {
 func (s *Service) fulfilSession(ctx context.Context, o *entitlements.Order, sess *stripe.CheckoutSession, via string) (*Result, error) {
 	if sess.ID != o.CheckoutSessionID || (sess.ClientReferenceID != "" && sess.ClientReferenceID != o.ID) ||
 		sess.AmountTotal != o.Amount || !strings.EqualFold(string(sess.Currency), o.Currency) {
-		s.logf(slog.LevelWarn, "stripe: session does not match its order: nothing done", "order_id", o.ID, "session_id", sess.ID,
+		s.logf(ctx, slog.LevelWarn, "stripe: session does not match its order: nothing done", "order_id", o.ID, "session_id", sess.ID,
 			"amount", sess.AmountTotal, "currency", sess.Currency, "order_amount", o.Amount, "order_currency", o.Currency, "via", via)
 		return nil, ErrMismatch
 	}
@@ -291,7 +293,7 @@ func (s *Service) fulfilOrder(ctx context.Context, o *entitlements.Order, via st
 		return nil, err
 	}
 	if done {
-		s.logf(slog.LevelInfo, "order fulfilled", "order_id", o.ID, "license_id", l.ID, "via", via)
+		s.logf(ctx, slog.LevelInfo, "order fulfilled", "order_id", o.ID, "license_id", l.ID, "via", via)
 	}
 	res.Order, err = s.store.GetOrder(ctx, o.ID)
 	return res, err
@@ -334,7 +336,7 @@ func (s *Service) OrderPage(ctx context.Context, p *entitlements.Principal, id s
 	params.Context = ctx
 	sess, err := s.Stripe.CheckoutSessions.Get(o.CheckoutSessionID, params)
 	if err != nil {
-		s.logf(slog.LevelWarn, "stripe: session not retrieved", "order_id", o.ID, "err", err)
+		s.logf(ctx, slog.LevelWarn, "stripe: session not retrieved", "order_id", o.ID, "err", err)
 		return &Result{Order: o}, nil // the page says "processing"; the webhook will come
 	}
 	res, err := s.fulfilSession(ctx, o, sess, "success page")

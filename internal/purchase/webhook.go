@@ -22,7 +22,7 @@ var ErrBadSignature = entitlements.Errorf(entitlements.EINVALID, "the webhook's 
 func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature string) (string, error) {
 	ev, err := webhook.ConstructEvent(payload, signature, s.WebhookSecret)
 	if err != nil {
-		s.logf(slog.LevelWarn, "stripe webhook refused", "err", err)
+		s.logf(ctx, slog.LevelWarn, "stripe webhook refused", "err", err)
 		return "", ErrBadSignature
 	}
 	if seen, err := s.store.StripeEventSeen(ctx, ev.ID); err != nil || seen {
@@ -59,7 +59,7 @@ func (s *Service) handle(ctx context.Context, ev *stripe.Event) (orderID, outcom
 		}
 		o, err := s.store.GetOrder(ctx, sess.ClientReferenceID)
 		if err != nil || o.CheckoutSessionID != sess.ID {
-			s.logf(slog.LevelWarn, "stripe: async payment failed for an unknown order", "session_id", sess.ID)
+			s.logf(ctx, slog.LevelWarn, "stripe: async payment failed for an unknown order", "session_id", sess.ID)
 			return "", "", ErrUnknownOrder
 		}
 		if _, err := s.store.MoveOrder(ctx, o.ID, entitlements.OrderFailed, []string{entitlements.OrderPending, entitlements.OrderProcessing}, ""); err != nil {
@@ -97,7 +97,7 @@ func (s *Service) suspendFor(ctx context.Context, pi, status, reason string) (st
 	}
 	o, err := s.store.OrderByPaymentIntent(ctx, pi)
 	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
-		s.logf(slog.LevelWarn, "stripe: "+status+" for an unknown payment", "payment_intent", pi)
+		s.logf(ctx, slog.LevelWarn, "stripe: "+status+" for an unknown payment", "payment_intent", pi)
 		return "", "", ErrUnknownOrder
 	}
 	if err != nil {
@@ -116,6 +116,6 @@ func (s *Service) suspendFor(ctx context.Context, pi, status, reason string) (st
 	if _, err := s.store.FlagOrder(ctx, o.ID, status, reason); err != nil {
 		return "", "", err
 	}
-	s.logf(slog.LevelWarn, "order "+status+": license suspended, waiting for staff review", "order_id", o.ID, "license_id", o.FulfilledLicenseID)
+	s.logf(ctx, slog.LevelWarn, "order "+status+": license suspended, waiting for staff review", "order_id", o.ID, "license_id", o.FulfilledLicenseID)
 	return o.ID, status, nil
 }

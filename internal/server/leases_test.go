@@ -68,7 +68,7 @@ func mustLeaseServer(t *testing.T, rate float64, burst int, opts ...func(*server
 	ls := leases.New(store, svc, leases.Options{Products: []string{"genai-smart-router"}, ObserveBatch: metrics.ObserveBatch,
 		Limiter: limiter})
 	go ls.Run(ctx)
-	srv := &server.Server{Svc: svc, Leases: ls, Metrics: metrics,
+	srv := &server.Server{Svc: svc, Leases: ls, Metrics: metrics, MetricsOpen: true,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		o(srv)

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/logctx"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
@@ -57,6 +59,15 @@ type Server struct {
 	// Draining, when it reports true, makes /readyz answer 503 while everything else
 	// is served (the drain on SIGTERM: internal/server/drain).
 	Draining func() bool
+	// MetricsToken, when set, is the bearer token GET /metrics requires. Without it,
+	// /metrics is served on this handler only when MetricsOpen (issuer dev, on
+	// loopback); `issuer serve` otherwise serves it on a listener of its own, or not
+	// at all (MetricsHandler).
+	MetricsToken string
+	MetricsOpen  bool
+	// MetricsOff keeps /metrics off this handler: it is served on a listener of its
+	// own (metrics.addr) through MetricsHandler.
+	MetricsOff bool
 	// LeaseDeadline bounds a lease API request (0: leaseapi.DefaultDeadline);
 	// RequestDeadline every other request, and each item of a bulk stream (0:
 	// DefaultRequestDeadline). docs/operations.md, "Deadlines".
@@ -90,6 +101,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.HTTPErrorHandler = httpx.ErrorHandler(s.Log, pages...)
 	e.IPExtractor = httpx.ClientIP(s.TrustedProxies)
 	e.Use(middleware.RequestID())
+	e.Use(requestIDContext)
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
 	e.Use(s.deadlines)
@@ -105,8 +117,8 @@ func (s *Server) Handler() *echo.Echo {
 		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action " + formAction,
 	}))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	if s.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
+	if s.Metrics != nil && !s.MetricsOff && (s.MetricsToken != "" || s.MetricsOpen) {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 	e.GET("/readyz", s.readyz)
 	e.GET(ui.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(ui.AssetPrefix+"/", httpx.CacheForever(http.FileServerFS(ui.Static)))))
@@ -123,6 +135,24 @@ func (s *Server) Handler() *echo.Echo {
 		(&leaseapi.Handler{Leases: s.Leases, Metrics: s.Metrics, Deadline: s.LeaseDeadline}).Routes(v1)
 	}
 	return e
+}
+
+// MetricsHandler serves the metrics, behind MetricsToken when it is set (for the
+// public listener, or one of its own: metrics.addr).
+func (s *Server) MetricsHandler() http.Handler {
+	h := s.Metrics.Handler()
+	if s.MetricsToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.MetricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "a scrape token is required (metrics.token)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) requestDeadline() time.Duration {
@@ -164,6 +194,16 @@ func (s *Server) readyz(c echo.Context) error {
 		return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "database unreachable", Err: err}
 	}
 	return c.String(http.StatusOK, "ready\n")
+}
+
+// requestIDContext puts the request's ID into its context, so the services' log lines
+// for it carry it (logctx; the issuer's logger adds it).
+func requestIDContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(logctx.WithRequestID(r.Context(), c.Response().Header().Get(echo.HeaderXRequestID))))
+		return next(c)
+	}
 }
 
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
