@@ -149,6 +149,11 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		t.Error("no response said Connection: close")
 	}
 	log := p.stderr.String()
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "msg=drain") {
+			t.Log(l)
+		}
+	}
 	if !strings.Contains(log, "msg=drained") || !strings.Contains(log, "forced_closed=0") {
 		t.Errorf("the drain's report is missing or cut connections:\n%s", log)
 	}
