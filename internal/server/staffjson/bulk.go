@@ -112,6 +112,6 @@ func (s *Handler) renewExpiring(c echo.Context) error {
 	out := &lazyStream{c: c}
 	n, err := s.Svc.RenewExpiring(c.Request().Context(), p.Product, p.Within, httpx.Staff(c), func(r issuance.RenewalProgress) {
 		out.send(staffapi.Progress{N: r.N, Of: r.Of, ID: r.LicenseID, Opened: r.Entitlement}, r.Err)
-	})
+	}, issuance.BulkOptions{ItemDeadline: s.ItemDeadline})
 	return out.finish(err, staffapi.Progress{Count: n})
 }
