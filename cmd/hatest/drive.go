@@ -209,7 +209,7 @@ func rejoin(ctx context.Context, p *patroni, name string, since time.Time, timeo
 		if ms, err := p.members(ctx); err == nil {
 			last = ms
 			for _, m := range ms {
-				if m.Name == name && m.Role == "sync_standby" && (m.State == "streaming" || m.State == "running") {
+				if m.Name == name && m.Place == "sync_standby" && (m.State == "streaming" || m.State == "running") {
 					logf("%s rejoined as the synchronous standby %.1fs after the kill: %v", name, time.Since(since).Seconds(), ms)
 					return
 				}

@@ -17,7 +17,7 @@ import (
 // member is one node as Patroni's GET /cluster shows it.
 type member struct {
 	Name     string `json:"name"`
-	Role     string `json:"role"`  // leader, sync_standby, replica
+	Place    string `json:"role"`  // leader, sync_standby, replica (Patroni's "role"; not a staff role)
 	State    string `json:"state"` // running, streaming, starting, stopped, …
 	Host     string `json:"host"`
 	Port     int    `json:"port"`
@@ -25,7 +25,7 @@ type member struct {
 }
 
 func (m member) String() string {
-	return fmt.Sprintf("%s=%s/%s(tl %d)", m.Name, m.Role, m.State, m.Timeline)
+	return fmt.Sprintf("%s=%s/%s(tl %d)", m.Name, m.Place, m.State, m.Timeline)
 }
 
 // patroni asks the nodes' REST APIs, in turn, for the cluster's members: any node
@@ -67,9 +67,9 @@ func healthy(ms []member) (leader member, ok bool) {
 	var sync bool
 	for _, m := range ms {
 		switch {
-		case m.Role == "leader" && m.State == "running":
+		case m.Place == "leader" && m.State == "running":
 			leader, ok = m, true
-		case m.Role == "sync_standby" && (m.State == "running" || m.State == "streaming"):
+		case m.Place == "sync_standby" && (m.State == "running" || m.State == "streaming"):
 			sync = true
 		}
 	}
@@ -79,7 +79,7 @@ func healthy(ms []member) (leader member, ok bool) {
 // leaderOf returns the running leader, if any.
 func leaderOf(ms []member) (member, bool) {
 	for _, m := range ms {
-		if m.Role == "leader" && m.State == "running" {
+		if m.Place == "leader" && m.State == "running" {
 			return m, true
 		}
 	}

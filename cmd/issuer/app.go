@@ -18,6 +18,7 @@ import (
 
 	"github.com/metrum/licensing/internal/config"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/logctx"
 	"github.com/metrum/licensing/internal/mail"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/ratelimit"
@@ -69,7 +70,8 @@ func (a *app) config() (*config.Config, error) {
 
 func (a *app) logger() *slog.Logger {
 	if a.log == nil {
-		a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		// Lines logged for a request name it: the server puts its ID in the context.
+		a.log = slog.New(logctx.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	}
 	return a.log
 }

@@ -156,7 +156,10 @@ Metrum license issuer (dev) is running.
 Sign-in links of the portal are printed here (dev has no SMTP server).
 Press Ctrl-C to stop (the database under %s stops with it).
 `, url, logins, portalLine, keyset, keyset, devStaff[0].email, c.Database.DataDir, url, renewNote, c.Database.DataDir)
-	return a.serve(ctx, l, ps)
+	// No load balancer watches a dev server's /readyz: Ctrl-C stops it without the
+	// drain delay (the rest of the drain still runs).
+	c.Server.DrainDelay = 0
+	return a.serve(ctx, l, ps, true)
 }
 
 // devPortalEmail is the demo customer's portal user.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -57,22 +56,33 @@ func licJSON(l *entitlements.License) map[string]any {
 }
 
 func licIssue(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("license issue", "license issue (--entitlement ent_… [--out FILE] | --all-approved) [--as STAFF] [--json]",
+	fs := a.flags("license issue", "license issue (--entitlement ent_… [--out FILE] | --all-approved | --job job_…) [--as STAFF] [--json]",
 		`Signs the license of an approved entitlement with the product's active license key
 and stores the row, the exact file and an audit event in one transaction. With --out,
-also writes the file. --all-approved issues every approved entitlement, with progress
-on stderr. A lease-required license's lease token is printed once: give it to the
-customer now, it is not stored in clear and can't be shown again (only rotated).`)
+also writes the file. --all-approved issues every approved entitlement as a bulk job
+on the server: each result is printed as it arrives (--json: one JSON object per
+line, the first naming the job), progress on stderr. --job prints a bulk job's
+results again, and which licenses need a new lease token. A lease-required license's
+lease token is printed once: give it to the customer now, it is not stored in clear
+and can't be shown again (only rotated).`)
 	id := fs.String("entitlement", "", "approved entitlement ID")
 	all := fs.Bool("all-approved", false, "issue every approved entitlement")
+	job := fs.String("job", "", "print the results of this bulk job again")
 	out := fs.String("out", "", "also write the license file here")
 	as, asJSON := actorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if (*id == "") == !*all {
-		fmt.Fprintln(a.stderr, "give --entitlement or --all-approved")
+	if n := btoi(*id != "") + btoi(*all) + btoi(*job != ""); n != 1 {
+		fmt.Fprintln(a.stderr, "give one of --entitlement, --all-approved or --job")
 		return errUsage
+	}
+	if *job != "" {
+		svc, err := a.api(*as)
+		if err != nil {
+			return err
+		}
+		return showJob(ctx, a, svc, *job, *asJSON)
 	}
 	if *all && *out != "" {
 		fmt.Fprintln(a.stderr, "--out writes one file: use it with --entitlement, then `license download` per license")
@@ -151,14 +161,16 @@ func (a *app) writeOut(path string, b []byte) error {
 }
 
 func licList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("license list", "license list [--customer cus_…] [--product P] [--status STATUS] [--expiring-within DURATION] [--after CURSOR] [--limit N] [--json]",
+	fs := a.flags("license list", "license list [--customer cus_…] [--product P] [--status STATUS] [--expiring-within DURATION] [--issued-since TIME] [--after CURSOR] [--limit N] [--json]",
 		`Lists licenses, newest first, a page at a time: the last line names the cursor of
 the next page. --expiring-within (e.g. 720h) lists active licenses that end within that
-time, soonest first.`)
+time, soonest first. --issued-since (RFC 3339, e.g. 2026-12-01T14:03:00Z) lists those
+issued at or after it: what a bulk job that started then may have issued.`)
 	cust := fs.String("customer", "", "only this customer's")
 	product := fs.String("product", "", "only this product's")
 	status := fs.String("status", "", "active, revoked, suspended or superseded")
 	expiring := fs.Duration("expiring-within", 0, "active licenses ending within this duration")
+	since := fs.String("issued-since", "", "only licenses issued at or after this time (RFC 3339)")
 	after := fs.String("after", "", "page cursor from the previous page")
 	limit := fs.Int("limit", 50, "how many (at most 500)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -169,6 +181,14 @@ time, soonest first.`)
 	f := entitlements.LicenseFilter{CustomerID: *cust, Product: *product, Status: *status, Limit: *limit}
 	if *expiring > 0 {
 		f.ExpiringBefore = time.Now().Add(*expiring)
+	}
+	if *since != "" {
+		t, err := time.Parse(time.RFC3339, *since)
+		if err != nil {
+			fmt.Fprintln(a.stderr, "--issued-since: want an RFC 3339 time such as 2026-12-01T14:03:00Z")
+			return errUsage
+		}
+		f.IssuedSince = t
 	}
 	if *after != "" {
 		ts, id, ok := strings.Cut(*after, "~")
@@ -283,48 +303,5 @@ stops working at once: every router host of the license needs the new one.`)
 		return a.printJSON(map[string]any{"license_id": *id, "lease_token": tok})
 	}
 	fmt.Fprintf(a.stdout, "new lease token for %s (shown once): %s\n", *id, tok)
-	return nil
-}
-
-// issueAll runs `license issue --all-approved` on the server, which issues in parallel
-// batches and streams a line per license; progress goes to stderr as it arrives.
-func issueAll(ctx context.Context, a *app, svc remote, asJSON bool) error {
-	results := []map[string]any{}
-	failed := 0
-	last, err := svc.IssueAll(ctx, func(p staffapi.Progress) {
-		if p.Error != "" {
-			failed++
-			fmt.Fprintf(a.stderr, "[%d/%d] %s: %s\n", p.N, p.Of, p.ID, p.Error)
-			results = append(results, map[string]any{"entitlement_id": p.ID, "error": p.Error})
-			return
-		}
-		fmt.Fprintf(a.stderr, "[%d/%d] %s → %s\n", p.N, p.Of, p.ID, p.License.ID)
-		m := licJSON(p.License)
-		if p.LeaseToken != "" {
-			m["lease_token"] = p.LeaseToken
-		}
-		results = append(results, m)
-		if !asJSON {
-			fmt.Fprintf(a.stdout, "issued %s (%s for %s, expires %s, key %s)\n", p.License.ID, p.License.SKU, p.License.CustomerID, verify.FormatTime(p.License.ExpiresAt), p.License.KeyID)
-			if p.LeaseToken != "" {
-				fmt.Fprintf(a.stdout, "lease token of %s (shown once; the router sends it as a Bearer token): %s\n", p.License.ID, p.LeaseToken)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		if err := a.printJSON(results); err != nil {
-			return err
-		}
-	} else if last.Of == 0 {
-		fmt.Fprintln(a.stdout, "no approved entitlements to issue")
-	} else {
-		fmt.Fprintf(a.stdout, "issued %d of %d\n", last.Count, last.Of)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d entitlements could not be issued", failed, last.Of)
-	}
 	return nil
 }

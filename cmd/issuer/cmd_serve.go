@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/server"
+	"github.com/metrum/licensing/internal/server/drain"
 	"github.com/metrum/licensing/internal/templates"
 )
 
@@ -68,12 +68,14 @@ the PKCS#11 PIN): staff act through it, from the browser or the CLI.`)
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, l, a.portalService(false))
+	return a.serve(ctx, l, a.portalService(false), false)
 }
 
-// serve runs the HTTP server on l until ctx ends, then drains for up to 10 s. The
-// revocation bundle scheduler runs beside it.
-func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) error {
+// serve runs the HTTP server on l until ctx ends, then drains it (internal/server/drain:
+// /readyz 503 for server.drain_delay, then connections close after their next
+// response, within server.shutdown_timeout). The revocation bundle scheduler runs
+// beside it.
+func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service, dev bool) error {
 	if err := a.svc.CheckTemplates(ctx); err != nil {
 		return err
 	}
@@ -84,10 +86,15 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) err
 	go func() { a.svc.RunBundleScheduler(sctx, a.cfg.Issuer.BundleCheckInterval); close(schedulerDone) }()
 	defer func() { stopScheduler(); <-schedulerDone }()
 	metrics := server.NewMetrics()
-	lc := a.cfg.Leases
+	// The operational gauges are read beside the scheduler, never on a request's path.
+	gauges := server.NewOpsGauges(metrics)
+	gaugesDone := make(chan struct{})
+	go func() { a.svc.WatchOps(sctx, opsGaugeInterval, gauges.Observe); close(gaugesDone) }()
+	defer func() { stopScheduler(); <-gaugesDone }()
+	lc, sl := a.cfg.Leases, a.cfg.Server.Lifecycle
 	leaseSvc := leases.New(a.store, a.svc, leases.Options{MaxBatch: lc.MaxBatch, Workers: lc.Workers,
 		Products: []string{templates.ProductRouter, templates.ProductCoreSDK}, ObserveBatch: metrics.ObserveBatch,
-		Limiter: ratelimit.New(lc.RatePerLicense, lc.BurstPerLicense, 0)})
+		Limiter: ratelimit.New(lc.RatePerLicense, lc.BurstPerLicense, 0), Deadline: sl.LeaseDeadline})
 	// The lease workers outlive the HTTP drain below: requests still in flight at
 	// shutdown get their decisions, not a 503 at their deadline.
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
@@ -103,21 +110,53 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service) err
 	}
 	srv := &server.Server{Svc: a.svc, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
 		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), BaseURL: a.cfg.Server.BaseURL, TrustedProxies: a.cfg.Server.TrustedProxyNets(),
-		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0)}
+		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0),
+		LeaseDeadline: sl.LeaseDeadline, RequestDeadline: sl.RequestDeadline}
+	stopMetrics, err := a.metricsAccess(srv, dev)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	d := drain.New(hs, drain.Options{Delay: sl.DrainDelay, Timeout: sl.ShutdownTimeout, Log: a.logger()})
+	srv.Draining = d.Draining
+	// A drain that had to cut connections still ends in exit 0: the report says what
+	// was cut, and the process was asked to stop.
+	_, err = d.Serve(ctx, l)
+	return err
+}
+
+// opsGaugeInterval is how often the operational gauges are read from the database.
+const opsGaugeInterval = 30 * time.Second
+
+// metricsAccess decides where /metrics is served, and says so at start: behind the
+// scrape token (metrics.token) on the public listener, on a listener of its own
+// (metrics.addr, behind the token too when set), openly only for issuer dev on
+// loopback, and otherwise not at all. It returns what stops the metrics listener.
+func (a *app) metricsAccess(srv *server.Server, dev bool) (func(), error) {
+	m := a.cfg.Metrics
+	srv.MetricsToken = m.Token
+	switch {
+	case m.Addr != "":
+		srv.MetricsOff = true
+		ml, err := net.Listen("tcp", m.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("metrics.addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		go func() { _ = ms.Serve(ml) }()
+		a.logger().Info("metrics: served on a listener of its own", "addr", ml.Addr().String(), "token_required", m.Token != "")
+		return func() { _ = ms.Close() }, nil
+	case m.Token != "":
+		a.logger().Info("metrics: served on the public listener at /metrics, behind the scrape token (metrics.token)")
+	case dev:
+		srv.MetricsOpen = true
+		a.logger().Info("metrics: served openly at /metrics (issuer dev, loopback)")
+	default:
+		a.logger().Warn("metrics: not served: set metrics.token (ISSUER_METRICS_TOKEN) for a bearer-protected /metrics, or metrics.addr (ISSUER_METRICS_ADDR) for a listener of its own")
 	}
-	a.logger().Info("shutting down")
-	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(dctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return func() {}, nil
 }

@@ -128,7 +128,7 @@ func TestNoKeyMaterialInCLIOrHTTP(t *testing.T) {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go ls.Run(lctx)
-	srv := &server.Server{Svc: svc, Leases: ls, Metrics: server.NewMetrics(), Log: slog.New(slog.NewTextHandler(&seen, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	srv := &server.Server{Svc: svc, Leases: ls, Metrics: server.NewMetrics(), MetricsOpen: true, Log: slog.New(slog.NewTextHandler(&seen, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	jar, _ := cookiejar.New(nil)

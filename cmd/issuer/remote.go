@@ -249,6 +249,11 @@ func (r remote) IssueAll(ctx context.Context, progress func(staffapi.Progress)) 
 	return r.c.Stream(ctx, staffapi.LicenseIssueAll, staffapi.IssueAllRequest{}, progress)
 }
 
+// Job reads a bulk job's results again.
+func (r remote) Job(ctx context.Context, id string) (*entitlements.BulkJob, error) {
+	return do[*entitlements.BulkJob](ctx, r, staffapi.JobGet, staffapi.ID{ID: id})
+}
+
 // RenewExpiring opens the renewals on the server, streaming progress.
 func (r remote) RenewExpiring(ctx context.Context, product string, within time.Duration, progress func(staffapi.Progress)) (staffapi.Progress, error) {
 	return r.c.Stream(ctx, staffapi.LicenseRenewAll, staffapi.RenewAllRequest{Product: product, Within: within}, progress)

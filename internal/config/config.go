@@ -27,6 +27,7 @@ type Config struct {
 	Mail     Mail     `yaml:"mail"`
 	Customer Customer `yaml:"customer_api"`
 	Stripe   Stripe   `yaml:"stripe"`
+	Metrics  Metrics  `yaml:"metrics"`
 }
 
 // Stripe turns on self-service purchase. Without a secret key purchase is hidden
@@ -112,6 +113,8 @@ type Server struct {
 	// (a TLS-terminating proxy in front that the issuer can't see is the usual
 	// reason; the cookies then lack Secure). Refused without it.
 	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+	// Lifecycle: drain on SIGTERM and request deadlines (ops.go).
+	Lifecycle `yaml:",inline"`
 }
 
 // Database is the Postgres connection.
@@ -167,7 +170,7 @@ type Issuer struct {
 // Default is the configuration with nothing set.
 func Default() *Config {
 	return &Config{
-		Server:   Server{Addr: "127.0.0.1:8080"},
+		Server:   Server{Addr: "127.0.0.1:8080", Lifecycle: DefaultLifecycle},
 		Database: Database{DataDir: ".data"},
 		Leases:   Leases{RatePerLicense: 50, BurstPerLicense: 500, MaxBatch: 256, Workers: 2},
 		Mail:     Mail{From: "Metrum licensing <licensing@metrum.local>"},
@@ -224,6 +227,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	set(&c.Mail.SMTPAddr, "ISSUER_SMTP_ADDR")
 	set(&c.Mail.From, "ISSUER_SMTP_FROM")
 	set(&c.Mail.Username, "ISSUER_SMTP_USERNAME")
+	loadOps(c, getenv)
 	if v := getenv("ISSUER_MAKER_CHECKER"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -320,6 +324,7 @@ func (c *Config) Validate() error {
 	if p := c.Signing.PKCS11; p.Enabled() && p.TokenLabel == "" {
 		errs = append(errs, errors.New("signing.pkcs11.token_label must be set when signing.pkcs11.module is"))
 	}
+	errs = append(errs, c.validateOps()...)
 	return errors.Join(errs...)
 }
 

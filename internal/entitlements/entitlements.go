@@ -23,7 +23,7 @@ const (
 // NewID returns prefix + a new ULID (monotonic within a millisecond, crypto/rand).
 func NewID(prefix string) string { return prefix + ulid.Make().String() }
 
-var idRe = regexp.MustCompile(`^(cus|ent|lic|lea|ctk|ord|stk)_[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
+var idRe = regexp.MustCompile(`^(cus|ent|lic|lea|ctk|ord|stk|job)_[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
 
 // ValidID reports whether s is prefix + ULID.
 func ValidID(prefix, s string) bool { return strings.HasPrefix(s, prefix) && idRe.MatchString(s) }
@@ -289,6 +289,9 @@ type LicenseFilter struct {
 	AfterIssuedAt time.Time
 	AfterID       string
 	Limit         int
+	// IssuedSince, when set, keeps only licenses issued at or after it (what a bulk
+	// job that started then may have issued).
+	IssuedSince time.Time
 }
 
 // The products the issuer licenses.

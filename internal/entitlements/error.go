@@ -19,6 +19,10 @@ const (
 	EUNAVAILABLE  = "unavailable"
 	// ERATELIMITED: over a rate limit; RetryAfter says when to come back (HTTP 429).
 	ERATELIMITED = "rate-limited"
+	// EOUTCOMEUNKNOWN: a change was sent to the database and no answer came in time,
+	// so it may or may not have been made (HTTP 503, like EUNAVAILABLE, which promises
+	// that nothing changed).
+	EOUTCOMEUNKNOWN = "outcome-unknown"
 )
 
 // Error is the one error type of the domain: a code, a message safe to show a user,

@@ -84,7 +84,7 @@ func (s *Service) publish(ctx context.Context, product, actor, reason string, on
 	if err != nil {
 		return nil, err
 	}
-	s.logf("revocation bundle published", "product", product, "sequence", b.Sequence, "entries", b.Entries, "reason", b.Reason, "key_id", b.KeyID)
+	s.logc(ctx, "revocation bundle published", "product", product, "sequence", b.Sequence, "entries", b.Entries, "reason", b.Reason, "key_id", b.KeyID)
 	return b, nil
 }
 
@@ -125,9 +125,9 @@ func (s *Service) signBundle(signer signing.Signer, in storage.BundleInput) (*st
 }
 
 // RunBundleScheduler publishes due bundles (and rolls up closed hours of lease
-// events for the console) every interval until ctx ends. Errors are
-// logged and retried at the next tick: a bundle that can't be published now must not
-// stop the issuer.
+// events for the console, and prunes old bulk jobs) every interval until ctx ends.
+// Errors are logged and retried at the next tick: a bundle that can't be published
+// now must not stop the issuer.
 func (s *Service) RunBundleScheduler(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -138,6 +138,9 @@ func (s *Service) RunBundleScheduler(ctx context.Context, interval time.Duration
 		// The console's hourly lease plot reads rollups of closed hours.
 		if err := s.store.RollupLeaseHours(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
 			s.Log.Error("lease rollup", "err", err)
+		}
+		if err := s.store.PruneJobs(ctx, s.now().Add(-jobRetention)); err != nil && ctx.Err() == nil && s.Log != nil {
+			s.Log.Error("bulk job pruning", "err", err)
 		}
 		select {
 		case <-ctx.Done():

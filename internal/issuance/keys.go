@@ -34,7 +34,7 @@ func (s *Service) GenerateKey(ctx context.Context, in entitlements.KeyInput, act
 		// The record did not commit: the key must not outlive it, in a file or on a
 		// token, where nothing would ever find or retire it.
 		if derr := s.Keys.Destroy(signing.KeyRef{KID: k.KeyID(), Backend: in.Backend, Ref: ref}); derr != nil {
-			s.logf("key not destroyed after its record failed", "key_id", k.KeyID(), "backend", in.Backend, "err", derr)
+			s.logc(ctx, "key not destroyed after its record failed", "key_id", k.KeyID(), "backend", in.Backend, "err", derr)
 			return nil, errors.Join(err, fmt.Errorf("and the new key %s could not be removed from its backend: %w", k.KeyID(), derr))
 		}
 		return nil, err
@@ -59,7 +59,7 @@ func (s *Service) RegisterKey(ctx context.Context, product string, k signing.Sig
 	if err := s.store.AddKey(ctx, rec, activate, by.Email); err != nil {
 		return nil, err
 	}
-	s.logf("key recorded", "key_id", rec.KID, "product", product, "alg", rec.Alg, "backend", backend, "active", strings.Join(rec.Active, " "), "actor", by.Email)
+	s.logc(ctx, "key recorded", "key_id", rec.KID, "product", product, "alg", rec.Alg, "backend", backend, "active", strings.Join(rec.Active, " "), "actor", by.Email)
 	return rec, nil
 }
 
@@ -90,7 +90,7 @@ func (s *Service) RotateKey(ctx context.Context, product string, purpose verify.
 	if err != nil {
 		return "", "", err
 	}
-	s.logf("key rotated", "product", product, "purpose", string(purpose), "key_id", next, "previous", prev, "actor", by.Email)
+	s.logc(ctx, "key rotated", "product", product, "purpose", string(purpose), "key_id", next, "previous", prev, "actor", by.Email)
 	return next, prev, nil
 }
 

@@ -41,6 +41,6 @@ func (s *Service) RotateLeaseToken(ctx context.Context, licenseID string, by *en
 	if err := s.store.RotateLeaseToken(ctx, licenseID, hash, by.Email); err != nil {
 		return "", err
 	}
-	s.logf("lease token rotated", "license_id", licenseID, "actor", by.Email)
+	s.logc(ctx, "lease token rotated", "license_id", licenseID, "actor", by.Email)
 	return tok, nil
 }

@@ -54,7 +54,7 @@ func (s *Service) IssueWithToken(ctx context.Context, entitlementID string, by *
 	if err != nil {
 		return nil, "", err
 	}
-	s.logf("license issued", "license_id", l.ID, "customer_id", l.CustomerID, "sku", l.SKU, "key_id", l.KeyID,
+	s.logc(ctx, "license issued", "license_id", l.ID, "customer_id", l.CustomerID, "sku", l.SKU, "key_id", l.KeyID,
 		"supersedes", l.Supersedes, "actor", by.Email)
 	return l, token, nil
 }

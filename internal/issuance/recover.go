@@ -74,7 +74,7 @@ func (s *Service) Recover(ctx context.Context, files [][]byte, ks *verify.KeySet
 		}
 		out = append(out, rep)
 		if !dryRun {
-			s.logf("recovered from a published bundle", "product", in.Product, "sequence", in.Sequence,
+			s.logc(ctx, "recovered from a published bundle", "product", in.Product, "sequence", in.Sequence,
 				"entries", len(in.Entries), "sequence_after", rep.SequenceAfter, "actor", strings.TrimPrefix(RecoverActor, "operator:"))
 		}
 	}

@@ -124,6 +124,14 @@ func (s *Service) logf(msg string, args ...any) {
 	}
 }
 
+// logc logs an event of the service with the context it was asked in, so the line
+// names the request it was for (logctx).
+func (s *Service) logc(ctx context.Context, msg string, args ...any) {
+	if s.Log != nil {
+		s.Log.InfoContext(ctx, msg, args...)
+	}
+}
+
 func errorf(format string, args ...any) error { return fmt.Errorf("issuance: "+format, args...) }
 
 // CheckTemplates refuses to run when a template version that has issued licenses was

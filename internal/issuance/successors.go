@@ -170,8 +170,8 @@ type RenewalProgress struct {
 // RenewExpiring opens a renewal draft for every active license of product (all
 // products when "") that expires before now+within, in expiry order, calling progress
 // after each. A license that already has an open successor is reported and skipped;
-// the run does not stop on one failure.
-func (s *Service) RenewExpiring(ctx context.Context, product string, within time.Duration, by *entitlements.Staff, progress func(RenewalProgress)) (opened int, err error) {
+// the run does not stop on one failure. o's ItemDeadline bounds each renewal.
+func (s *Service) RenewExpiring(ctx context.Context, product string, within time.Duration, by *entitlements.Staff, progress func(RenewalProgress), o ...BulkOptions) (opened int, err error) {
 	if err := entitlements.Require(by, entitlements.RoleIssuer, "opening renewals"); err != nil {
 		return 0, err
 	}
@@ -179,8 +179,12 @@ func (s *Service) RenewExpiring(ctx context.Context, product string, within time
 	if err != nil {
 		return 0, err
 	}
+	var item time.Duration // each renewal's own deadline (BulkOptions.ItemDeadline)
+	if len(o) > 0 {
+		item = o[0].ItemDeadline
+	}
 	for i, l := range list {
-		e, err := s.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: l.ID}, by)
+		e, err := s.renewOne(ctx, item, l.ID, by)
 		if err == nil {
 			opened++
 		}
@@ -222,7 +226,7 @@ func (s *Service) ChangeStatusWith(ctx context.Context, c entitlements.StatusCha
 	for _, l := range res.Chained {
 		chained = append(chained, l.ID)
 	}
-	s.logf("license status changed", "license_id", res.License.ID, "action", c.Action, "status", res.License.Status,
+	s.logc(ctx, "license status changed", "license_id", res.License.ID, "action", c.Action, "status", res.License.Status,
 		"chained", strings.Join(chained, " "), "actor", by.Email)
 	return res, nil
 }
@@ -260,11 +264,20 @@ func (s *Service) RestorePrevious(ctx context.Context, successorID, reason strin
 	if err != nil {
 		return nil, err
 	}
-	s.logf("previous license restored", "license_id", l.ID, "successor", successorID, "actor", by.Email)
+	s.logc(ctx, "previous license restored", "license_id", l.ID, "successor", successorID, "actor", by.Email)
 	return l, nil
 }
 
 // Expiring lists active licenses that end within d, soonest first.
 func (s *Service) Expiring(ctx context.Context, product string, d time.Duration, limit int) ([]*entitlements.License, error) {
 	return s.store.ListLicenses(ctx, entitlements.LicenseFilter{Product: product, ExpiringBefore: s.now().Add(d), Limit: limit})
+}
+
+func (s *Service) renewOne(ctx context.Context, deadline time.Duration, licenseID string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
+	if deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, deadline)
+		defer cancel()
+	}
+	return s.CreateSuccessor(ctx, entitlements.SuccessorInput{Kind: entitlements.KindRenewal, LicenseID: licenseID}, by)
 }

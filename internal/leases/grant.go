@@ -31,13 +31,13 @@ func (s *Service) Grant(ctx context.Context, tokenHash []byte, licenseID, finger
 		return nil, err
 	}
 	key := slotKey{licenseID, fingerprint}
-	p := &pending{req: entitlements.LeaseRequest{TokenHash: tokenHash, LicenseID: licenseID, Fingerprint: fingerprint,
-		NewLeaseID: entitlements.NewID(entitlements.PrefixLease), Exclusive: !s.expectRenewal(key)}, done: make(chan result, 1)}
-	r, err := s.decideOne(ctx, p)
+	req := entitlements.LeaseRequest{TokenHash: tokenHash, LicenseID: licenseID, Fingerprint: fingerprint,
+		NewLeaseID: entitlements.NewID(entitlements.PrefixLease), Exclusive: !s.expectRenewal(key)}
+	r, err := s.decideOne(ctx, req)
 	if err == nil && r.d.Outcome == OutcomeRetry {
 		// The host has no live slot after all: decide again under the exclusive lock.
-		p.req.Exclusive = true
-		r, err = s.decideOne(ctx, p)
+		req.Exclusive = true
+		r, err = s.decideOne(ctx, req)
 	}
 	if err != nil {
 		return nil, err
@@ -58,28 +58,11 @@ func (s *Service) Grant(ctx context.Context, tokenHash []byte, licenseID, finger
 	file := r.file
 	if file == nil {
 		var err error
-		if file, err = signLease(r.key, &p.req, &d); err != nil {
+		if file, err = signLease(r.key, &req, &d); err != nil {
 			return nil, fmt.Errorf("leases: sign lease %s: %w", d.LeaseID, err)
 		}
 	}
 	return &Lease{LeaseID: d.LeaseID, LicenseID: licenseID, Renewed: d.Outcome == OutcomeRenewed, ExpiresAt: d.ExpiresAt, File: file}, nil
-}
-
-// decideOne queues one request and waits for its batch.
-func (s *Service) decideOne(ctx context.Context, p *pending) (result, error) {
-	select {
-	case s.queue <- p:
-	case <-ctx.Done():
-		return result{}, unavailable(ctx.Err())
-	}
-	select {
-	case r := <-p.done:
-		return r, r.err
-	case <-ctx.Done():
-		// The batch may still commit the decision; the host never sees it and renews
-		// again (its slot is then renewed, not taken twice).
-		return result{}, unavailable(ctx.Err())
-	}
 }
 
 // refusal is the safe text of each refusal.

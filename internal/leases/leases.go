@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -65,6 +66,8 @@ type Options struct {
 	ObserveBatch func(n int)
 	// Limiter is the rate limit per authenticated license (nil: none).
 	Limiter *ratelimit.Limiter
+	// Deadline is the deadline of a request whose context has none (default 2s).
+	Deadline time.Duration
 }
 
 // Service grants and releases leases.
@@ -120,8 +123,12 @@ func (s *Service) remember(k slotKey, d *entitlements.LeaseDecision) {
 }
 
 type pending struct {
-	req  entitlements.LeaseRequest
-	done chan result
+	req entitlements.LeaseRequest
+	// deadline is when the request must be answered (deadlines.go).
+	deadline time.Time
+	// state: queued until a batch takes it, or its requester gives up first.
+	state atomic.Int32
+	done  chan result
 }
 
 type result struct {
@@ -138,6 +145,9 @@ func New(store Store, signers Signers, o Options) *Service {
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = 2 * time.Second
 	}
 	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch), hints: map[slotKey]time.Time{},
 		rules: Rules{Admit: func(lic string, _ time.Time) time.Duration { return o.Limiter.Wait(lic) }}}
@@ -215,11 +225,23 @@ func (s *Service) signerSet(ctx context.Context, fresh bool) (map[string]signing
 	return keys, nil
 }
 
-func (s *Service) decide(ctx context.Context, batch []*pending) {
+func (s *Service) decide(ctx context.Context, queued []*pending) {
+	batch, by := admit(queued)
+	if len(batch) == 0 {
+		return
+	}
+	// The batch, and everything it asks the database, ends before the first of its
+	// requests must be answered (deadlines.go).
+	ctx, cancel := context.WithDeadline(ctx, by)
+	defer cancel()
 	if s.opts.ObserveBatch != nil {
 		s.opts.ObserveBatch(len(batch))
 	}
 	fail := func(err error) {
+		var de *entitlements.Error
+		if !errors.As(err, &de) {
+			err = unavailable(err) // say a context error is the database's unavailability
+		}
 		for _, p := range batch {
 			p.done <- result{err: err}
 		}

@@ -266,3 +266,49 @@ func WaitReady(ctx context.Context, ping func(context.Context) error) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Freeze stops (SIGSTOP) the server's postmaster and every process it started, as a
+// hung primary is (a stalled disk, a frozen VM): connections stay open and nothing
+// answers; new connections are accepted by the kernel and then hang. thaw continues
+// them (SIGCONT). Tests of deadlines use it; call thaw even when the test fails.
+func (c *Cluster) Freeze() (thaw func() error, err error) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: freeze: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: freeze: postmaster.pid: %w", err)
+	}
+	// The postmaster first, so it starts nothing new while its children are stopped.
+	pids := []int{pm}
+	if err := syscall.Kill(pm, syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("pgcluster: freeze: %w", err)
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so read after the last ')'.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pm) && syscall.Kill(pid, syscall.SIGSTOP) == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return func() error {
+		var errs []error
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}, nil
+}

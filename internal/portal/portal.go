@@ -56,6 +56,14 @@ func (s *Service) logf(msg string, args ...any) {
 	}
 }
 
+// logc logs with the context the service was asked in, so the line names its
+// request (logctx).
+func (s *Service) logc(ctx context.Context, msg string, args ...any) {
+	if s.Log != nil {
+		s.Log.InfoContext(ctx, msg, args...)
+	}
+}
+
 // PageSize is the customer API's page (customer-api.md: 100 a page).
 const PageSize = 100
 
@@ -209,7 +217,7 @@ func (s *Service) ReleaseLease(ctx context.Context, p *entitlements.Principal, l
 	}
 	res, err := s.store.ReleaseCustomerLease(ctx, p.CustomerID, licenseID, leaseID, actorOf(p))
 	if err == nil && res.Released {
-		s.logf("lease released from the portal", "license_id", licenseID, "lease_id", leaseID, "freed", res.Freed)
+		s.logc(ctx, "lease released from the portal", "license_id", licenseID, "lease_id", leaseID, "freed", res.Freed)
 	}
 	return res, err
 }

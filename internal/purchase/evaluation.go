@@ -50,7 +50,7 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 	// The address first (as for sign-in links): a throttled address never spends
 	// the email's quota.
 	if s.Portal.SignInLimit.Wait("addr:"+addr) > 0 || s.Portal.SignInLimit.Wait("eval:"+email) > 0 {
-		s.logf(slog.LevelInfo, "evaluation request throttled", "client", addr)
+		s.logf(ctx, slog.LevelInfo, "evaluation request throttled", "client", addr)
 		return nil
 	}
 	tok, err := s.store.CreateEvaluationRequest(ctx, email, company, evaluationLinkTTL)
@@ -67,7 +67,7 @@ func (s *Service) RequestEvaluation(ctx context.Context, email, company, addr st
 			Body: "Open this link to start your 72-hour Metrum evaluation:\n\n" + link +
 				"\n\nIt works once, for 15 minutes. If you did not ask for it, ignore this message.\n"})
 		if err != nil {
-			s.logf(slog.LevelError, "evaluation link not sent", "err", err)
+			s.logf(ctx, slog.LevelError, "evaluation link not sent", "err", err)
 		}
 	}()
 	return nil

@@ -41,19 +41,19 @@ func (s *Service) orderOf(ctx context.Context, sess *stripe.CheckoutSession, via
 		orderID = sess.Metadata["order_id"]
 	}
 	if !entitlements.ValidID(entitlements.PrefixOrder, orderID) {
-		s.logf(slog.LevelWarn, "stripe: session for no order", "session_id", sess.ID, "via", via)
+		s.logf(ctx, slog.LevelWarn, "stripe: session for no order", "session_id", sess.ID, "via", via)
 		return nil, errNoOrderRef
 	}
 	o, err := s.store.GetOrder(ctx, orderID)
 	if entitlements.ErrorCode(err) == entitlements.ENOTFOUND {
-		s.logf(slog.LevelWarn, "stripe: session for an unknown order", "session_id", sess.ID, "order_id", orderID, "via", via)
+		s.logf(ctx, slog.LevelWarn, "stripe: session for an unknown order", "session_id", sess.ID, "order_id", orderID, "via", via)
 		return nil, ErrUnknownOrder
 	}
 	if err != nil {
 		return nil, err
 	}
 	if sess.ID != o.CheckoutSessionID || (sess.ClientReferenceID != "" && sess.ClientReferenceID != o.ID) {
-		s.logf(slog.LevelWarn, "stripe: session is not its order's: nothing done", "order_id", o.ID, "session_id", sess.ID, "via", via)
+		s.logf(ctx, slog.LevelWarn, "stripe: session is not its order's: nothing done", "order_id", o.ID, "session_id", sess.ID, "via", via)
 		return nil, ErrMismatch
 	}
 	return o, nil
@@ -74,7 +74,7 @@ type Result struct {
 func (s *Service) fulfilSession(ctx context.Context, o *entitlements.Order, sess *stripe.CheckoutSession, via string) (*Result, error) {
 	if sess.ID != o.CheckoutSessionID || (sess.ClientReferenceID != "" && sess.ClientReferenceID != o.ID) ||
 		sess.AmountTotal != o.Amount || !strings.EqualFold(string(sess.Currency), o.Currency) {
-		s.logf(slog.LevelWarn, "stripe: session does not match its order: nothing done", "order_id", o.ID, "session_id", sess.ID,
+		s.logf(ctx, slog.LevelWarn, "stripe: session does not match its order: nothing done", "order_id", o.ID, "session_id", sess.ID,
 			"amount", sess.AmountTotal, "currency", sess.Currency, "order_amount", o.Amount, "order_currency", o.Currency, "via", via)
 		return nil, ErrMismatch
 	}
@@ -93,7 +93,7 @@ func (s *Service) fulfilSession(ctx context.Context, o *entitlements.Order, sess
 	// sent before it is applied then (the order issues nothing).
 	cur, err := s.store.MarkPayment(ctx, o.ID, to, from, pi)
 	if errors.Is(err, storage.ErrPaymentOfAnotherOrder) {
-		s.logf(slog.LevelWarn, "stripe: session's payment intent belongs to another order: nothing done", "order_id", o.ID, "payment_intent", pi, "via", via)
+		s.logf(ctx, slog.LevelWarn, "stripe: session's payment intent belongs to another order: nothing done", "order_id", o.ID, "payment_intent", pi, "via", via)
 		return nil, ErrMismatch
 	}
 	if err != nil {
@@ -170,7 +170,7 @@ func (s *Service) fulfilLocked(ctx context.Context, id, via string) (*Result, er
 		return nil, err
 	}
 	if done {
-		s.logf(slog.LevelInfo, "order fulfilled", "order_id", o.ID, "license_id", l.ID, "via", via)
+		s.logf(ctx, slog.LevelInfo, "order fulfilled", "order_id", o.ID, "license_id", l.ID, "via", via)
 	}
 	cur, err := s.store.GetOrder(ctx, o.ID)
 	if err != nil {
@@ -194,7 +194,7 @@ func (s *Service) holdIfRefused(ctx context.Context, o *entitlements.Order, err 
 	if _, herr := s.store.HoldOrder(ctx, o.ID, reason); herr != nil {
 		return nil, herr
 	}
-	s.logf(slog.LevelWarn, "order held for staff: fulfil it by hand or refund it", "order_id", o.ID, "reason", reason)
+	s.logf(ctx, slog.LevelWarn, "order held for staff: fulfil it by hand or refund it", "order_id", o.ID, "reason", reason)
 	cur, gerr := s.store.GetOrder(ctx, o.ID)
 	if gerr != nil {
 		return nil, gerr
@@ -268,7 +268,7 @@ func (s *Service) successorFor(ctx context.Context, o *entitlements.Order) (enti
 		if err := s.store.RetargetOrder(ctx, o.ID, o.LicenseID, cur.ID); err != nil {
 			return in, err
 		}
-		s.logf(slog.LevelInfo, "order applies to the line's current license", "order_id", o.ID, "bought_for", o.LicenseID, "applies_to", cur.ID)
+		s.logf(ctx, slog.LevelInfo, "order applies to the line's current license", "order_id", o.ID, "bought_for", o.LicenseID, "applies_to", cur.ID)
 		o.LicenseID = cur.ID
 	}
 	in.LicenseID = cur.ID
@@ -308,7 +308,7 @@ func (s *Service) OrderPage(ctx context.Context, p *entitlements.Principal, id s
 	params.Context = ctx
 	sess, err := s.Stripe.CheckoutSessions.Get(o.CheckoutSessionID, params)
 	if err != nil {
-		s.logf(slog.LevelWarn, "stripe: session not retrieved", "order_id", o.ID, "err", err)
+		s.logf(ctx, slog.LevelWarn, "stripe: session not retrieved", "order_id", o.ID, "err", err)
 		return &Result{Order: o}, nil // the page says "processing"; the webhook will come
 	}
 	res, err := s.fulfilSession(ctx, o, sess, "success page")

@@ -82,9 +82,11 @@ func New(cfg config.Stripe, store *storage.Store, iss *issuance.Service, ps *por
 		BaseURL: strings.TrimRight(baseURL, "/"), DomainPeriod: cfg.EvaluationDomainPeriod, RetryWindow: DefaultRetryWindow, Log: log}, nil
 }
 
-func (s *Service) logf(level slog.Level, msg string, args ...any) {
+// logf logs with the context the service was asked in, so the line names its
+// request (logctx); a webhook's too.
+func (s *Service) logf(ctx context.Context, level slog.Level, msg string, args ...any) {
 	if s.Log != nil {
-		s.Log.Log(context.Background(), level, msg, args...)
+		s.Log.Log(ctx, level, msg, args...)
 	}
 }
 
@@ -226,7 +228,7 @@ func (s *Service) Buy(ctx context.Context, p *entitlements.Principal, itemID, li
 	params.Context = ctx
 	sess, err := s.Stripe.CheckoutSessions.New(params)
 	if err != nil {
-		s.logf(slog.LevelError, "stripe: checkout session not created", "order_id", o.ID, "err", err)
+		s.logf(ctx, slog.LevelError, "stripe: checkout session not created", "order_id", o.ID, "err", err)
 		return "", nil, &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the payment provider could not be reached: try again in a moment", Err: err}
 	}
 	o.CheckoutSessionID = sess.ID

@@ -45,7 +45,7 @@ func (s *Service) FulfilByHand(ctx context.Context, orderID, licenseID, note str
 		return res, entitlements.Errorf(entitlements.ECONFLICT, "not fulfilled, the order stays %s: %s", res.Order.Status,
 			strings.TrimPrefix(res.Order.ReviewReason, "not fulfilled automatically: "))
 	}
-	s.logf(slog.LevelInfo, "held order fulfilled by hand", "order_id", orderID, "license_id", res.License.ID, "actor", by.Email)
+	s.logf(ctx, slog.LevelInfo, "held order fulfilled by hand", "order_id", orderID, "license_id", res.License.ID, "actor", by.Email)
 	return res, nil
 }
 
@@ -81,7 +81,7 @@ func (s *Service) RefundHeld(ctx context.Context, orderID, note string, by *enti
 		params.Context = ctx
 		r, err := s.Stripe.Refunds.New(params)
 		if err != nil {
-			s.logf(slog.LevelError, "stripe: refund not created", "order_id", cur.ID, "err", err)
+			s.logf(ctx, slog.LevelError, "stripe: refund not created", "order_id", cur.ID, "err", err)
 			return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "Stripe did not take the refund: nothing changed; try again in a moment", Err: err}
 		}
 		return s.store.RefundedByStaff(ctx, cur.ID, r.ID, note, by)
@@ -89,7 +89,7 @@ func (s *Service) RefundHeld(ctx context.Context, orderID, note string, by *enti
 	if err != nil {
 		return nil, err
 	}
-	s.logf(slog.LevelInfo, "held order refunded", "order_id", orderID, "actor", by.Email)
+	s.logf(ctx, slog.LevelInfo, "held order refunded", "order_id", orderID, "actor", by.Email)
 	return s.store.GetOrder(ctx, orderID)
 }
 

@@ -29,7 +29,7 @@ var ErrNotMatchedYet = entitlements.Errorf(entitlements.EUNAVAILABLE, "the event
 func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature string) (string, error) {
 	ev, err := webhook.ConstructEvent(payload, signature, s.WebhookSecret)
 	if err != nil {
-		s.logf(slog.LevelWarn, "stripe webhook refused", "err", err)
+		s.logf(ctx, slog.LevelWarn, "stripe webhook refused", "err", err)
 		return "", ErrBadSignature
 	}
 	if seen, err := s.store.StripeEventSeen(ctx, ev.ID); err != nil || seen {
@@ -127,7 +127,7 @@ func money(minor int64, currency string) string {
 // completion records it, and answered 5xx meanwhile (notMatched).
 func (s *Service) paymentEvent(ctx context.Context, ev *stripe.Event, pi, effect, reason string) (string, string, error) {
 	if pi == "" {
-		s.logf(slog.LevelWarn, "stripe: "+string(ev.Type)+" without a payment intent: nothing done", "event_id", ev.ID)
+		s.logf(ctx, slog.LevelWarn, "stripe: "+string(ev.Type)+" without a payment intent: nothing done", "event_id", ev.ID)
 		return "", "", errNoOrderRef
 	}
 	p := &entitlements.PendingPaymentEvent{EventID: ev.ID, Type: string(ev.Type), PaymentIntent: pi, Effect: effect, Reason: reason}
@@ -166,14 +166,14 @@ func (s *Service) notMatched(ctx context.Context, ev *stripe.Event, p *entitleme
 		p = stored
 	}
 	if !p.GivenUp && s.now().Sub(p.FirstSeenAt) < s.RetryWindow {
-		s.logf(slog.LevelWarn, "stripe: event matches no order yet: answered 503 so Stripe redelivers", "event_id", ev.ID,
+		s.logf(ctx, slog.LevelWarn, "stripe: event matches no order yet: answered 503 so Stripe redelivers", "event_id", ev.ID,
 			"type", ev.Type, "payment_intent", p.PaymentIntent, "deliveries", p.Deliveries)
 		return "", "", ErrNotMatchedYet
 	}
 	if did, err := s.store.GiveUpPendingEvent(ctx, ev.ID); err != nil {
 		return "", "", err
 	} else if did {
-		s.logf(slog.LevelError, "stripe: event matched no order within Stripe's retry period: kept for staff (issuer order unmatched)",
+		s.logf(ctx, slog.LevelError, "stripe: event matched no order within Stripe's retry period: kept for staff (issuer order unmatched)",
 			"event_id", ev.ID, "type", ev.Type, "payment_intent", p.PaymentIntent, "deliveries", p.Deliveries)
 	}
 	return "", "kept for staff: matches no order", nil
@@ -193,7 +193,7 @@ func (s *Service) flagLocked(ctx context.Context, id, effect, reason string) (st
 		if _, err := s.store.QueueOrder(ctx, o.ID, o.Status, reason); err != nil {
 			return "", err
 		}
-		s.logf(slog.LevelWarn, "order partially refunded: waiting for staff review", "order_id", o.ID)
+		s.logf(ctx, slog.LevelWarn, "order partially refunded: waiting for staff review", "order_id", o.ID)
 		return o.Status, nil
 	}
 	status := entitlements.OrderRefunded
@@ -218,9 +218,9 @@ func (s *Service) flagLocked(ctx context.Context, id, effect, reason string) (st
 		return "", err
 	}
 	if !done {
-		s.logf(slog.LevelWarn, "stripe: "+effect+" for an order that can't take it: nothing done", "order_id", o.ID, "status", o.Status)
+		s.logf(ctx, slog.LevelWarn, "stripe: "+effect+" for an order that can't take it: nothing done", "order_id", o.ID, "status", o.Status)
 		return o.Status, nil
 	}
-	s.logf(slog.LevelWarn, "order "+status+": license suspended, waiting for staff review", "order_id", o.ID, "license_id", o.FulfilledLicenseID)
+	s.logf(ctx, slog.LevelWarn, "order "+status+": license suspended, waiting for staff review", "order_id", o.ID, "license_id", o.FulfilledLicenseID)
 	return status, nil
 }

@@ -46,7 +46,7 @@ var (
 
 // mustLeaseServer runs the real handler with the batching lease service over a fresh
 // database, with the router's license, revocation and lease keys. rate 0: no limit.
-func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
+func mustLeaseServer(t *testing.T, rate float64, burst int, opts ...func(*server.Server)) *leaseEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -68,8 +68,11 @@ func mustLeaseServer(t *testing.T, rate float64, burst int) *leaseEnv {
 	ls := leases.New(store, svc, leases.Options{Products: []string{"genai-smart-router"}, ObserveBatch: metrics.ObserveBatch,
 		Limiter: limiter})
 	go ls.Run(ctx)
-	srv := &server.Server{Svc: svc, Leases: ls, Metrics: metrics,
+	srv := &server.Server{Svc: svc, Leases: ls, Metrics: metrics, MetricsOpen: true,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(srv)
+	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	set, err := svc.PublicKeySet(ctx)

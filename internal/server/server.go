@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/logctx"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
@@ -57,7 +59,26 @@ type Server struct {
 	Purchase *purchase.Service
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Draining, when it reports true, makes /readyz answer 503 while everything else
+	// is served (the drain on SIGTERM: internal/server/drain).
+	Draining func() bool
+	// MetricsToken, when set, is the bearer token GET /metrics requires. Without it,
+	// /metrics is served on this handler only when MetricsOpen (issuer dev, on
+	// loopback); `issuer serve` otherwise serves it on a listener of its own, or not
+	// at all (MetricsHandler).
+	MetricsToken string
+	MetricsOpen  bool
+	// MetricsOff keeps /metrics off this handler: it is served on a listener of its
+	// own (metrics.addr) through MetricsHandler.
+	MetricsOff bool
+	// LeaseDeadline bounds a lease API request (0: leaseapi.DefaultDeadline);
+	// RequestDeadline every other request, and each item of a bulk stream (0:
+	// DefaultRequestDeadline). docs/operations.md, "Deadlines".
+	LeaseDeadline, RequestDeadline time.Duration
 }
+
+// DefaultRequestDeadline bounds a request when Server.RequestDeadline is unset.
+const DefaultRequestDeadline = 15 * time.Second
 
 // LeaseGranter is the lease API's service (leaseapi.LeaseGranter).
 type LeaseGranter = leaseapi.LeaseGranter
@@ -83,9 +104,11 @@ func (s *Server) Handler() *echo.Echo {
 	e.HTTPErrorHandler = httpx.ErrorHandler(s.Log, pages...)
 	e.IPExtractor = httpx.ClientIP(s.TrustedProxies)
 	e.Use(middleware.RequestID())
+	e.Use(requestIDContext)
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
 	e.Use(httpx.ValidInput)
+	e.Use(s.deadlines)
 	// form-action also governs where a form's POST may redirect: the buy form ends in
 	// a redirect to Stripe Checkout, so with purchase on, Checkout is allowed there.
 	formAction := "'self'"
@@ -100,8 +123,8 @@ func (s *Server) Handler() *echo.Echo {
 		HSTSMaxAge: hstsMaxAge(s.SecureCookies),
 	}))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	if s.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
+	if s.Metrics != nil && !s.MetricsOff && (s.MetricsToken != "" || s.MetricsOpen) {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 	e.GET("/readyz", s.readyz)
 	e.GET(ui.AssetPrefix+"/*", echo.WrapHandler(http.StripPrefix(ui.AssetPrefix+"/", httpx.CacheForever(http.FileServerFS(ui.Static)))))
@@ -109,24 +132,84 @@ func (s *Server) Handler() *echo.Echo {
 	staff.Routes(e.Group("/staff"))
 	v1 := e.Group("/v1")
 	(&public.Handler{Bundles: s.Svc, Purchase: s.Purchase}).Routes(v1)
-	(&staffjson.Handler{Svc: s.Svc, Portal: s.Portal, Shop: s.Purchase, Log: s.Log}).Routes(v1.Group(strings.TrimPrefix(staffapi.Prefix, "/v1")))
+	(&staffjson.Handler{Svc: s.Svc, Portal: s.Portal, Shop: s.Purchase, Log: s.Log, ItemDeadline: s.requestDeadline()}).Routes(v1.Group(strings.TrimPrefix(staffapi.Prefix, "/v1")))
 	if portalPages != nil {
 		portalPages.Routes(e.Group("/portal"))
 		(&customerapi.Handler{Portal: s.Portal, Limit: s.CustomerLimit, Now: s.Now}).Routes(v1)
 	}
 	if s.Leases != nil {
-		(&leaseapi.Handler{Leases: s.Leases, Metrics: s.Metrics}).Routes(v1)
+		(&leaseapi.Handler{Leases: s.Leases, Metrics: s.Metrics, Deadline: s.LeaseDeadline}).Routes(v1)
 	}
 	return e
 }
 
+// MetricsHandler serves the metrics, behind MetricsToken when it is set (for the
+// public listener, or one of its own: metrics.addr).
+func (s *Server) MetricsHandler() http.Handler {
+	h := s.Metrics.Handler()
+	if s.MetricsToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.MetricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "a scrape token is required (metrics.token)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) requestDeadline() time.Duration {
+	if s.RequestDeadline > 0 {
+		return s.RequestDeadline
+	}
+	return DefaultRequestDeadline
+}
+
+// deadlines bounds every request with RequestDeadline, so a staff or portal request
+// stuck on a lock or a hung database is answered (503) instead of holding its
+// connection and locks: the context reaches the database (internal/storage). Not the
+// lease API, which bounds its own from the arrival, nor the staff API's bulk streams,
+// whose items are bounded one by one.
+func (s *Server) deadlines(next echo.HandlerFunc) echo.HandlerFunc {
+	d := s.requestDeadline()
+	return func(c echo.Context) error {
+		p := c.Request().URL.Path
+		if strings.HasPrefix(p, "/v1/leases") || staffjson.Streams(p) {
+			return next(c)
+		}
+		orig := c.Request()
+		ctx, cancel := context.WithTimeout(orig.Context(), d)
+		c.SetRequest(orig.WithContext(ctx))
+		// What runs after the handler (the error page of a request that ran out of
+		// time, the access log) gets the request without the deadline.
+		defer func() { cancel(); c.SetRequest(orig) }()
+		return next(c)
+	}
+}
+
 func (s *Server) readyz(c echo.Context) error {
+	if s.Draining != nil && s.Draining() {
+		return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "draining: this replica is shutting down"}
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Svc.Ping(ctx); err != nil {
 		return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "database unreachable", Err: err}
 	}
 	return c.String(http.StatusOK, "ready\n")
+}
+
+// requestIDContext puts the request's ID into its context, so the services' log lines
+// for it carry it (logctx; the issuer's logger adds it).
+func requestIDContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(logctx.WithRequestID(r.Context(), c.Response().Header().Get(echo.HeaderXRequestID))))
+		return next(c)
+	}
 }
 
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {

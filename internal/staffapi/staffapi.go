@@ -69,6 +69,7 @@ const (
 	OrderFulfil        = "/orders/fulfil"
 	OrderRefund        = "/orders/refund"
 	OrderUnmatched     = "/orders/unmatched"
+	JobGet             = "/jobs/get" // a bulk job's results, read again
 )
 
 // Empty is the body of a call that takes nothing.
@@ -119,10 +120,13 @@ type IssueAllRequest struct {
 	Limit      int
 }
 
-// Progress is one line of a bulk call's NDJSON answer.
+// Progress is one line of a bulk call's NDJSON answer. The first line of a bulk issue
+// names its job (Job, StartedAt, Of), before any item.
 type Progress struct {
 	N, Of      int
-	ID         string // the entitlement or license it is about
+	Job        string    // the bulk job's ID (first line)
+	StartedAt  time.Time // when the job started, on the issuer's clock (first line)
+	ID         string    // the entitlement or license it is about
 	License    *entitlements.License
 	LeaseToken string
 	Opened     *entitlements.Entitlement

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,8 +57,13 @@ func (c *Client) Do(ctx context.Context, path string, req, resp any) error {
 	return nil
 }
 
+// ErrBroken marks a stream that the issuer began and that ended before its last line
+// (the connection broke, the issuer stopped): the server may have done more than
+// the lines read say.
+var ErrBroken = errors.New("the issuer's stream broke before its last line")
+
 // Stream posts req to a bulk path and calls fn with each progress line until the
-// last one, which it returns.
+// last one, which it returns. A stream that ends early is ErrBroken.
 func (c *Client) Stream(ctx context.Context, path string, req any, fn func(staffapi.Progress)) (staffapi.Progress, error) {
 	r, err := c.post(ctx, path, req, 0)
 	if err != nil {
@@ -69,7 +75,7 @@ func (c *Client) Stream(ctx context.Context, path string, req any, fn func(staff
 	for sc.Scan() {
 		var p staffapi.Progress
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			return p, fmt.Errorf("staff API %s: unreadable progress: %w", path, err)
+			return p, fmt.Errorf("%w: staff API %s: unreadable progress: %v", ErrBroken, path, err)
 		}
 		if p.Done {
 			return p, nil
@@ -77,9 +83,9 @@ func (c *Client) Stream(ctx context.Context, path string, req any, fn func(staff
 		fn(p)
 	}
 	if err := sc.Err(); err != nil {
-		return staffapi.Progress{}, err
+		return staffapi.Progress{}, fmt.Errorf("%w: %v", ErrBroken, err)
 	}
-	return staffapi.Progress{}, fmt.Errorf("staff API %s: the answer ended before the run finished", path)
+	return staffapi.Progress{}, fmt.Errorf("%w: staff API %s: the answer ended before the run finished", ErrBroken, path)
 }
 
 func (c *Client) post(ctx context.Context, path string, req any, timeout time.Duration) (*http.Response, error) {

@@ -3,6 +3,7 @@ package storage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -25,7 +26,9 @@ import (
 //     insert, and commit once.
 //
 // Nothing is returned before the commit: a caller never hands out a lease whose row
-// could still be lost. Any error fails the whole batch, which then changes nothing.
+// could still be lost. Any error fails the whole batch, which then changes nothing
+// (EUNAVAILABLE), except EOUTCOMEUNKNOWN: the COMMIT was sent and not answered, and
+// the batch commits only if the server got to it before its commit-by time.
 func (s *Store) GrantLeases(ctx context.Context, reqs []entitlements.LeaseRequest, rules entitlements.LeaseRules, precommit func([]entitlements.LeaseDecision) error) ([]entitlements.LeaseDecision, error) {
 	n := len(reqs)
 	lics, hashes, fps := make([]string, n), make([][]byte, n), make([]string, n)
@@ -33,11 +36,56 @@ func (s *Store) GrantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 		lics[i], hashes[i], fps[i] = r.LicenseID, r.TokenHash, r.Fingerprint
 	}
 	out, err := s.grantLeases(ctx, reqs, lics, hashes, fps, rules, precommit)
-	if err != nil {
-		return nil, unavailable(err)
+	var de *entitlements.Error
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &de), errors.Is(err, context.Canceled):
+		return nil, err
 	}
-	return out, nil
+	// Whatever else stopped the batch (a lock or statement timeout, the commit guard,
+	// a renewal that changed), it stopped it before a COMMIT could apply: nothing of it
+	// was made.
+	return nil, &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the database is unavailable", Err: err}
 }
+
+// The lease path's deadline (docs/operations.md, "Deadlines"). A batch runs under
+// its context's deadline, the earliest of its requests' (internal/leases):
+//   - the server is told it too: SET LOCAL statement_timeout and lock_timeout, and
+//     metrum.lease_commit_by, leaseCommitMargin before it on the server's own clock,
+//     which the commit guard (migration 00016) checks at COMMIT;
+//   - a batch with less than the margin and a round trip left does not start, and
+//     one with less than the margin left when it is ready to commit does not send
+//     its COMMIT: both roll back, certainly.
+//
+// The margin covers the time between the caller sending the batch and the server
+// reading the clock (network, scheduling), so a COMMIT that passes the guard came
+// before the caller gave up.
+const (
+	leaseCommitMargin = 100 * time.Millisecond
+	// leaseRollbackBound: how long the cleanup of a failed batch may wait on the
+	// server (it runs after the batch's requests were answered).
+	leaseRollbackBound = 2 * time.Second
+)
+
+type marginKey struct{}
+
+// WithLeaseCommitMargin sets how long before a lease batch's deadline its commit
+// guard closes (default 100 ms). Tests widen it, to hold a server inside the window
+// between the guard closing and the caller giving up.
+func WithLeaseCommitMargin(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, marginKey{}, d)
+}
+
+func commitMargin(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(marginKey{}).(time.Duration); ok {
+		return d
+	}
+	return leaseCommitMargin
+}
+
+// errLeaseDeadline: too little of the batch's deadline was left to go on.
+var errLeaseDeadline = errors.New("storage: lease batch deadline reached before its COMMIT was sent")
 
 // grantLeases is GrantLeases on one connection, in two pipelined round trips:
 // BEGIN + lock + read, then writes + COMMIT (and a count between them only when a new
@@ -45,20 +93,41 @@ func (s *Store) GrantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 // connection left in a transaction is discarded by the pool on release.
 func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseRequest, lics []string, hashes [][]byte, fps []string,
 	rules entitlements.LeaseRules, precommit func([]entitlements.LeaseDecision) error) (out []entitlements.LeaseDecision, err error) {
+	margin := commitMargin(ctx)
+	left, bounded := budget(ctx)
+	if bounded && left < margin+50*time.Millisecond {
+		return nil, errLeaseDeadline // not even a round trip is left before the guard closes
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Release()
 	committed := false
 	defer func() {
-		if !committed {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		if committed {
+			conn.Release()
+			return
 		}
+		// No COMMIT was sent, or it failed: the answers need not wait for the cleanup
+		// (a ROLLBACK on a frozen server waits until it is bounded).
+		go func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseRollbackBound)
+			defer cancel()
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			conn.Release()
+		}()
 	}()
 	locks := leaseLocks(reqs)
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	execs := 1 + len(locks)
+	if bounded {
+		left, _ = budget(ctx)
+		ms := fmt.Sprintf("%dms", max(left.Milliseconds(), 1))
+		b.Queue(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true),
+			set_config('metrum.lease_commit_by', (clock_timestamp() + $2::interval)::text, true)`, ms, left-margin)
+		execs++
+	}
 	for _, l := range locks {
 		if l.exclusive {
 			b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, leaseLockClass, l.key)
@@ -87,7 +156,7 @@ func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 		ORDER BY r.idx`, lics, hashes, fps)
 	states := make([]entitlements.LeaseState, len(reqs))
 	var now time.Time
-	if err := readLeaseStates(conn.SendBatch(ctx, b), 1+len(locks), states, &now); err != nil {
+	if err := readLeaseStates(conn.SendBatch(ctx, b), execs, states, &now); err != nil {
 		return nil, err
 	}
 	exclusive := map[string]bool{}
@@ -109,21 +178,19 @@ func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 	if err := precommit(out); err != nil {
 		return nil, err
 	}
+	if left, _ := budget(ctx); bounded && left < margin {
+		return nil, errLeaseDeadline // nothing of the batch was sent for it to commit
+	}
 	w := &pgx.Batch{}
-	renewals := queueLeaseWrites(w, now, reqs, states, out)
+	queueLeaseWrites(w, now, reqs, states, out)
 	w.Queue(`COMMIT`)
+	// From here the COMMIT may reach the server: an error the server did not answer
+	// leaves the outcome unknown (commitOutcome).
 	res := tx.SendBatch(ctx, w)
-	for i := range w.Len() - 1 {
-		tag, err := res.Exec()
-		if err != nil {
+	for range w.Len() - 1 {
+		if _, err := res.Exec(); err != nil {
 			res.Close()
-			return nil, fmt.Errorf("storage: write leases: %w", err)
-		}
-		if i == 0 && renewals > 0 && tag.RowsAffected() != int64(renewals) {
-			// A slot read live was released or replaced under us: never sign a lease
-			// for it. The batch rolls back and its hosts retry.
-			res.Close()
-			return nil, fmt.Errorf("storage: %d of %d renewed leases changed during the batch", int64(renewals)-tag.RowsAffected(), renewals)
+			return nil, commitOutcome(fmt.Errorf("storage: write leases: %w", err))
 		}
 	}
 	tag, err := res.Exec()
@@ -131,7 +198,7 @@ func (s *Store) grantLeases(ctx context.Context, reqs []entitlements.LeaseReques
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("storage: commit leases: %w", err)
+		return nil, commitOutcome(fmt.Errorf("storage: commit leases: %w", err))
 	}
 	if tag.String() != "COMMIT" {
 		return nil, fmt.Errorf("storage: lease batch did not commit (%s)", tag)
@@ -251,9 +318,8 @@ func countLiveSlots(ctx context.Context, tx *pgx.Conn, now time.Time, reqs []ent
 
 // queueLeaseWrites queues the batch's outcome: the final state of every slot that was
 // granted or renewed (one upsert; a host asking twice in one batch is written once),
-// and one event per authenticated request (one insert). It returns how many rows the
-// renewal update, queued first when there is one, must change.
-func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []entitlements.LeaseRequest, states []entitlements.LeaseState, ds []entitlements.LeaseDecision) int {
+// and one event per authenticated request (one insert).
+func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []entitlements.LeaseRequest, states []entitlements.LeaseState, ds []entitlements.LeaseDecision) {
 	type slot struct{ lic, fp string }
 	last := map[slot]int{}
 	for i := range ds {
@@ -277,12 +343,15 @@ func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []entitlements.LeaseRequ
 	if len(rLic) > 0 {
 		// A renewal extends only the unreleased lease it read (the release takes the
 		// license's exclusive lock, so it can't slip in between; the guard makes a
-		// released row impossible to extend whatever the locking). renewalGuard checks
-		// that every row was updated.
-		b.Queue(`UPDATE leases SET renewed_at = $5, expires_at = u.exp
+		// released row impossible to extend whatever the locking). If a slot read live
+		// was released or replaced under us, metrum_assert aborts the transaction before
+		// the COMMIT queued behind it: no lease is signed for it, its hosts retry.
+		b.Queue(`WITH u AS (UPDATE leases SET renewed_at = $5, expires_at = u.exp
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(lic, fp, id, exp)
 			WHERE leases.license_id = u.lic AND leases.instance_fingerprint = u.fp
-				AND leases.lease_id = u.id AND leases.released_at IS NULL`, rLic, rFP, rID, rExp, now)
+				AND leases.lease_id = u.id AND leases.released_at IS NULL RETURNING 1)
+			SELECT metrum_assert(count(*) = $6, 'storage: renewed leases changed during the batch') FROM u`,
+			rLic, rFP, rID, rExp, now, len(rLic))
 	}
 	if len(gLic) > 0 {
 		b.Queue(`INSERT INTO leases (license_id, instance_fingerprint, lease_id, granted_at, renewed_at, expires_at)
@@ -314,5 +383,4 @@ func queueLeaseWrites(b *pgx.Batch, now time.Time, reqs []entitlements.LeaseRequ
 				AS u(lic, fp, id, outcome, reason, exp)`,
 			now, eLic, eFP, eID, eOut, eWhy, eExp)
 	}
-	return len(rLic)
 }

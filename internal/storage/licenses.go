@@ -249,11 +249,16 @@ func (s *Store) ListLicenses(ctx context.Context, f entitlements.LicenseFilter) 
 		}
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.License, error) { return scanLicense(r) })
 	}
+	var since *time.Time
+	if !f.IssuedSince.IsZero() {
+		since = &f.IssuedSince
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+licenseCols+` FROM licenses l JOIN customers c ON c.id = l.customer_id
 		WHERE ($1 = '' OR l.customer_id = $1) AND ($2 = '' OR l.status = $2) AND ($6 = '' OR l.product = $6)
 		  AND ($7 = '' OR l.sku = $7) AND ($3 = '' OR (l.issued_at, l.id) < ($4, $3))
+		  AND ($8::timestamptz IS NULL OR l.issued_at >= $8)
 		ORDER BY l.issued_at DESC, l.id DESC LIMIT $5`,
-		f.CustomerID, f.Status, f.AfterID, f.AfterIssuedAt, f.Limit, f.Product, f.SKU)
+		f.CustomerID, f.Status, f.AfterID, f.AfterIssuedAt, f.Limit, f.Product, f.SKU, since)
 	if err != nil {
 		return nil, unavailable(err)
 	}

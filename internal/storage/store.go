@@ -101,17 +101,27 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 // inTx runs fn in a transaction, committing only when fn returns nil. fn must do all
 // its database work through tx: a second pool connection taken inside it can wait on
 // locks the transaction holds, and with the pool exhausted that is a deadlock.
+//
+// Under a deadline, the transaction's statements and lock waits are bounded by what is
+// left of it (beginQuery). A COMMIT the server neither confirmed nor refused is
+// EOUTCOMEUNKNOWN, not "unavailable", which promises nothing was made.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginQuery(ctx)})
 	if err != nil {
 		return unavailable(err)
 	}
-	defer tx.Rollback(ctx) // no-op after commit
+	defer tx.Rollback(ctx) // no-op after commit; with ctx done, pgx drops the connection and the server rolls back
 	if err := fn(tx); err != nil {
-		return err
+		return bounded(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return unavailable(err) // not sent: rolled back
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return unavailable(fmt.Errorf("storage: commit: %w", err))
+		if rejected(err) || pgconn.SafeToRetry(err) {
+			return unavailable(fmt.Errorf("storage: commit: %w", err))
+		}
+		return outcomeUnknown(fmt.Errorf("storage: commit: %w", err))
 	}
 	return nil
 }

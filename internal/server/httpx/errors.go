@@ -30,6 +30,10 @@ var statusOf = map[string]int{
 	entitlements.EINTERNAL:     http.StatusInternalServerError,
 	entitlements.ERATELIMITED:  http.StatusTooManyRequests,
 	ETooLarge:                  http.StatusRequestEntityTooLarge,
+
+	// Also a 503, so clients retry as before; the problem type says it is not a
+	// promise that nothing changed.
+	entitlements.EOUTCOMEUNKNOWN: http.StatusServiceUnavailable,
 }
 
 // StatusOf maps an error code to its HTTP status: the domain's codes, and the

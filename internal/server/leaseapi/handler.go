@@ -2,8 +2,12 @@
 // tokens, the issuer's hottest path. Its Handler holds the lease service only.
 package leaseapi
 
+import "time"
+
 // Handler serves the lease API.
 type Handler struct {
 	Leases  LeaseGranter
 	Metrics *Metrics
+	// Deadline bounds each request (server.lease_deadline; 0: DefaultDeadline).
+	Deadline time.Duration
 }

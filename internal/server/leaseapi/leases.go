@@ -27,10 +27,20 @@ var _ LeaseGranter = (*leases.Service)(nil)
 const (
 	maxLeaseBody     = 4 << 10
 	leaseContentType = "application/vnd.metrum.lease.v1+json"
-	// leaseDeadline bounds how long a request waits for its batch: past it the host
-	// gets a 503 and retries.
-	leaseDeadline = 5 * time.Second
+	// DefaultDeadline bounds a lease request when Handler.Deadline is unset
+	// (server.lease_deadline).
+	DefaultDeadline = 2 * time.Second
 )
+
+// deadline bounds a request from its arrival to its answer: the lease service's
+// batches end before it (internal/leases), and past it the host gets a 503 and
+// retries.
+func (s *Handler) deadline() time.Duration {
+	if s.Deadline > 0 {
+		return s.Deadline
+	}
+	return DefaultDeadline
+}
 
 // Routes lists the lease API. No session, no CSRF: the bearer lease token is the
 // credential.
@@ -58,6 +68,9 @@ func (s *Handler) grantLease(c echo.Context) error {
 	start := time.Now()
 	outcome, reason := "error", ""
 	defer func() { s.Metrics.observeLease(outcome, reason, time.Since(start)) }()
+	// From the arrival: the body is read within it too.
+	ctx, cancel := context.WithDeadline(c.Request().Context(), start.Add(s.deadline()))
+	defer cancel()
 	err := func() error {
 		// The token is checked against the license in the database, with the rate
 		// limit of the license it authenticates (lease-api.md v1.1), in the batch.
@@ -69,8 +82,6 @@ func (s *Handler) grantLease(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), leaseDeadline)
-		defer cancel()
 		l, err := s.Leases.Grant(ctx, hash, req.LicenseID, req.InstanceFingerprint)
 		if err != nil {
 			return err
@@ -84,7 +95,7 @@ func (s *Handler) grantLease(c echo.Context) error {
 	}()
 	if err != nil {
 		outcome, reason = "refused", entitlements.ErrorCode(err)
-		if reason == entitlements.EUNAVAILABLE || reason == entitlements.EINTERNAL {
+		if reason == entitlements.EUNAVAILABLE || reason == entitlements.EOUTCOMEUNKNOWN || reason == entitlements.EINTERNAL {
 			outcome = "error"
 		}
 	}
@@ -118,7 +129,7 @@ func (s *Handler) releaseLease(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), leaseDeadline)
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.deadline())
 		defer cancel()
 		res, err := s.Leases.Release(ctx, hash, c.Param("lease_id"))
 		if err != nil {

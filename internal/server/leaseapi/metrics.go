@@ -34,6 +34,10 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Register adds collectors of other parts of the issuer (its operational gauges) to
+// the one registry /metrics serves.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/metrum/licensing/internal/entitlements"
@@ -26,11 +27,21 @@ func newStream(c echo.Context) *streamNDJSON {
 	return &streamNDJSON{c: c, enc: json.NewEncoder(c.Response())}
 }
 
-func (st *streamNDJSON) send(p staffapi.Progress) {
+// lineWriteTimeout bounds writing one line: a stream runs as long as its items take,
+// beyond the server's WriteTimeout, but a client that stops reading is given up on.
+const lineWriteTimeout = 30 * time.Second
+
+// send writes and flushes one line; it reports whether that worked (the line is in the
+// connection's buffers: a break right after can still lose it).
+func (st *streamNDJSON) send(p staffapi.Progress) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	_ = st.enc.Encode(p)
-	st.c.Response().Flush()
+	rc := http.NewResponseController(st.c.Response())
+	_ = rc.SetWriteDeadline(time.Now().Add(lineWriteTimeout))
+	if err := st.enc.Encode(p); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
 }
 
 // withoutBytes drops the file and summary from a streamed license (the CLI fetches a
@@ -51,14 +62,14 @@ type lazyStream struct {
 	st *streamNDJSON
 }
 
-func (l *lazyStream) send(p staffapi.Progress, err error) {
+func (l *lazyStream) send(p staffapi.Progress, err error) bool {
 	if l.st == nil {
 		l.st = newStream(l.c)
 	}
 	if err != nil {
 		p.Error = entitlements.ErrorMessage(err)
 	}
-	l.st.send(p)
+	return l.st.send(p)
 }
 
 // finish ends the stream with its Done line, or answers err when nothing was streamed.
@@ -79,10 +90,16 @@ func (s *Handler) issueAllApproved(c echo.Context) error {
 		return err
 	}
 	out := &lazyStream{c: c}
-	n, of, err := s.Svc.IssueAllApproved(c.Request().Context(), p.CustomerID, p.Limit, httpx.Staff(c), func(r issuance.IssueProgress) {
-		out.send(staffapi.Progress{N: r.N, Of: r.Of, ID: r.EntitlementID, License: withoutBytes(r.License), LeaseToken: r.LeaseToken}, r.Err)
+	var job string
+	o := issuance.BulkOptions{CustomerID: p.CustomerID, Limit: p.Limit, ItemDeadline: s.ItemDeadline}
+	n, of, err := s.Svc.IssueAllApproved(c.Request().Context(), o, httpx.Staff(c), func(r issuance.IssueProgress) bool {
+		if r.Job != nil {
+			job = r.Job.ID
+			return out.send(staffapi.Progress{Of: r.Of, Job: r.Job.ID, StartedAt: r.Job.StartedAt}, nil)
+		}
+		return out.send(staffapi.Progress{N: r.N, Of: r.Of, Job: job, ID: r.EntitlementID, License: withoutBytes(r.License), LeaseToken: r.LeaseToken}, r.Err)
 	})
-	return out.finish(err, staffapi.Progress{Of: of, Count: n})
+	return out.finish(err, staffapi.Progress{Of: of, Count: n, Job: job})
 }
 
 // renewExpiring opens a renewal for every active license expiring within the window,
@@ -95,6 +112,6 @@ func (s *Handler) renewExpiring(c echo.Context) error {
 	out := &lazyStream{c: c}
 	n, err := s.Svc.RenewExpiring(c.Request().Context(), p.Product, p.Within, httpx.Staff(c), func(r issuance.RenewalProgress) {
 		out.send(staffapi.Progress{N: r.N, Of: r.Of, ID: r.LicenseID, Opened: r.Entitlement}, r.Err)
-	})
+	}, issuance.BulkOptions{ItemDeadline: s.ItemDeadline})
 	return out.finish(err, staffapi.Progress{Count: n})
 }

@@ -5,10 +5,12 @@ package staffjson
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
+	"github.com/metrum/licensing/internal/staffapi"
 )
 
 // Handler serves the staff API.
@@ -19,4 +21,13 @@ type Handler struct {
 	// purchase is off.
 	Shop *purchase.Service
 	Log  *slog.Logger
+	// ItemDeadline bounds each item of a bulk stream (the stream itself runs as long
+	// as its items take; 0: none).
+	ItemDeadline time.Duration
+}
+
+// Streams reports whether path is one of the bulk calls that answer a stream (they
+// get no request deadline; each item has one).
+func Streams(path string) bool {
+	return path == staffapi.Prefix+staffapi.LicenseIssueAll || path == staffapi.Prefix+staffapi.LicenseRenewAll
 }

@@ -156,6 +156,9 @@ func (s *Handler) staffLicenseCalls(a route) {
 	}))
 	a(staffapi.LicenseIssueAll, s.issueAllApproved)
 	a(staffapi.LicenseRenewAll, s.renewExpiring)
+	a(staffapi.JobGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.BulkJob, error) {
+		return s.Svc.Job(ctx, p.ID, by)
+	}))
 	a(staffapi.LicenseGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.License, error) {
 		return s.Svc.GetLicense(ctx, p.ID, by)
 	}))
