@@ -146,8 +146,12 @@ func (a *app) portalService(dev bool) *portal.Service {
 	case dev:
 		m = &mail.Console{Out: a.stdout}
 	}
+	var rel *portal.Releases
+	if a.cfg.Releases.Dir != "" {
+		rel = &portal.Releases{Dir: a.cfg.Releases.Dir}
+	}
 	return portal.New(a.store, portal.Config{Mailer: m, BaseURL: a.cfg.Server.BaseURL, Log: a.logger(),
-		SignInLimit: ratelimit.New(5.0/900, 5, 0)})
+		SignInLimit: ratelimit.New(5.0/900, 5, 0), Releases: rel})
 }
 
 // keyBackends opens the file backend and, when configured, the PKCS#11 token.

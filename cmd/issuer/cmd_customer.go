@@ -10,14 +10,16 @@ import (
 
 const customerHelp = `Usage: issuer customer <create|update|list|token> [flags]
 
-  create   add a customer (a licensee)
-  update   correct a customer's name or email (then 'issuer license replace' to re-issue)
-  list     list customers by name
-  token    create, list or revoke a customer's API tokens (issuer customer token --help)
+  create     add a customer (a licensee)
+  update     correct a customer's name or email (then 'issuer license replace' to re-issue)
+  list       list customers by name
+  token      create, list or revoke a customer's API tokens (issuer customer token --help)
+  downloads  every delivery to the customer: license files, bundles, the verifier
 `
 
 func cmdCustomer(ctx context.Context, a *app, args []string) error {
-	return sub(ctx, a, "customer", args, map[string]cmdFunc{"create": customerCreate, "update": customerUpdate, "list": customerList, "token": cmdCustomerToken}, customerHelp)
+	return sub(ctx, a, "customer", args, map[string]cmdFunc{"create": customerCreate, "update": customerUpdate, "list": customerList, "token": cmdCustomerToken,
+		"downloads": customerDownloads}, customerHelp)
 }
 
 func customerCreate(ctx context.Context, a *app, args []string) error {
@@ -90,4 +92,40 @@ func customerList(ctx context.Context, a *app, args []string) error {
 
 func customerJSON(c *entitlements.Customer) map[string]any {
 	return map[string]any{"id": c.ID, "name": c.Name, "email": c.Email, "created_at": verify.FormatTime(c.CreatedAt)}
+}
+
+func customerDownloads(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("customer downloads", "customer downloads --id cus_… [--json]",
+		`Lists every delivery to a customer, newest first: license files, summaries,
+checklists and bundles (with the license) and the verifier release (with the file
+name), who fetched it (portal user, API token or staff) and from which address. The
+evidence of delivery.`)
+	id := fs.String("id", "", "customer ID (required)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	svc, err := a.parseAPI(fs, args, new(string))
+	if err != nil {
+		return err
+	}
+	if *id == "" {
+		return entitlements.Invalid(map[string]string{"id": "the customer's ID (cus_…)"})
+	}
+	list, err := svc.CustomerDownloads(ctx, *id)
+	if err != nil {
+		return err
+	}
+	return printListing(a, *asJSON, list, listing[*entitlements.Download]{
+		empty:  "nothing was delivered to " + *id + " yet",
+		header: "AT\tWHAT\tLICENSE OR FILE\tBY\tFROM",
+		row: func(d *entitlements.Download) string {
+			subject := d.LicenseID
+			if d.What == entitlements.WhatRelease {
+				subject = d.FileName
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s %s\t%s", verify.FormatTime(d.At), d.What, subject, d.ActorKind, d.Actor, d.ClientAddr)
+		},
+		json: func(d *entitlements.Download) map[string]any {
+			return map[string]any{"at": verify.FormatTime(d.At), "what": d.What, "license_id": d.LicenseID, "file_name": d.FileName,
+				"product": d.Product, "actor_kind": d.ActorKind, "actor": d.Actor, "client_addr": d.ClientAddr}
+		},
+	})
 }

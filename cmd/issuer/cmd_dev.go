@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -127,6 +129,10 @@ the demo accounts under the data folder so that ISSUER_AS=email picks one.`)
 	if err := verify.WriteFileAtomic(keyset, ks, 0o644); err != nil {
 		return err
 	}
+	if c.Releases.Dir == "" {
+		c.Releases.Dir = filepath.Join(c.Database.DataDir, "releases")
+	}
+	releaseNote := a.devRelease(ctx, keyset, c.Releases.Dir)
 	url := "http://" + l.Addr().String()
 	var emails []string
 	for _, d := range devStaff {
@@ -150,12 +156,13 @@ Metrum license issuer (dev) is running.
   staff login:  %s
   portal:       %s
   key set:      %s   (verifier ... --keyset %s)
+  downloads:    %s
   CLI:          ISSUER_AS=%s go run ./cmd/issuer license list   (dev tokens of the demo
                 accounts are under %s/dev-tokens; elsewhere: issuer login --url %s)%s
 
 Sign-in links of the portal are printed here (dev has no SMTP server).
 Press Ctrl-C to stop (the database under %s stops with it).
-`, url, logins, portalLine, keyset, keyset, devStaff[0].email, c.Database.DataDir, url, renewNote, c.Database.DataDir)
+`, url, logins, portalLine, keyset, keyset, releaseNote, devStaff[0].email, c.Database.DataDir, url, renewNote, c.Database.DataDir)
 	// No load balancer watches a dev server's /readyz: Ctrl-C stops it without the
 	// drain delay (the rest of the drain still runs).
 	c.Server.DrainDelay = 0
@@ -268,4 +275,51 @@ func (a *app) devDemo(ctx context.Context, svc *issuance.Service) error {
 	}
 	fmt.Fprintf(a.stdout, "demo: customer %s, license %s (%s)\n", cust.ID, l.ID, l.SKU)
 	return nil
+}
+
+// devRelease builds the verifier release the portal's Downloads page serves, once:
+// scripts/release-verifier with the dev key set embedded, for this machine's platform
+// and linux/amd64, into dir (built aside and renamed, so the page never lists half a
+// release). It runs in the background; the page lists the files once it is done.
+// It returns what to print.
+func (a *app) devRelease(ctx context.Context, keyset, dir string) string {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return dir + " (the verifier the portal's Downloads page serves)"
+	}
+	script := filepath.Join("scripts", "release-verifier")
+	if _, err := os.Stat(script); err != nil {
+		return "none (run from the repository to build the dev verifier release: scripts/release-verifier)"
+	}
+	platforms := runtime.GOOS + "/" + runtime.GOARCH
+	if platforms != "linux/amd64" {
+		platforms += ",linux/amd64"
+	}
+	logPath := dir + ".log"
+	go func() {
+		tmp, err := os.MkdirTemp(filepath.Dir(dir), ".releases-")
+		if err != nil {
+			fmt.Fprintf(a.stderr, "dev verifier release: %v\n", err)
+			return
+		}
+		defer os.RemoveAll(tmp)
+		out := filepath.Join(tmp, "release")
+		logf, err := os.Create(logPath)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "dev verifier release: %v\n", err)
+			return
+		}
+		defer logf.Close()
+		cmd := exec.CommandContext(ctx, script, "--keyset", keyset, "--out", out, "--version", "v0.0.0-dev", "--platforms", platforms)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(a.stderr, "dev verifier release failed (%v): see %s\n", err, logPath)
+			return
+		}
+		if err := os.Rename(out, dir); err != nil {
+			fmt.Fprintf(a.stderr, "dev verifier release: %v\n", err)
+			return
+		}
+		fmt.Fprintf(a.stdout, "dev verifier release built in %s (%s): the portal's Downloads page serves it\n", dir, platforms)
+	}()
+	return dir + " (building the dev verifier release in the background, once; log " + logPath + ")"
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/verify"
 )
 
@@ -239,22 +238,23 @@ func licDownload(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := svc.GetLicense(ctx, *id)
-	if err != nil {
-		return err
-	}
-	var b []byte
 	switch *what {
-	case "file":
-		b = l.File
-	case "summary":
-		b = issuance.SummaryFile(l)
-	case "checklist":
-		b = []byte(issuance.Checklist(l))
+	case entitlements.WhatFile, entitlements.WhatSummary, entitlements.WhatChecklist:
 	default:
 		fmt.Fprintf(a.stderr, "--what %q: file, summary or checklist\n", *what)
 		return errUsage
 	}
+	l, err := svc.GetLicense(ctx, *id)
+	if err != nil {
+		return err
+	}
+	// Through the staff API's download, so the delivery is recorded as it is from the
+	// console.
+	f, err := svc.Download(ctx, l.ID, *what)
+	if err != nil {
+		return err
+	}
+	b := f.Bytes
 	if err := a.writeOut(*out, b); err != nil {
 		return err
 	}

@@ -171,6 +171,12 @@ func TestCLIRecordToVerifiedFile(t *testing.T) {
 	c.json(&lic, "license", "issue", "--entitlement", ent.ID)
 	file := filepath.Join(dir, "license.json")
 	c.run("license", "download", "--id", lic.ID, "--out", file)
+	// The delivery is on the customer's record, as staff see it.
+	var delivered []map[string]any
+	c.json(&delivered, "customer", "downloads", "--id", cust.ID)
+	if len(delivered) != 1 || delivered[0]["license_id"] != lic.ID || delivered[0]["what"] != "file" || delivered[0]["actor"] != "maker@m.test" {
+		t.Fatalf("customer downloads: %+v", delivered)
+	}
 	keyset := filepath.Join(dir, "keyset.json")
 	c.run("keys", "export-keyset", "--out", keyset)
 	var list []struct {

@@ -72,6 +72,12 @@ func (r remote) IssueWithToken(ctx context.Context, entitlementID string) (*enti
 	return out.License, out.LeaseToken, nil
 }
 
+// Download fetches a license's file through the staff API, which records the
+// delivery.
+func (r remote) Download(ctx context.Context, id, what string) (*entitlements.File, error) {
+	return do[*entitlements.File](ctx, r, staffapi.LicenseDownload, staffapi.DownloadRequest{ID: id, What: what})
+}
+
 func (r remote) GetLicense(ctx context.Context, id string) (*entitlements.License, error) {
 	return do[*entitlements.License](ctx, r, staffapi.LicenseGet, staffapi.ID{ID: id})
 }
@@ -216,6 +222,10 @@ func (r remote) ListCustomerTokens(ctx context.Context, customerID string) ([]*e
 func (r remote) RevokeCustomerToken(ctx context.Context, customerID, id string) error {
 	_, err := do[*staffapi.Empty](ctx, r, staffapi.CustomerTokenDrop, staffapi.CustomerTokenRequest{CustomerID: customerID, ID: id})
 	return err
+}
+
+func (r remote) CustomerDownloads(ctx context.Context, customerID string) ([]*entitlements.Download, error) {
+	return do[[]*entitlements.Download](ctx, r, staffapi.CustomerDownloads, staffapi.ID{ID: customerID})
 }
 
 func (r remote) ReviewQueue(ctx context.Context) ([]*entitlements.Order, error) {

@@ -28,6 +28,15 @@ type Config struct {
 	Customer Customer `yaml:"customer_api"`
 	Stripe   Stripe   `yaml:"stripe"`
 	Metrics  Metrics  `yaml:"metrics"`
+	Releases Releases `yaml:"releases"`
+}
+
+// Releases is the verifier release customers download (the portal's Downloads page
+// and `GET /v1/downloads`): the folder scripts/release-verifier --out wrote.
+type Releases struct {
+	// Dir (ISSUER_RELEASES_DIR): empty = no downloads published (`issuer dev` uses
+	// .data/releases and builds it once).
+	Dir string `yaml:"dir"`
 }
 
 // Stripe turns on self-service purchase. Without a secret key purchase is hidden
@@ -184,7 +193,7 @@ func Default() *Config {
 // Load reads path (if not empty) over the defaults, then the environment:
 // ISSUER_ADDR, ISSUER_BASE_URL, DATABASE_URL, ISSUER_DATA_DIR, ISSUER_KEY_DIR,
 // ISSUER_KEK_FILE, ISSUER_NAME, ISSUER_LEASE_RENEW_URL, ISSUER_MAKER_CHECKER, ISSUER_SMTP_ADDR,
-// ISSUER_SMTP_FROM, ISSUER_SMTP_USERNAME (and ISSUER_SMTP_PASSWORD, read where used).
+// ISSUER_SMTP_FROM, ISSUER_SMTP_USERNAME (and ISSUER_SMTP_PASSWORD, read where used), ISSUER_RELEASES_DIR.
 // Unknown YAML keys are an error, so a typo can't silently fall back to a default.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	c := Default()
@@ -224,6 +233,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if c.Stripe.Enabled() && len(c.Stripe.Catalogue) == 0 {
 		c.Stripe.Catalogue = DefaultCatalogue
 	}
+	set(&c.Releases.Dir, "ISSUER_RELEASES_DIR")
 	set(&c.Mail.SMTPAddr, "ISSUER_SMTP_ADDR")
 	set(&c.Mail.From, "ISSUER_SMTP_FROM")
 	set(&c.Mail.Username, "ISSUER_SMTP_USERNAME")

@@ -89,7 +89,8 @@ type Download struct {
 	CustomerID string
 	LicenseID  string
 	Product    string
-	What       string // file, summary, checklist, bundle
+	What       string // file, summary, checklist, bundle, release
+	FileName   string // the release file, for a release download
 	ActorKind  string
 	Actor      string
 	ClientAddr string
@@ -112,7 +113,18 @@ const (
 	WhatSummary   = "summary"
 	WhatChecklist = "checklist"
 	WhatBundle    = "bundle"
+	WhatRelease   = "release" // a release file (the verifier), no license
 )
+
+// ReleaseFile is one file of the verifier release customers download
+// (customer-api.md v1.1 `GET /v1/downloads`).
+type ReleaseFile struct {
+	Name     string `json:"name"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Version  string `json:"version"`
+	Platform string `json:"platform"` // GOOS/GOARCH; "" for SHA256SUMS and keyset.json
+}
 
 // SafeSummary is the safe summary of customer-api.md: exactly these members, never
 // payload bytes beyond them, signatures or key material.

@@ -181,6 +181,15 @@ func (s *Service) ListDownloads(ctx context.Context, licenseID string, limit int
 	return s.store.ListDownloads(ctx, licenseID, limit)
 }
 
+// ListCustomerDownloads returns every delivery to a customer (license files, bundles,
+// the verifier release), newest first.
+func (s *Service) ListCustomerDownloads(ctx context.Context, customerID string, limit int, by *entitlements.Staff) ([]*entitlements.Download, error) {
+	if err := entitlements.Require(by, entitlements.NeedRead, "reading a customer's downloads"); err != nil {
+		return nil, err
+	}
+	return s.store.CustomerDownloads(ctx, customerID, limit)
+}
+
 // StaffDownload returns one of a license's files for staff (the exact signed bytes,
 // the safe summary, the checklist) and records the delivery first.
 func (s *Service) StaffDownload(ctx context.Context, licenseID, what, addr string, by *entitlements.Staff) (*entitlements.File, error) {

@@ -30,6 +30,8 @@ type Config struct {
 	// SignInLimit throttles sign-in link requests per address and per client (nil:
 	// none). Over it, the answer is the same and no mail goes out.
 	SignInLimit *ratelimit.Limiter
+	// Releases is the verifier release customers download (nil: none published).
+	Releases *Releases
 }
 
 // Service is the portal's and the customer API's business logic: every method takes

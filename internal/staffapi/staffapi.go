@@ -32,6 +32,7 @@ const (
 	LicenseIssue       = "/licenses/issue"
 	LicenseIssueAll    = "/licenses/issue-all-approved" // NDJSON
 	LicenseGet         = "/licenses/get"
+	LicenseDownload    = "/licenses/download" // a file of a license, recorded as staff's delivery
 	LicenseList        = "/licenses/list"
 	LicenseSuccessor   = "/licenses/successor"
 	LicenseRenewAll    = "/licenses/renew-expiring" // NDJSON
@@ -63,6 +64,7 @@ const (
 	CustomerTokenNew   = "/customer-tokens/create"
 	CustomerTokenList  = "/customer-tokens/list"
 	CustomerTokenDrop  = "/customer-tokens/revoke"
+	CustomerDownloads  = "/customers/downloads"
 	OrderQueue         = "/orders/queue"
 	OrderGet           = "/orders/get"
 	OrderReview        = "/orders/review"
@@ -229,6 +231,9 @@ type NewCustomerToken struct {
 
 // ReviewRequest takes an order out of the staff queue.
 type ReviewRequest struct{ ID, Note string }
+
+// DownloadRequest names a license's file: file, summary or checklist.
+type DownloadRequest struct{ ID, What string }
 
 // FulfilRequest fulfils a held order by hand, optionally for another license of the
 // customer.

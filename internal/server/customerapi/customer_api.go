@@ -20,6 +20,8 @@ func (s *Handler) Routes(g *echo.Group) {
 	g.GET("/licenses/:id", s.apiLicense, s.requireCustomerToken)
 	g.GET("/licenses/:id/file", s.apiLicenseFile, s.requireCustomerToken)
 	g.GET("/licenses/:id/checklist", s.apiLicenseChecklist, s.requireCustomerToken)
+	g.GET("/downloads", s.apiDownloads, s.requireCustomerToken)
+	g.GET("/downloads/:name", s.apiDownload, s.requireCustomerToken)
 }
 
 // requireCustomerToken authenticates the bearer customer API token (one 401 for a

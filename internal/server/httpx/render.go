@@ -1,7 +1,9 @@
 package httpx
 
 import (
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -23,6 +25,17 @@ func SendFile(c echo.Context, f *entitlements.File, contentType string) error {
 	h.Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
 	return c.Blob(http.StatusOK, contentType, f.Bytes)
+}
+
+// SendRelease streams a release file: application/octet-stream, as an attachment
+// under its name, ETag its SHA-256 (customer-api.md v1.1).
+func SendRelease(c echo.Context, f *entitlements.ReleaseFile, r io.Reader) error {
+	h := c.Response().Header()
+	h.Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("ETag", `"`+f.SHA256+`"`)
+	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	return c.Stream(http.StatusOK, "application/octet-stream", r)
 }
 
 // NoStore keeps pages (licenses, secrets shown once) out of shared caches and the

@@ -36,6 +36,8 @@ func (s *Handler) Routes(g *echo.Group) {
 	a.POST("/licenses/:id/leases/:lease_id/release", s.portalRelease)
 	a.GET("/licenses/:id/lease-token", s.portalRotateConfirm)
 	a.POST("/licenses/:id/lease-token", s.portalRotate)
+	a.GET("/downloads", s.portalDownloads)
+	a.GET("/downloads/:name", s.portalDownloadFile)
 	a.GET("/tokens", s.portalTokens)
 	a.POST("/tokens", s.portalCreateToken)
 	a.GET("/tokens/:id/revoke", s.portalRevokeConfirm)

@@ -2,10 +2,12 @@ package staffjson
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
+	"github.com/metrum/licensing/internal/server/httpx"
 	"github.com/metrum/licensing/internal/staffapi"
 	"github.com/metrum/licensing/verify"
 )
@@ -84,6 +86,9 @@ func (s *Handler) staffCustomerCalls(a route) {
 		}
 		return &staffapi.Empty{}, s.Portal.StaffRevokeToken(ctx, p.CustomerID, p.ID, by)
 	}))
+	a(staffapi.CustomerDownloads, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) ([]*entitlements.Download, error) {
+		return s.Svc.ListCustomerDownloads(ctx, p.ID, 500, by)
+	}))
 	a(staffapi.OrderQueue, call(s, func(ctx context.Context, by *entitlements.Staff, _ *staffapi.Empty) ([]*entitlements.Order, error) {
 		return s.Svc.OrderQueue(ctx, 500, by)
 	}))
@@ -154,6 +159,7 @@ func (s *Handler) staffLicenseCalls(a route) {
 		l, tok, err := s.Svc.IssueWithToken(ctx, p.ID, by)
 		return &staffapi.Issued{License: l, LeaseToken: tok}, err
 	}))
+	a(staffapi.LicenseDownload, s.licenseDownload)
 	a(staffapi.LicenseIssueAll, s.issueAllApproved)
 	a(staffapi.LicenseRenewAll, s.renewExpiring)
 	a(staffapi.JobGet, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*entitlements.BulkJob, error) {
@@ -256,4 +262,18 @@ func (s *Handler) staffAccountCalls(a route) {
 	a(staffapi.TokenRevoke, call(s, func(ctx context.Context, by *entitlements.Staff, p *staffapi.ID) (*staffapi.Empty, error) {
 		return &staffapi.Empty{}, s.Svc.RevokeStaffToken(ctx, p.ID, by)
 	}))
+}
+
+// licenseDownload gives staff one of a license's files and records the delivery
+// (with the client's address), as the console's download does.
+func (s *Handler) licenseDownload(c echo.Context) error {
+	var p staffapi.DownloadRequest
+	if err := decodeStaffBody(c, &p); err != nil {
+		return err
+	}
+	f, err := s.Svc.StaffDownload(c.Request().Context(), p.ID, p.What, c.RealIP(), httpx.Staff(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, f)
 }
