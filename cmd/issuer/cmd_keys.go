@@ -199,22 +199,23 @@ func keysList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	states := entitlements.KeyStates(keys, time.Now())
 	return printListing(a, *asJSON, keys, listing[*entitlements.KeyRecord]{
 		empty:  "no keys: make one with `issuer keys generate --activate`",
-		header: "KID\tPRODUCT\tALG\tPURPOSES\tBACKEND\tSTATUS\tCREATED\tNOT AFTER\tSIGNS FOR",
+		header: "KID\tPRODUCT\tALG\tPURPOSES\tBACKEND\tSTATE\tCREATED\tNOT AFTER\tSIGNS FOR",
 		row: func(k *entitlements.KeyRecord) string {
 			na := "-"
 			if k.NotAfter != nil {
 				na = verify.FormatTime(*k.NotAfter)
 			}
-			role := strings.Join(k.Active, " ")
-			if role == "" && k.Status == entitlements.KeyPublished {
-				role = "(standby)"
-			}
 			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.KID, k.Product, k.Alg, strings.Join(k.Purposes, ","), k.Backend,
-				k.Status, k.CreatedAt.Format("2006-01-02"), na, role)
+				states[k.KID], k.CreatedAt.Format("2006-01-02"), na, orNone(strings.Join(k.Active, " ")))
 		},
-		json: keyJSON,
+		json: func(k *entitlements.KeyRecord) map[string]any {
+			out := keyJSON(k)
+			out["state"] = states[k.KID]
+			return out
+		},
 	})
 }
 

@@ -110,7 +110,34 @@ func (s *Service) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, 
 	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
 		return err
 	}
-	return s.store.SetKeyNotAfter(ctx, kid, at.UTC().Truncate(time.Second), by.Email)
+	return s.SetKeyNotAfterWhy(ctx, kid, at, "", by)
+}
+
+// MayManageKeys says whether by may manage keys (admins): the console asks before
+// it shows a key action's form, so a viewer never fills one in to be refused.
+func (s *Service) MayManageKeys(by *entitlements.Staff) error {
+	return entitlements.Require(by, entitlements.RoleAdmin, "managing keys")
+}
+
+// SetKeyNotAfterWhy is SetKeyNotAfter with the reason for the audit trail.
+func (s *Service) SetKeyNotAfterWhy(ctx context.Context, kid string, at time.Time, reason string, by *entitlements.Staff) error {
+	if err := entitlements.Require(by, entitlements.RoleAdmin, "managing keys"); err != nil {
+		return err
+	}
+	reason = strings.TrimSpace(reason)
+	if !entitlements.OneLine(reason) || len(reason) > 500 {
+		return entitlements.Invalid(map[string]string{"reason": "one line of text, at most 500 characters"})
+	}
+	return s.store.SetKeyNotAfter(ctx, kid, at.UTC().Truncate(time.Second), by.Email, reason)
+}
+
+// KeySignedAfter counts the licenses a key signed after at (and names the first
+// sample): what its verifiers reject once its not_after is at.
+func (s *Service) KeySignedAfter(ctx context.Context, kid string, at time.Time, sample int, by *entitlements.Staff) (int, []string, error) {
+	if err := entitlements.Require(by, entitlements.NeedRead, "reading a key"); err != nil {
+		return 0, nil, err
+	}
+	return s.store.KeySignedAfter(ctx, kid, at.UTC().Truncate(time.Second), sample)
 }
 
 // PublicKeySet returns the JWK Set of every key that is not retired: what a verifier

@@ -155,7 +155,7 @@ func (s *Store) RetireKey(ctx context.Context, kid, reason, actor string) error 
 // SetKeyNotAfter sets the time after which a key may no longer sign (formats.md
 // section 1): verifiers keep accepting what it signed before. It can only move
 // earlier, never later: a compromise time once recorded is not undone.
-func (s *Store) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, actor string) error {
+func (s *Store) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, actor, reason string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE signing_keys SET not_after = $2 WHERE kid = $1 AND (not_after IS NULL OR not_after > $2)`, kid, at)
 		if err != nil {
@@ -164,9 +164,22 @@ func (s *Store) SetKeyNotAfter(ctx context.Context, kid string, at time.Time, ac
 		if tag.RowsAffected() == 0 {
 			return entitlements.Errorf(entitlements.ECONFLICT, "key %s not found, or its not_after is already earlier", kid)
 		}
-		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "key.not_after", Subject: kid,
-			Details: map[string]string{"not_after": verify.FormatTime(at)}})
+		details := map[string]string{"not_after": verify.FormatTime(at)}
+		if reason != "" {
+			details["reason"] = reason
+		}
+		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: actor, Action: "key.not_after", Subject: kid, Details: details})
 	})
+}
+
+// KeySignedAfter counts the licenses a key signed after at, with the first few IDs:
+// what stops verifying when its not_after moves to at.
+func (s *Store) KeySignedAfter(ctx context.Context, kid string, at time.Time, sample int) (int, []string, error) {
+	var n int
+	var ids []string
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce((array_agg(id ORDER BY issued_at, id))[1:$3], '{}')
+		FROM licenses WHERE key_id = $1 AND issued_at > $2`, kid, at, sample).Scan(&n, &ids)
+	return n, ids, unavailable(err)
 }
 
 // ActiveKey returns the key that signs for a product and purpose now. A key past its

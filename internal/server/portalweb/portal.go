@@ -38,6 +38,7 @@ func (s *Handler) Routes(g *echo.Group) {
 	a.POST("/licenses/:id/lease-token", s.portalRotate)
 	a.GET("/downloads", s.portalDownloads)
 	a.GET("/downloads/:name", s.portalDownloadFile)
+	a.GET("/secret", s.portalSecret)
 	a.GET("/tokens", s.portalTokens)
 	a.POST("/tokens", s.portalCreateToken)
 	a.GET("/tokens/:id/revoke", s.portalRevokeConfirm)

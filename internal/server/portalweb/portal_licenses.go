@@ -178,7 +178,7 @@ func (s *Handler) portalRotate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, pages.PortalSecret(s.portalPage(c, "New lease token"), "New lease token for "+id,
-		"Give it to every host that runs this license (the router sends it as a Bearer token to renew its lease). The old token no longer works.",
-		tok, licenseURL(id)))
+	return s.showSecret(c, httpx.SecretView{Title: "New lease token for " + id,
+		Explain: "Give it to every host that runs this license (the router sends it as a Bearer token to renew its lease). The old token no longer works.",
+		Secret:  tok, Back: licenseURL(id), Again: "Rotate the lease token again on the license's page to get a new one (the old one stops working)."})
 }

@@ -91,8 +91,9 @@ func (s *Handler) portalCreateToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, pages.PortalSecret(s.portalPage(c, "New API token"), "API token "+t.Name+" ("+t.ID+")",
-		"Scripts send it as \"Authorization: Bearer …\" to read your licenses and files. It can't change anything.", tok, "/portal/tokens"))
+	return s.showSecret(c, httpx.SecretView{Title: "API token " + t.Name + " (" + t.ID + ")",
+		Explain: "Scripts send it as \"Authorization: Bearer …\" to read your licenses and files. It can't change anything.",
+		Secret:  tok, Back: "/portal/tokens", Again: "Create a new token on the API tokens page (and revoke " + t.ID + " if it was lost)."})
 }
 
 func (s *Handler) portalRevokeConfirm(c echo.Context) error {
@@ -125,4 +126,23 @@ func (s *Handler) portalRenewToken(c echo.Context) error {
 		return err
 	}
 	return s.Cookies.RedirectWithFlash(c, "/portal/tokens", "Token "+t.Name+" now expires on "+t.ExpiresAt.UTC().Format("2006-01-02")+".")
+}
+
+// showSecret ends a POST that made a one-time secret: the secret page by redirect
+// (a reload never repeats the POST), the secret sealed to this browser's session.
+func (s *Handler) showSecret(c echo.Context, v httpx.SecretView) error {
+	return s.Cookies.StashSecret(c, s.Cookies.Get(c, portalCookie), "/portal/secret", v)
+}
+
+// portalSecret shows the stashed secret once; after that, how to get another.
+func (s *Handler) portalSecret(c echo.Context) error {
+	v, ok := s.Cookies.TakeSecret(c, s.Cookies.Get(c, portalCookie), "/portal/secret")
+	if !ok {
+		again := s.Cookies.SecretAgain(c, "/portal/secret")
+		if again == "" {
+			again = "Rotate the lease token on the license's page, or create a new API token, to get a new secret."
+		}
+		return httpx.Render(c, http.StatusOK, pages.PortalSecretGone(s.portalPage(c, "Shown once"), again, "/portal/"))
+	}
+	return httpx.Render(c, http.StatusOK, pages.PortalSecret(s.portalPage(c, v.Title), v.Title, v.Explain, v.Secret, v.Back))
 }

@@ -36,6 +36,7 @@ func (s *Handler) Routes(g *echo.Group) {
 	a.POST("/customers/:id", s.staffUpdateCustomer)
 	a.POST("/customers/:id/portal-users", s.staffInvite)
 	a.POST("/customers/:id/tokens", s.staffCustomerToken)
+	a.GET("/secret", s.staffSecret)
 	a.GET("/tokens", s.staffTokens)
 	a.POST("/tokens", s.staffCreateToken)
 	a.GET("/tokens/:id/revoke", s.staffRevokeTokenConfirm)

@@ -26,6 +26,8 @@ func (s *Handler) staffAdminRoutes(a *echo.Group) {
 	a.GET("/keys", s.staffKeys)
 	a.GET("/keys/keyset", s.staffKeySet)
 	a.POST("/keys/generate", s.staffGenerateKey)
+	a.GET("/keys/:kid/not-after", s.staffKeyNotAfterForm)
+	a.POST("/keys/:kid/not-after", s.staffKeyNotAfter)
 	a.GET("/keys/rotate", s.staffKeyConfirm)
 	a.POST("/keys/rotate", s.staffKeyAction)
 	a.GET("/keys/:kid/:action", s.staffKeyConfirm)
@@ -67,7 +69,8 @@ func (s *Handler) staffKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, pages.StaffKeyList(s.page(c, "Keys"), pages.StaffKeys{Keys: keys, Products: products}))
+	return httpx.Render(c, http.StatusOK, pages.StaffKeyList(s.page(c, "Keys"), pages.StaffKeys{Keys: keys, Products: products,
+		States: entitlements.KeyStates(keys, s.now())}))
 }
 
 func (s *Handler) staffKeySet(c echo.Context) error {
@@ -92,9 +95,8 @@ func (s *Handler) staffGenerateKey(c echo.Context) error {
 
 // keyEffects says what each key action does to verifiers in the field.
 var keyEffects = map[string]string{
-	"rotate":    "The slot's newest standby key becomes its signer from now on. Verifiers that do not embed it yet reject everything it signs: rotate only once a verifier release with the new key set has reached customers. Documents signed before keep verifying.",
-	"retire":    "The key leaves the exported key set. Verifiers released with the next key set stop trusting it: licenses, bundles and leases it signed stop verifying there. Retire only when nothing it signed must still verify.",
-	"not-after": "The key stops signing at once (the time can only move earlier). Verifiers with a key set that carries the time reject anything it signed after then, and keep accepting what it signed before; export and release the key set for that.",
+	"rotate": "The slot's newest standby key becomes its signer from now on. Verifiers that do not embed it yet reject everything it signs: rotate only once a verifier release with the new key set has reached customers. Documents signed before keep verifying.",
+	"retire": "The key leaves the exported key set. Verifiers released with the next key set stop trusting it: licenses, bundles and leases it signed stop verifying there. Retire only when nothing it signed must still verify.",
 }
 
 func (s *Handler) staffKeyConfirm(c echo.Context) error {
@@ -106,6 +108,9 @@ func (s *Handler) staffKeyConfirm(c echo.Context) error {
 	if !ok {
 		return entitlements.NotFound("action", action)
 	}
+	if err := s.Svc.MayManageKeys(httpx.Staff(c)); err != nil {
+		return err
+	}
 	v := pages.StaffKeyConfirm{Explain: explain, Fields: map[string]string{}, Action: "/staff/keys/" + kid + "/" + action}
 	switch action {
 	case "rotate":
@@ -114,9 +119,6 @@ func (s *Handler) staffKeyConfirm(c echo.Context) error {
 		v.Fields["product"], v.Fields["purpose"] = c.QueryParam("product"), c.QueryParam("purpose")
 	case "retire":
 		v.Title = "Retire key " + kid + "?"
-	case "not-after":
-		v.Title = "Stop key " + kid + " signing after a time?"
-		v.TimeField = true
 	}
 	return httpx.Render(c, http.StatusOK, pages.StaffKeyConfirmPage(s.page(c, "Keys"), v))
 }
@@ -140,15 +142,6 @@ func (s *Handler) staffKeyAction(c echo.Context) error {
 			return err
 		}
 		msg = "Retired " + kid + ": export the key set for the next verifier release."
-	case "not-after":
-		at, err := time.Parse(time.RFC3339, strings.TrimSpace(c.FormValue("at")))
-		if err != nil {
-			return entitlements.Invalid(map[string]string{"at": "an RFC 3339 time, e.g. 2026-11-23T00:00:00Z"})
-		}
-		if err := s.Svc.SetKeyNotAfter(ctx, kid, at, by); err != nil {
-			return err
-		}
-		msg = "Key " + kid + " signs nothing after " + ui.Day(at) + ": export the key set and release it."
 	default:
 		return entitlements.NotFound("action", action)
 	}

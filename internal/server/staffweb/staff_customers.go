@@ -136,7 +136,7 @@ func (s *Handler) staffCustomerToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "Customer API token"), "Customer API token "+rec.Name+" ("+rec.ID+")",
-		"Give it to the customer over a safe channel: their scripts send it as a Bearer token to read their license files. They can revoke it in the portal.",
-		tok, "/staff/customers/"+id))
+	return s.showSecret(c, httpx.SecretView{Title: "Customer API token " + rec.Name + " (" + rec.ID + ")",
+		Explain: "Give it to the customer over a safe channel: their scripts send it as a Bearer token to read their license files. They can revoke it in the portal.",
+		Secret:  tok, Back: "/staff/customers/" + id, Again: "Make another token on the customer's page (and revoke " + rec.ID + " if it was lost)."})
 }

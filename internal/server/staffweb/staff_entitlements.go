@@ -155,8 +155,9 @@ func (s *Handler) staffIssue(c echo.Context) error {
 		return err
 	}
 	if tok != "" {
-		return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "License issued"), "Issued "+l.ID+": its lease token",
-			"The customer's hosts renew their online lease with this token (also rotatable later from the license page or the portal).", tok, "/staff/licenses/"+l.ID))
+		return s.showSecret(c, httpx.SecretView{Title: "Issued " + l.ID + ": its lease token",
+			Explain: "The customer's hosts renew their online lease with this token (also rotatable later from the license page or the portal).",
+			Secret:  tok, Back: "/staff/licenses/" + l.ID, Again: "Rotate the lease token on the license's page to get a new one (the old one stops working)."})
 	}
 	return s.Cookies.RedirectWithFlash(c, "/staff/licenses/"+l.ID, "Issued "+l.ID+" ("+l.SKU+" for "+l.CustomerName+").")
 }

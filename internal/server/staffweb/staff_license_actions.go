@@ -102,8 +102,8 @@ func (s *Handler) staffLeaseToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "New lease token"), "New lease token for "+id,
-		"Give it to the customer over a safe channel; the old one no longer works.", tok, "/staff/licenses/"+id))
+	return s.showSecret(c, httpx.SecretView{Title: "New lease token for " + id, Explain: "Give it to the customer over a safe channel; the old one no longer works.",
+		Secret: tok, Back: "/staff/licenses/" + id, Again: "Rotate the lease token again on the license's page to get a new one (the old one stops working)."})
 }
 
 // staffRestorePreviousConfirm names the refunded or disputed successor and the

@@ -1,6 +1,8 @@
 package staffweb
 
 import (
+	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +18,11 @@ import (
 
 // staffTokens lists the signed-in staff member's personal access tokens.
 func (s *Handler) staffTokens(c echo.Context) error {
+	return s.renderTokens(c, http.StatusOK, pages.StaffTokenForm{Days: "90"})
+}
+
+// renderTokens renders the tokens page, with the new-token form as sent.
+func (s *Handler) renderTokens(c echo.Context, status int, f pages.StaffTokenForm) error {
 	list, err := s.Svc.ListStaffTokens(c.Request().Context(), httpx.Staff(c))
 	if err != nil {
 		return err
@@ -37,7 +44,7 @@ func (s *Handler) staffTokens(c echo.Context) error {
 		rows = append(rows, r)
 	}
 	curl := "ISSUER_URL=" + s.baseURL() + " ISSUER_TOKEN=mst_… issuer license list"
-	return httpx.Render(c, http.StatusOK, pages.StaffTokens(s.page(c, "API tokens"), rows, curl))
+	return httpx.Render(c, status, pages.StaffTokens(s.page(c, "API tokens"), rows, curl, f))
 }
 
 // baseURL is the issuer's public URL as configured (server.base_url): never the
@@ -50,17 +57,27 @@ func (s *Handler) baseURL() string {
 }
 
 func (s *Handler) staffCreateToken(c echo.Context) error {
-	days, err := strconv.Atoi(c.FormValue("days"))
+	f := pages.StaffTokenForm{Name: c.FormValue("name"), Days: c.FormValue("days"), Errors: map[string]string{}}
+	days, err := strconv.Atoi(strings.TrimSpace(f.Days))
 	if err != nil || days < 1 || days > 365 {
-		return entitlements.Invalid(map[string]string{"days": "a whole number of days from 1 to 365"})
+		f.Errors["days"] = "a whole number of days from 1 to 365"
+		return s.renderTokens(c, http.StatusUnprocessableEntity, f)
 	}
-	tok, rec, err := s.Svc.CreateStaffToken(c.Request().Context(), c.FormValue("name"), time.Duration(days)*24*time.Hour, httpx.Staff(c))
+	tok, rec, err := s.Svc.CreateStaffToken(c.Request().Context(), f.Name, time.Duration(days)*24*time.Hour, httpx.Staff(c))
+	var de *entitlements.Error
+	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
+		f.Errors = maps.Clone(de.Fields)
+		if len(f.Errors) == 0 {
+			f.Errors = map[string]string{"name": de.Message}
+		}
+		return s.renderTokens(c, http.StatusUnprocessableEntity, f)
+	}
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, "New API token"), "Token "+rec.Name+" ("+rec.ID+")",
-		"The issuer CLI uses it as ISSUER_TOKEN (or run `issuer login`); it acts as you, with your role, until "+ui.Day(rec.ExpiresAt)+".",
-		tok, "/staff/tokens"))
+	return s.showSecret(c, httpx.SecretView{Title: "Token " + rec.Name + " (" + rec.ID + ")",
+		Explain: "The issuer CLI uses it as ISSUER_TOKEN (or run `issuer login`); it acts as you, with your role, until " + ui.Day(rec.ExpiresAt) + ".",
+		Secret:  tok, Back: "/staff/tokens", Again: "Make a new token on the Tokens page (and revoke " + rec.ID + " if it was lost)."})
 }
 
 func (s *Handler) staffRevokeTokenConfirm(c echo.Context) error {
@@ -75,4 +92,23 @@ func (s *Handler) staffRevokeToken(c echo.Context) error {
 		return err
 	}
 	return s.Cookies.RedirectWithFlash(c, "/staff/tokens", "Token "+id+" revoked; it stopped working at once.")
+}
+
+// showSecret ends a POST that made a one-time secret: the secret page by redirect
+// (a reload never repeats the POST), the secret sealed to this browser's session.
+func (s *Handler) showSecret(c echo.Context, v httpx.SecretView) error {
+	return s.Cookies.StashSecret(c, s.Cookies.Get(c, sessionCookie), "/staff/secret", v)
+}
+
+// staffSecret shows the stashed secret once; after that, how to get another.
+func (s *Handler) staffSecret(c echo.Context) error {
+	v, ok := s.Cookies.TakeSecret(c, s.Cookies.Get(c, sessionCookie), "/staff/secret")
+	if !ok {
+		again := s.Cookies.SecretAgain(c, "/staff/secret")
+		if again == "" {
+			again = "Rotate the lease token, or make a new API token, to get a new secret."
+		}
+		return httpx.Render(c, http.StatusOK, pages.StaffSecretGone(s.page(c, "Shown once"), again, "/staff/"))
+	}
+	return httpx.Render(c, http.StatusOK, pages.StaffSecret(s.page(c, v.Title), v.Title, v.Explain, v.Secret, v.Back))
 }
