@@ -104,7 +104,17 @@ func CustomerStatus(l *License, now time.Time) string { return l.StateAt(now).St
 type File struct {
 	Bytes       []byte
 	ContentType string
-	Name        string
+	// Name is the file name the customer API's spec fixes (license.json, …).
+	Name string
+	// BrowserName is the name a browser saves it under: the license ID and SKU in
+	// front, so a second download is not "license (1).json".
+	BrowserName string `json:",omitempty"`
+}
+
+// BrowserFileName is a delivered file's name in a browser: lic_…-SKU.license.json,
+// lic_…-SKU.operator-checklist.md.
+func BrowserFileName(l *License, name string) string {
+	return l.ID + "-" + l.SKU + "." + name
 }
 
 // What a download delivers.

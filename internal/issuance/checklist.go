@@ -115,15 +115,19 @@ func durationText(s int64) string {
 // DeliveryFile is one of a license's deliverables: the exact stored signed bytes
 // (file), the safe summary, or the operator checklist.
 func DeliveryFile(l *entitlements.License, what string) (*entitlements.File, error) {
+	var f *entitlements.File
 	switch what {
 	case entitlements.WhatFile:
-		return &entitlements.File{Bytes: l.File, ContentType: l.ContentType, Name: l.FileName}, nil
+		f = &entitlements.File{Bytes: l.File, ContentType: l.ContentType, Name: l.FileName}
 	case entitlements.WhatSummary:
-		return &entitlements.File{Bytes: SummaryFile(l), ContentType: "application/json", Name: "license-summary.json"}, nil
+		f = &entitlements.File{Bytes: SummaryFile(l), ContentType: "application/json", Name: "license-summary.json"}
 	case entitlements.WhatChecklist:
-		return &entitlements.File{Bytes: []byte(Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}, nil
+		f = &entitlements.File{Bytes: []byte(Checklist(l)), ContentType: "text/markdown; charset=utf-8", Name: "operator-checklist.md"}
+	default:
+		return nil, entitlements.NotFound("download", what)
 	}
-	return nil, entitlements.NotFound("download", what)
+	f.BrowserName = entitlements.BrowserFileName(l, f.Name)
+	return f, nil
 }
 
 // markdownText makes user-supplied text inert in Markdown: control characters

@@ -141,3 +141,30 @@ func TestReleaseDownloads(t *testing.T) {
 		t.Fatalf("second customer's records: %d", n)
 	}
 }
+
+// TestBrowserDownloadNames (issue 24, item 9): the portal saves a license's files
+// under its ID and SKU (no "license (1).json" for the second one); the customer API
+// keeps the names its spec fixes.
+func TestBrowserDownloadNames(t *testing.T) {
+	e := mustPortal(t, 0, 0)
+	a := e.tenant(t, "Acme", "ops@acme.test")
+	c := e.signIn(t, a.email)
+	for what, want := range map[string]string{
+		"file":      a.router.ID + "-enterprise-annual.license.json",
+		"checklist": a.router.ID + "-enterprise-annual.operator-checklist.md",
+	} {
+		resp, err := c.Get(e.ts.URL + "/portal/licenses/" + a.router.ID + "/download/" + what)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		if got := resp.Header.Get("Content-Disposition"); got != `attachment; filename="`+want+`"` {
+			t.Fatalf("portal %s: %q", what, got)
+		}
+	}
+	resp, _ := c.Get(e.ts.URL + "/portal/licenses/" + a.jws.ID)
+	contains(t, readBody(t, resp), a.jws.ID+"-team.license.jwk")
+	if r := e.api(t, a.token, "/v1/licenses/"+a.router.ID+"/file"); r.header.Get("Content-Disposition") != `attachment; filename="license.json"` {
+		t.Fatalf("API: %q", r.header.Get("Content-Disposition"))
+	}
+}

@@ -726,7 +726,7 @@ func PortalLicenseDetail(p PortalPage, v PortalLicense) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 60, "</code>.</p></section><section><h2>Summary</h2><dl class=\"grid\" id=\"summary\"><dt>Status</dt><dd>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 60, "</code>, using the verifier from <a href=\"/portal/downloads\">Downloads</a> (it has Metrum's public keys built in; a verifier built from source needs <code>--keyset</code>).</p></section><section><h2>Summary</h2><dl class=\"grid\" id=\"summary\"><dt>Status</dt><dd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -27,6 +27,16 @@ func SendFile(c echo.Context, f *entitlements.File, contentType string) error {
 	return c.Blob(http.StatusOK, contentType, f.Bytes)
 }
 
+// SendBrowserFile sends a license's file to a browser, under its browser name
+// (lic_…-SKU.license.json) when it has one.
+func SendBrowserFile(c echo.Context, f *entitlements.File) error {
+	g := *f
+	if g.BrowserName != "" {
+		g.Name = g.BrowserName
+	}
+	return SendFile(c, &g, g.ContentType)
+}
+
 // SendRelease streams a release file: application/octet-stream, as an attachment
 // under its name, ETag its SHA-256 (customer-api.md v1.1).
 func SendRelease(c echo.Context, f *entitlements.ReleaseFile, r io.Reader) error {

@@ -57,7 +57,7 @@ func (s *Handler) portalLicense(c echo.Context) error {
 	}
 	now := s.now()
 	v := pages.PortalLicense{Row: ui.LicenseRowOf(l, now), CustomerID: l.CustomerID, KeyID: l.KeyID, IssuedAt: ui.Day(l.IssuedAt),
-		NotBefore: ui.Day(l.NotBefore), FileName: l.FileName, FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
+		NotBefore: ui.Day(l.NotBefore), FileName: entitlements.BrowserFileName(l, l.FileName), FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
 		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0,
 		RenewURL: "/portal/buy?kind=renewal&license=" + l.ID, TopUpURL: "/portal/buy?kind=top-up&license=" + l.ID,
 		MaxInstances: "any number of", ReleaseBudget: "unlimited", Installable: l.StateAt(now).Installable()}
@@ -124,7 +124,7 @@ func (s *Handler) portalDownload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.SendFile(c, f, f.ContentType)
+	return httpx.SendBrowserFile(c, f)
 }
 
 func (s *Handler) portalReleaseConfirm(c echo.Context) error {

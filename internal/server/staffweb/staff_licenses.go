@@ -69,7 +69,7 @@ func (s *Handler) downloadLicense(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return httpx.SendFile(c, f, f.ContentType)
+	return httpx.SendBrowserFile(c, f)
 }
 
 func (s *Handler) staffLicense(c echo.Context) error {
