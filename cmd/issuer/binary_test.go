@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +48,17 @@ func TestCLIBinaryHoldsNoKeys(t *testing.T) {
 		}
 		return out
 	}
-	pw := c.env["ISSUER_STAFF_PASSWORD"] + "\n"
+	// An account an admin made has the admin's password: the CLI refuses to log it in
+	// until its owner chose their own in the console.
+	if out, err := run("maker.json", c.env["ISSUER_STAFF_PASSWORD"]+"\n", "login", "--email", "maker@m.test"); err == nil ||
+		!strings.Contains(out, "choose your own in the console") {
+		t.Fatalf("login with the admin's password: %v\n%s", err, out)
+	}
+	own := "my own long passphrase"
+	for _, email := range []string{"maker@m.test", "checker@m.test"} {
+		consoleFirstPassword(t, c.url, email, c.env["ISSUER_STAFF_PASSWORD"], own)
+	}
+	pw := own + "\n"
 	must("maker.json", pw, "login", "--email", "maker@m.test")
 	must("checker.json", pw, "login", "--email", "checker@m.test")
 	if fi, err := os.Stat(filepath.Join(home, "maker.json")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -148,4 +162,46 @@ func TestOperatorCommandsSaySo(t *testing.T) {
 	if strings.Contains(errOut, "operator command") {
 		t.Error("license issue claims to be an operator command")
 	}
+}
+
+// consoleFirstPassword signs in to the console with the password an admin set and
+// chooses one's own, as a new staff member does first.
+func consoleFirstPassword(t *testing.T, base, email, first, own string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	csrf := func(path string) string {
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := regexp.MustCompile(`name="_csrf" value="([^"]+)"`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no CSRF token on %s (%d)", path, resp.StatusCode)
+		}
+		return string(m[1])
+	}
+	post := func(path string, form url.Values) *http.Response {
+		resp, err := c.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	post("/staff/login", url.Values{"_csrf": {csrf("/staff/login")}, "email": {email}, "password": {first}})
+	// Anything else sends it to the password form first.
+	resp, err := c.Get(base + "/staff/licenses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(resp.Request.URL.Path, "/staff/accounts") || !strings.Contains(string(b), "Choose your own password first") {
+		t.Fatalf("%s was not sent to choose a password: %s", email, resp.Request.URL)
+	}
+	post("/staff/accounts/password", url.Values{"_csrf": {csrf("/staff/accounts")}, "current": {first}, "next": {own}})
 }

@@ -29,6 +29,7 @@ var devStaff = []struct {
 	{"admin@metrum.local", entitlements.RoleAdmin},
 	{"issuer@metrum.local", entitlements.RoleIssuer},
 	{"approver@metrum.local", entitlements.RoleApprover},
+	{"viewer@metrum.local", entitlements.RoleViewer},
 }
 
 // devKeys are the keys a dev issuer starts with: one per product and purpose, as in

@@ -31,6 +31,9 @@ type Staff struct {
 	Name      string
 	Role      Role
 	CreatedAt time.Time
+	// MustChangePassword: an admin set the password (a new account's first, or a
+	// reset); the console asks for a new one before anything else.
+	MustChangePassword bool `json:",omitempty"`
 }
 
 // System is the actor of work the issuer does by itself (scheduled re-publishing).

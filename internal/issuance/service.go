@@ -176,6 +176,9 @@ func (s *Service) CreateStaffToken(ctx context.Context, name string, lifetime ti
 	if err := entitlements.Require(by, entitlements.RoleViewer, "making a token"); err != nil {
 		return "", nil, err
 	}
+	if by.MustChangePassword {
+		return "", nil, entitlements.Errorf(entitlements.EFORBIDDEN, "your password was set by an admin: choose your own in the console (Accounts) before making a token")
+	}
 	if lifetime == 0 {
 		lifetime = DefaultTokenLifetime
 	}
@@ -213,6 +216,9 @@ func (s *Service) CreateStaff(ctx context.Context, st *entitlements.Staff, passw
 	if err := entitlements.ValidateNewStaff(st, password); err != nil {
 		return err
 	}
+	// An admin's account for someone else starts with the admin's password: it must
+	// be changed at the first sign-in (the operator's bootstrap sets its own).
+	st.MustChangePassword = true
 	return s.store.CreateStaff(ctx, st, password, by.Email)
 }
 
@@ -254,6 +260,9 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, current, next, addr str
 	}
 	if err := entitlements.ValidatePassword(next); err != nil {
 		return err
+	}
+	if by.MustChangePassword && next == current {
+		return entitlements.Invalid(map[string]string{"next": "choose a password of your own, not the one the admin set"})
 	}
 	return s.store.UpdateStaff(ctx, by.ID, nil, nil, next, revokeTokens, by.Email)
 }

@@ -234,9 +234,11 @@ func (s *Service) ChangeStatusWith(ctx context.Context, c entitlements.StatusCha
 // StatusChainPreview says what a revoke or suspend of a license would block now: the
 // license and the predecessors the chain rule blocks with it (blocked), and the
 // predecessors that keep working until their changeover ends when only this license
-// is changed (spared, with their StatusEffectiveAt).
+// is changed (spared, with their StatusEffectiveAt). It is the confirmation of the
+// change, so it needs the role the change needs: a viewer never fills in a revoke
+// form only to be refused on submit.
 func (s *Service) StatusChainPreview(ctx context.Context, licenseID, action string, by *entitlements.Staff) (l *entitlements.License, blocked []*entitlements.License, err error) {
-	if err := entitlements.Require(by, entitlements.RoleViewer, "reading a license"); err != nil {
+	if err := entitlements.Require(by, entitlements.NeedApprove, "revoking, suspending or reinstating a license"); err != nil {
 		return nil, nil, err
 	}
 	l, chain, err := s.store.StatusChainPreview(ctx, licenseID, s.now())

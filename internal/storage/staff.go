@@ -18,7 +18,8 @@ import (
 var argonParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // CreateStaff adds a staff account with an argon2id password hash; the account was
-// validated by the caller (entitlements.ValidateNewStaff).
+// validated by the caller (entitlements.ValidateNewStaff), which also says whether its
+// first password must be changed at the first sign-in (st.MustChangePassword).
 func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, password, actor string) error {
 	hash, err := argon2id.CreateHash(password, argonParams)
 	if err != nil {
@@ -39,8 +40,8 @@ func (s *Store) CreateStaff(ctx context.Context, st *entitlements.Staff, passwor
 				return entitlements.Errorf(entitlements.EFORBIDDEN, "staff accounts exist already: an admin creates further ones (--as)")
 			}
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO staff_users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
-			st.Email, st.Name, st.Role, hash).Scan(&st.ID, &st.CreatedAt)
+		err := tx.QueryRow(ctx, `INSERT INTO staff_users (email, name, role, password_hash, must_change_password) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id, created_at`, st.Email, st.Name, st.Role, hash, st.MustChangePassword).Scan(&st.ID, &st.CreatedAt)
 		if isUniqueViolation(err, "") {
 			return entitlements.Errorf(entitlements.ECONFLICT, "a staff account for %s exists", st.Email)
 		}
@@ -61,8 +62,8 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*enti
 	st := &entitlements.Staff{}
 	var hash string
 	var disabled *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT id, email, name, role, password_hash, disabled_at FROM staff_users WHERE email = $1`,
-		strings.ToLower(strings.TrimSpace(email))).Scan(&st.ID, &st.Email, &st.Name, &st.Role, &hash, &disabled)
+	err := s.pool.QueryRow(ctx, `SELECT id, email, name, role, password_hash, disabled_at, must_change_password FROM staff_users WHERE email = $1`,
+		strings.ToLower(strings.TrimSpace(email))).Scan(&st.ID, &st.Email, &st.Name, &st.Role, &hash, &disabled, &st.MustChangePassword)
 	if errors.Is(err, pgx.ErrNoRows) {
 		hash = dummyHash
 	} else if err != nil {
@@ -105,8 +106,8 @@ func (s *Store) SessionStaff(ctx context.Context, token string) (*entitlements.S
 	err := s.pool.QueryRow(ctx, `UPDATE staff_sessions s SET last_seen_at = now() FROM staff_users u
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.last_seen_at > now() - $2::interval
 		  AND u.id = s.staff_id AND u.disabled_at IS NULL
-		RETURNING u.id, u.email, u.name, u.role, u.created_at`, HashSecret(token), entitlements.SessionIdleTTL.String()).
-		Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.CreatedAt)
+		RETURNING u.id, u.email, u.name, u.role, u.created_at, u.must_change_password`, HashSecret(token), entitlements.SessionIdleTTL.String()).
+		Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.CreatedAt, &st.MustChangePassword)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, entitlements.Errorf(entitlements.EUNAUTHORIZED, "not signed in")
 	}
@@ -210,7 +211,9 @@ func (s *Store) UpdateStaff(ctx context.Context, id int64, role *entitlements.Ro
 		var email string
 		err := tx.QueryRow(ctx, `UPDATE staff_users SET role = coalesce($2, role),
 			disabled_at = CASE WHEN $3::bool IS NULL THEN disabled_at WHEN $3 THEN coalesce(disabled_at, now()) ELSE NULL END,
-			password_hash = coalesce($4, password_hash) WHERE id = $1 RETURNING email`, id, role, disabled, hash).Scan(&email)
+			password_hash = coalesce($4, password_hash),
+			must_change_password = CASE WHEN $4::text IS NULL THEN must_change_password ELSE email <> $5 END
+			WHERE id = $1 RETURNING email`, id, role, disabled, hash, actor).Scan(&email)
 		if err != nil {
 			return notFound(err, "staff account", strconv.FormatInt(id, 10))
 		}
@@ -281,7 +284,7 @@ func (s *Store) RecoverAdmin(ctx context.Context, st *entitlements.Staff, passwo
 			return entitlements.Errorf(entitlements.ECONFLICT, "an enabled admin exists: ask them (recovery is only for when none is left)")
 		}
 		err := tx.QueryRow(ctx, `INSERT INTO staff_users (email, name, role, password_hash) VALUES ($1, $2, 'admin', $3)
-			ON CONFLICT (email) DO UPDATE SET role = 'admin', disabled_at = NULL, password_hash = excluded.password_hash
+			ON CONFLICT (email) DO UPDATE SET role = 'admin', disabled_at = NULL, password_hash = excluded.password_hash, must_change_password = false
 			RETURNING id, created_at`, st.Email, st.Name, hash).Scan(&st.ID, &st.CreatedAt)
 		if err != nil {
 			return err

@@ -122,8 +122,18 @@ func (s *Handler) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		httpx.SetStaff(c, st)
+		if st.MustChangePassword && !firstPasswordPath(c) {
+			return s.Cookies.RedirectWithFlash(c, "/staff/accounts#password", "Choose your own password first: the one you signed in with was set by an admin.")
+		}
 		return next(c)
 	}
+}
+
+// firstPasswordPath: what an account whose password an admin set may open before it
+// chooses its own: the accounts page and its password form.
+func firstPasswordPath(c echo.Context) bool {
+	p, m := c.Request().URL.Path, c.Request().Method
+	return (p == "/staff/accounts" && m == http.MethodGet) || (p == "/staff/accounts/password" && m == http.MethodPost)
 }
 
 // safeNext keeps redirects inside the staff UI (no open redirect).

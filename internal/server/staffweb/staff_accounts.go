@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,7 +25,7 @@ func (s *Handler) staffAccounts(c echo.Context) error { return s.renderAccounts(
 
 func (s *Handler) renderAccounts(c echo.Context, status int, errMsg string) error {
 	ctx, by := c.Request().Context(), httpx.Staff(c)
-	v := pages.StaffAccounts{Self: by.ID, Error: errMsg}
+	v := pages.StaffAccounts{Self: by.ID, Error: errMsg, MustChange: by.MustChangePassword}
 	var err error
 	if entitlements.PermissionsOf(by).Admin {
 		if v.Accounts, err = s.Svc.ListStaff(ctx, httpx.Staff(c)); err != nil {
@@ -62,7 +63,27 @@ func (s *Handler) staffUpdateAccount(c echo.Context) error {
 		}
 		return err
 	}
-	return s.Cookies.RedirectWithFlash(c, "/staff/accounts", "Account updated.")
+	what := []string{"role " + string(role)}
+	if disabled {
+		what = append(what, "disabled (signed out everywhere)")
+	} else {
+		what = append(what, "enabled")
+	}
+	if c.FormValue("password") != "" {
+		what = append(what, "a new password they must change at their next sign-in")
+	}
+	if c.FormValue("revoke_tokens") == "1" {
+		what = append(what, "personal access tokens revoked")
+	}
+	name := "#" + strconv.FormatInt(id, 10)
+	if list, err := s.Svc.ListStaff(c.Request().Context(), httpx.Staff(c)); err == nil {
+		for _, a := range list {
+			if a.ID == id {
+				name = a.Email
+			}
+		}
+	}
+	return s.Cookies.RedirectWithFlash(c, "/staff/accounts", "Account "+name+" updated: "+strings.Join(what, ", ")+".")
 }
 
 func (s *Handler) staffChangePassword(c echo.Context) error {
