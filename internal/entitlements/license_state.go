@@ -252,5 +252,7 @@ func DaysLeft(l *License, now time.Time) string {
 	case d < 24*time.Hour:
 		return plural(int((d+time.Hour-1)/time.Hour), "hour") // whole hours, rounded up
 	}
-	return plural(int(d/(24*time.Hour)), "day")
+	// Whole days, to the nearest: a 365-day license issued a minute ago has 365 days
+	// left, not 364.
+	return plural(int((d+12*time.Hour)/(24*time.Hour)), "day")
 }

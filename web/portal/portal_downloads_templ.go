@@ -190,33 +190,33 @@ func PortalDownloads(p PortalPage, v PortalDownloadsView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</tbody></table><h2>Check what you downloaded</h2><pre><code>sha256sum --check --ignore-missing SHA256SUMS</code></pre><p>On macOS: <code>shasum -a 256 --check --ignore-missing SHA256SUMS</code>. Every line you downloaded must say <code>OK</code>.</p><h2>From a script</h2><p>With an API token (<a href=\"/portal/tokens\">API tokens</a>), on a connected machine:</p><pre><code>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</tbody></table><h2>Check what you downloaded</h2><pre><code>sha256sum --check --ignore-missing SHA256SUMS</code></pre><p>On macOS: <code>shasum -a 256 --check --ignore-missing SHA256SUMS</code>. Every line you downloaded must say <code>OK</code>.</p><h2>From a script</h2><p>With an API token (<a href=\"/portal/tokens\">API tokens</a>), on a connected machine:</p><pre class=\"mono curl\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var11 string
 				templ_7745c5c3_Var11, templ_7745c5c3_Err = templ.JoinStringErrs("curl -fsS -H \"Authorization: Bearer $METRUM_TOKEN\" " + v.APIBase + "/v1/downloads")
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/portal/portal_downloads.templ`, Line: 47, Col: 101}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/portal/portal_downloads.templ`, Line: 47, Col: 113}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var11))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, " ")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</pre><pre class=\"mono curl\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var12 string
 				templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs("curl -fsSO -H \"Authorization: Bearer $METRUM_TOKEN\" " + v.APIBase + "/v1/downloads/SHA256SUMS")
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/portal/portal_downloads.templ`, Line: 48, Col: 99}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/portal/portal_downloads.templ`, Line: 48, Col: 125}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var12))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</code></pre><p class=\"muted\">Every download is recorded (who, which file, when), as for license files.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</pre><p class=\"muted\">Every download is recorded (who, which file, when), as for license files.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
