@@ -55,8 +55,19 @@ func TestCLIBinaryHoldsNoKeys(t *testing.T) {
 		t.Fatalf("login with the admin's password: %v\n%s", err, out)
 	}
 	own := "my own long passphrase"
-	for _, email := range []string{"maker@m.test", "checker@m.test"} {
-		consoleFirstPassword(t, c.url, email, c.env["ISSUER_STAFF_PASSWORD"], own)
+	// maker chooses theirs in the console; checker with the CLI alone, as they sign in
+	// (the admin's password again is refused, and nothing is made).
+	consoleFirstPassword(t, c.url, "maker@m.test", c.env["ISSUER_STAFF_PASSWORD"], own)
+	admins := c.env["ISSUER_STAFF_PASSWORD"]
+	if out, err := run("checker.json", admins+"\n"+admins+"\n", "login", "--change-password", "--email", "checker@m.test"); err == nil ||
+		!strings.Contains(out, "not the one the admin set") {
+		t.Fatalf("--change-password to the admin's own: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(home, "checker.json")); !os.IsNotExist(err) {
+		t.Fatalf("a refused login wrote credentials: %v", err)
+	}
+	if out := must("checker.json", admins+"\n"+own+"\n", "login", "--change-password", "--email", "checker@m.test"); !strings.Contains(out, "password changed for checker@m.test") {
+		t.Fatalf("login --change-password: %s", out)
 	}
 	pw := own + "\n"
 	must("maker.json", pw, "login", "--email", "maker@m.test")

@@ -64,17 +64,22 @@ func writeCredentials(path string, c credentials) error {
 }
 
 func cmdLogin(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("login", "login [--url URL] [--email EMAIL] [--name NAME] [--days N] [--json] < password",
+	fs := a.flags("login", "login [--url URL] [--email EMAIL] [--name NAME] [--days N] [--change-password] [--json] < password",
 		`Signs in to an issuer and keeps a personal access token (0600) in the user's config
 folder (ISSUER_CREDENTIALS names another file): every other command then acts as you,
 through the issuer's staff API, with your role. The password is read from the first
 line of standard input (or ISSUER_STAFF_PASSWORD); it never goes on the command line.
 The token expires after --days (default 90, at most 365); 'issuer token list|revoke'
-manage yours.`)
+manage yours.
+
+--change-password replaces your password as you sign in (a password an admin set must
+be replaced before a token is made): the new one is read from ISSUER_STAFF_NEW_PASSWORD
+or the second line of standard input. Your other sessions end.`)
 	url := fs.String("url", "", "the issuer's URL (default $ISSUER_URL)")
 	email := fs.String("email", "", "your staff email (required)")
 	name := fs.String("name", "", "a name for the token (default: issuer login DATE)")
 	days := fs.Int("days", 90, "token lifetime in days")
+	change := fs.Bool("change-password", false, "replace your password as you sign in (the new one from ISSUER_STAFF_NEW_PASSWORD or stdin's second line)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -86,14 +91,27 @@ manage yours.`)
 		fs.Usage()
 		return errUsage
 	}
+	in := bufio.NewReader(stdin)
+	readLine := func() string {
+		line, _ := in.ReadString('\n')
+		return strings.TrimRight(line, "\r\n")
+	}
 	pw := a.getenv("ISSUER_STAFF_PASSWORD")
 	if pw == "" {
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		pw = strings.TrimRight(line, "\r\n")
+		pw = readLine()
+	}
+	var next string
+	if *change {
+		if next = a.getenv("ISSUER_STAFF_NEW_PASSWORD"); next == "" {
+			next = readLine()
+		}
+		if next == "" {
+			return fmt.Errorf("--change-password: no new password (ISSUER_STAFF_NEW_PASSWORD or the second line of standard input)")
+		}
 	}
 	var tok staffapi.NewToken
 	err := staffclient.New(*url, "").Do(ctx, staffapi.Login, staffapi.LoginRequest{Email: *email, Password: pw, TokenName: *name,
-		Lifetime: time.Duration(*days) * 24 * time.Hour}, &tok)
+		Lifetime: time.Duration(*days) * 24 * time.Hour, NewPassword: next}, &tok)
 	if err != nil {
 		return err
 	}
@@ -103,6 +121,9 @@ manage yours.`)
 	}
 	if *asJSON {
 		return a.printJSON(map[string]any{"email": tok.Record.Email, "token_id": tok.Record.ID, "expires_at": verify.FormatTime(tok.Record.ExpiresAt), "credentials": path})
+	}
+	if *change {
+		fmt.Fprintf(a.stdout, "password changed for %s\n", tok.Record.Email)
 	}
 	fmt.Fprintf(a.stdout, "signed in as %s; token %s expires %s (kept in %s)\n", tok.Record.Email, tok.Record.ID, verify.FormatTime(tok.Record.ExpiresAt), path)
 	return nil

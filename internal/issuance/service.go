@@ -177,7 +177,7 @@ func (s *Service) CreateStaffToken(ctx context.Context, name string, lifetime ti
 		return "", nil, err
 	}
 	if by.MustChangePassword {
-		return "", nil, entitlements.Errorf(entitlements.EFORBIDDEN, "your password was set by an admin: choose your own in the console (Accounts) before making a token")
+		return "", nil, entitlements.Errorf(entitlements.EFORBIDDEN, "your password was set by an admin: choose your own in the console (Accounts), or sign in with issuer login --change-password, before making a token")
 	}
 	if lifetime == 0 {
 		lifetime = DefaultTokenLifetime

@@ -86,10 +86,12 @@ type Reason struct {
 	Reason string
 }
 
-// LoginRequest trades a password for a personal access token.
+// LoginRequest trades a password for a personal access token. NewPassword, when set,
+// replaces the password first (how a CLI-only member replaces the one an admin set).
 type LoginRequest struct {
 	Email, Password, TokenName string
 	Lifetime                   time.Duration
+	NewPassword                string `json:",omitempty"`
 }
 
 // TokenRequest makes a token for the caller.

@@ -80,6 +80,14 @@ func (s *Handler) staffLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if p.NewPassword != "" {
+		// The current password was just checked; ChangeOwnPassword checks it again
+		// (audited as a password change) and refuses the admin's own as the new one.
+		if err := s.Svc.ChangeOwnPassword(ctx, p.Password, p.NewPassword, c.RealIP(), false, st); err != nil {
+			return err
+		}
+		st.MustChangePassword = false
+	}
 	name := p.TokenName
 	if name == "" {
 		name = "issuer login " + time.Now().UTC().Format("2006-01-02")
