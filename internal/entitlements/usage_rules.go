@@ -131,18 +131,19 @@ func (h *UsageHead) Advance(r *UsageReport) *UsageHead {
 func (h *UsageHead) SameKey(key []byte) bool { return bytes.Equal(h.Key, key) }
 
 // NextPeriod is a chain's report period after a report from start to end: the first
-// report's length, then the length of each regular report, one that divides a day and
-// starts and ends on multiples of its own length, which is what a reporter's periods
-// do (they close on multiples of the period: on the hour by default). The shorter
-// reports of a shutdown or a license switch, and the longer ones of a host catching up
-// after a day down, don't change it, so "stale" (three periods of silence) means the
-// same thing for every chain.
+// report's length, then the length of each regular report, one of a minute or more
+// that divides a day and starts and ends on multiples of its own length, which is
+// what a reporter's periods do (they close on multiples of the period: on the hour by
+// default). The shorter reports of a shutdown or a license switch (usage.Recorder
+// closes one of at least a second), and the longer ones of a host catching up after
+// a day down, don't change it, so "stale" (three periods of silence) means the same
+// thing for every chain.
 func NextPeriod(cur int64, start, end time.Time) int64 {
 	l := int64(end.Sub(start) / time.Second)
 	if l <= 0 {
 		return max(cur, 1)
 	}
-	if cur <= 0 || (86400%l == 0 && start.Unix()%l == 0 && end.Unix()%l == 0) {
+	if cur <= 0 || (l >= 60 && 86400%l == 0 && start.Unix()%l == 0 && end.Unix()%l == 0) {
 		return l
 	}
 	return cur

@@ -92,6 +92,7 @@ func TestUsageThresholdsAndDays(t *testing.T) {
 	p := NextPeriod(0, u0, u0.Add(time.Hour))
 	p = NextPeriod(p, u0.Add(time.Hour), u0.Add(time.Hour+7*time.Minute))
 	p = NextPeriod(p, u0.Add(2*time.Hour), u0.Add(26*time.Hour))
+	p = NextPeriod(p, u0.Add(26*time.Hour), u0.Add(26*time.Hour+time.Second))
 	if p != 3600 {
 		t.Errorf("period %d, want 3600", p)
 	}

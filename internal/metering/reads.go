@@ -67,11 +67,25 @@ func (s *Service) overview(ctx context.Context, l *entitlements.License, days in
 		}
 	}
 	o := &entitlements.UsageOverview{License: l, Totals: *t, Now: now}
-	to := now.Truncate(24 * time.Hour)
-	if o.Days, err = s.store.UsageDays(ctx, l.ID, to.AddDate(0, 0, 1-days), to); err != nil {
+	if o.Chains, err = s.store.UsageChains(ctx, l.ID, 200); err != nil {
 		return nil, err
 	}
-	if o.Chains, err = s.store.UsageChains(ctx, l.ID, 200); err != nil {
+	// The plot covers the last `days` days, from the license's start (or its first
+	// report, if earlier) when that is later, and two weeks at least.
+	to := now.Truncate(24 * time.Hour)
+	from, start := to.AddDate(0, 0, 1-days), l.NotBefore
+	for _, c := range o.Chains {
+		if c.FirstStart.Before(start) {
+			start = c.FirstStart
+		}
+	}
+	if start = entitlements.UsageDayOf(start.Add(time.Second)); start.After(from) {
+		from = start
+	}
+	if from.After(to.AddDate(0, 0, -13)) {
+		from = to.AddDate(0, 0, -13)
+	}
+	if o.Days, err = s.store.UsageDays(ctx, l.ID, from, to); err != nil {
 		return nil, err
 	}
 	if o.Incidents, err = s.store.UsageIncidents(ctx, l.ID, 50); err != nil {

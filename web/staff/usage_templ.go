@@ -137,7 +137,7 @@ func StaffUsage(p Page, v ui.UsageView, csvURL string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" download>Daily usage as CSV (billing)</a> <a href=\"/staff/usage\">Licenses past 80 % →</a></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" download>Daily usage as CSV (billing)</a> <a href=\"/staff/usage\" id=\"usage-list-link\">Licenses past 80 % →</a></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -65,12 +65,24 @@ func Group(n int64) string {
 	return s
 }
 
-// Permille writes a share given in per mille as a percentage: "82 %", "82.5 %".
+// Permille writes a share given in per mille as a percentage: "82 %", "82.5 %" (a
+// no-break space: the sign never wraps away from its number).
 func Permille(pm int64) string {
 	if pm%10 == 0 {
-		return strconv.FormatInt(pm/10, 10) + " %"
+		return strconv.FormatInt(pm/10, 10) + "\u00a0%"
 	}
-	return fmt.Sprintf("%d.%d %%", pm/10, pm%10)
+	return fmt.Sprintf("%d.%d\u00a0%%", pm/10, pm%10)
+}
+
+// Every says a report period for people: "1 h", "15 min", "90 s".
+func Every(seconds int64) string {
+	switch {
+	case seconds >= 3600 && seconds%3600 == 0:
+		return I64(seconds/3600) + " h"
+	case seconds >= 60 && seconds%60 == 0:
+		return I64(seconds/60) + " min"
+	}
+	return I64(seconds) + " s"
 }
 
 // UsageViewOf builds the view of a license's usage.
@@ -104,7 +116,7 @@ func UsageViewOf(o *entitlements.UsageOverview) UsageView {
 	for i := range o.Chains {
 		c := &o.Chains[i]
 		row := UsageChainRow{InstanceID: c.InstanceID, Fingerprint: c.Fingerprint, Reporter: c.Reporter, KeyID: c.KeyID,
-			LastSeq: I64(c.LastSeq), Period: (time.Duration(c.PeriodSeconds) * time.Second).String(), FirstStart: Day(c.FirstStart),
+			LastSeq: I64(c.LastSeq), Period: Every(c.PeriodSeconds), FirstStart: Day(c.FirstStart),
 			LastEnd: Day(c.LastEnd), LastReport: Day(c.LastReportAt), Tokens: Group(c.Tokens), Requests: Group(c.Requests)}
 		if c.Forks > 0 {
 			row.Flags = append(row.Flags, "fork ×"+I64(c.Forks))

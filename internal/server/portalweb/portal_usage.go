@@ -93,7 +93,7 @@ func (s *Handler) portalUsageUpload(c echo.Context) error {
 		switch entitlements.ErrorCode(err) {
 		case entitlements.EUSAGEINVALID, entitlements.EUSAGEFORK, entitlements.EUSAGEGAP:
 			status, _ := httpx.StatusOf(entitlements.ErrorCode(err))
-			return s.renderUsage(c, status, "Refused: "+entitlements.ErrorMessage(err)+". The reports before it in the file were kept.")
+			return s.renderUsage(c, status, refusal(err))
 		}
 		return err
 	}
@@ -102,4 +102,20 @@ func (s *Handler) portalUsageUpload(c echo.Context) error {
 		msg += ", " + strconv.FormatInt(ans.Duplicates, 10) + " already received before (duplicates, counted once)"
 	}
 	return s.Cookies.RedirectWithFlash(c, licenseURL(c.Param("id"))+"/usage", msg+".")
+}
+
+// refusal says what became of an upload that was refused at one of its reports.
+func refusal(err error) string {
+	msg := "Refused: " + entitlements.ErrorMessage(err) + "."
+	i := 0
+	if de := (*entitlements.Error)(nil); errors.As(err, &de) {
+		i, _ = de.Extensions["report_index"].(int)
+	}
+	switch i {
+	case 0:
+		return msg + " Nothing of the file was kept."
+	case 1:
+		return msg + " The report before it in the file was kept."
+	}
+	return msg + " The " + strconv.Itoa(i) + " reports before it in the file were kept."
 }
