@@ -2,12 +2,19 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/metering"
+	"github.com/metrum/licensing/internal/ratelimit"
+	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/usage"
 )
 
@@ -111,4 +118,31 @@ func TestUsageRollingWindow(t *testing.T) {
 	if used != 0 {
 		t.Fatalf("window usage %d after the window moved on", used)
 	}
+}
+
+// TestUsageRateLimit: 429 with Retry-After per credential, after the credential was
+// checked; another credential is not held back by it.
+func TestUsageRateLimit(t *testing.T) {
+	e := mustPortal(t, 0, 0)
+	a := e.tenant(t, "Acme Corp", "ops@acme.test")
+	ts := httptest.NewServer((&server.Server{Svc: e.svc, Portal: e.portal, Usage: e.usage, UsageLimit: ratelimit.New(0.01, 2, 0),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	defer ts.Close()
+	post := func(tok string, body []byte) leaseResp {
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/usage", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return do(t, req)
+	}
+	h := newTestHost(t, a.router, time.Now().Add(-5*time.Hour))
+	wantAccepted(t, post(a.token, h.next(1)), 1, 0)
+	wantAccepted(t, post(a.token, h.sent[1]), 0, 1)
+	r := post(a.token, h.next(1))
+	if r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("third upload: %d (Retry-After %q)", r.status, r.header.Get("Retry-After"))
+	}
+	if r := post("wrong", h.next(1)); r.status != 401 {
+		t.Fatalf("a wrong token is a 401 before any limit: %d", r.status)
+	}
+	hp := newTestHost(t, a.pilot, time.Now().Add(-5*time.Hour))
+	wantAccepted(t, post(a.leaseTok, hp.next(1)), 1, 0)
 }
