@@ -147,7 +147,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkIngested(ctx, store, hosts, ing); err != nil {
 		return err
 	}
-	if err := measurePages(ctx, store, ts.URL, admin.Email, o, stdout); err != nil {
+	// The same console without usage metering: the dashboard's cost without its usage
+	// line, for comparison.
+	bare := httptest.NewServer((&server.Server{Svc: svc, Log: quiet}).Handler())
+	defer bare.Close()
+	if err := measurePages(ctx, store, ts.URL, bare.URL, admin.Email, o, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "usage: %.0f reports/s p50=%.2f p99=%.2f\n", ing.rate(), ms(ing.p(50)), ms(ing.p(99)))

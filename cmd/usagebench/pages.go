@@ -19,9 +19,14 @@ import (
 // measurePages requests the console's usage pages as a signed-in staff member: a
 // license's usage page over random seeded licenses (each its 90 days of rollups, its
 // chain, warnings), the list of licenses past 80 %, the dashboard with its usage line,
-// a license's billing CSV. One unmeasured request per page first (a warm issuer).
-func measurePages(ctx context.Context, store *storage.Store, base, email string, o options, out io.Writer) error {
+// a license's billing CSV; and the dashboard of a console without usage metering (bare),
+// for comparison. One unmeasured request per page first (a warm issuer).
+func measurePages(ctx context.Context, store *storage.Store, base, bare, email string, o options, out io.Writer) error {
 	c, err := signIn(base, email)
+	if err != nil {
+		return err
+	}
+	cb, err := signIn(bare, email)
 	if err != nil {
 		return err
 	}
@@ -33,21 +38,24 @@ func measurePages(ctx context.Context, store *storage.Store, base, email string,
 	license := func() string { return licenseID(o.hosts + 1 + rnd.IntN(o.licenses-o.hosts)) }
 	pages := []struct {
 		name string
+		c    *http.Client
+		base string
 		path func() string
 	}{
-		{"/staff/licenses/{random}/usage", func() string { return "/staff/licenses/" + license() + "/usage" }},
-		{"/staff/licenses/{random}/usage.csv", func() string { return "/staff/licenses/" + license() + "/usage.csv" }},
-		{"/staff/usage", func() string { return "/staff/usage" }},
-		{"/staff/ (dashboard, with the usage line)", func() string { return "/staff/" }},
+		{"/staff/licenses/{random}/usage", c, base, func() string { return "/staff/licenses/" + license() + "/usage" }},
+		{"/staff/licenses/{random}/usage.csv", c, base, func() string { return "/staff/licenses/" + license() + "/usage.csv" }},
+		{"/staff/usage", c, base, func() string { return "/staff/usage" }},
+		{"/staff/ (dashboard, with the usage line)", c, base, func() string { return "/staff/" }},
+		{"/staff/ (dashboard, usage metering off)", cb, bare, func() string { return "/staff/" }},
 	}
 	for _, pg := range pages {
-		if err := getOK(c, base+pg.path()); err != nil {
+		if err := getOK(pg.c, pg.base+pg.path()); err != nil {
 			return err
 		}
 		var ds []time.Duration
 		for range o.rounds {
 			t0 := time.Now()
-			if err := getOK(c, base+pg.path()); err != nil {
+			if err := getOK(pg.c, pg.base+pg.path()); err != nil {
 				return err
 			}
 			ds = append(ds, time.Since(t0))
