@@ -169,7 +169,28 @@ func TestBrowserUsageAirGapped(t *testing.T) {
 	if status != 200 || !strings.HasPrefix(csv, "day,license_id,customer_id,sku,tokens,requests,reports,instances\n") || strings.Count(csv, "\n") < 15 {
 		t.Fatalf("CSV %d:\n%s", status, csv)
 	}
-	staff.do("past 80 %", chromedp.Click(chromedp.ID("usage-list-link")), chromedp.WaitVisible(chromedp.ID("usage-past")))
+	// A license whose hosts forked, skipped reports and restarted: the flags and the
+	// refused reports, for staff.
+	flagged := e.issueWith(t, a.customer.ID, "enterprise-annual", map[string]int64{"token_budget": 50_000})
+	h := newTestHost(t, flagged, time.Now().Add(-30*time.Hour))
+	wantAccepted(t, e.postUsage(t, a.token, usage.MarshalBatch(h.nextN(4, 2000))), 4, 0)
+	fp := h.payload(time.Hour, map[string]int64{"tokens": 1, "requests": 1})
+	fp.Seq, fp.Prev, fp.PeriodStart = 3, usage.Hash(h.sent[2]), h.end.Add(-2*time.Hour).Format(time.RFC3339)
+	fp.PeriodEnd = h.end.Add(-time.Hour).Format(time.RFC3339)
+	wantRefused(t, e.postUsage(t, a.token, h.sign(fp)), entitlements.EUSAGEFORK, 0, 0)
+	h.next(10)
+	wantRefused(t, e.postUsage(t, a.token, h.next(10)), entitlements.EUSAGEGAP, 0, 5)
+	fresh := newTestHost(t, flagged, h.end.Add(-2*time.Hour))
+	wantAccepted(t, e.postUsage(t, a.token, usage.MarshalBatch(fresh.nextN(2, 3000))), 2, 0)
+	quiet := newTestHost(t, flagged, time.Now().Add(-20*time.Hour))
+	wantAccepted(t, e.postUsage(t, a.token, quiet.next(500)), 1, 0)
+	staff.do("flagged license", chromedp.Navigate(e.ts.URL+"/staff/licenses/"+flagged.ID+"/usage"), chromedp.WaitVisible(chromedp.ID("usage-incidents")))
+	if s := staff.text("#usage-flags"); !strings.Contains(s, "fork") || !strings.Contains(s, "gap") || !strings.Contains(s, "restart") || !strings.Contains(s, "stale") {
+		t.Fatalf("flags: %q", s)
+	}
+	staff.shot("console-usage-flags")
+	staff.do("past 80 %", chromedp.Navigate(e.ts.URL+"/staff/licenses/"+lic.ID+"/usage"), chromedp.WaitVisible(chromedp.ID("usage-list-link")),
+		chromedp.Click(chromedp.ID("usage-list-link")), chromedp.WaitVisible(chromedp.ID("usage-past")))
 	if s := staff.text("#usage-past"); !strings.Contains(s, lic.ID) || !strings.Contains(s, "85.1\u00a0%") {
 		t.Fatalf("list: %q", s)
 	}

@@ -125,10 +125,10 @@ func UsageViewOf(o *entitlements.UsageOverview) UsageView {
 			row.Flags = append(row.Flags, "gap ×"+I64(c.Gaps))
 		}
 		if c.RestartOf != "" {
-			row.Flags = append(row.Flags, "restart of "+c.RestartOf)
+			row.Flags = append(row.Flags, "restart of "+shortID(c.RestartOf))
 		}
 		if c.RestartedBy != "" {
-			row.Flags = append(row.Flags, "restarted by "+c.RestartedBy)
+			row.Flags = append(row.Flags, "restarted by "+shortID(c.RestartedBy))
 		}
 		if c.Stale(o.Now) {
 			row.Flags = append(row.Flags, "stale")
@@ -174,4 +174,12 @@ func windowLabel(d time.Duration) string {
 		return I64(n) + " days"
 	}
 	return d.String()
+}
+
+// shortID is an instance ID's end, enough to find it in the table it stands beside.
+func shortID(id string) string {
+	if len(id) <= 12 {
+		return id
+	}
+	return "…" + id[len(id)-8:]
 }
