@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/metrum/licensing/internal/leases"
+	"github.com/metrum/licensing/internal/mail"
+	"github.com/metrum/licensing/internal/metering"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
@@ -98,9 +100,11 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service, dev
 	// The lease workers outlive the HTTP drain below: requests still in flight at
 	// shutdown get their decisions, not a 503 at their deadline.
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
-	workersDone := make(chan struct{})
-	go func() { leaseSvc.Run(wctx); close(workersDone) }()
-	defer func() { stopWorkers(); <-workersDone }()
+	workersDone := make(chan struct{}, 2)
+	go func() { leaseSvc.Run(wctx); workersDone <- struct{}{} }()
+	defer func() { stopWorkers(); <-workersDone; <-workersDone }()
+	usageSvc := a.meteringService(ps)
+	go func() { usageSvc.Run(wctx); workersDone <- struct{}{} }()
 	var buy *purchase.Service
 	if a.cfg.Stripe.Enabled() {
 		var err error
@@ -111,6 +115,7 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service, dev
 	srv := &server.Server{Svc: a.svc, Leases: leaseSvc, Metrics: metrics, Log: a.logger(),
 		SecureCookies: strings.HasPrefix(a.cfg.Server.BaseURL, "https://"), BaseURL: a.cfg.Server.BaseURL, TrustedProxies: a.cfg.Server.TrustedProxyNets(),
 		Portal: ps, Purchase: buy, CustomerLimit: ratelimit.New(a.cfg.Customer.RatePerToken, a.cfg.Customer.BurstPerToken, 0),
+		Usage: usageSvc, UsageLimit: ratelimit.New(a.cfg.Usage.RatePerCredential, a.cfg.Usage.BurstPerCredential, 0),
 		LeaseDeadline: sl.LeaseDeadline, RequestDeadline: sl.RequestDeadline}
 	stopMetrics, err := a.metricsAccess(srv, dev)
 	if err != nil {
@@ -125,6 +130,20 @@ func (a *app) serve(ctx context.Context, l net.Listener, ps *portal.Service, dev
 	// was cut, and the process was asked to stop.
 	_, err = d.Serve(ctx, l)
 	return err
+}
+
+// meteringService is usage metering over the open store: its warnings go out through
+// the portal's mailer (the SMTP path of the sign-in links), or nowhere when mail is
+// not configured (they are still recorded and shown on the dashboard).
+func (a *app) meteringService(ps *portal.Service) *metering.Service {
+	var m mail.Mailer = ps.Mailer
+	if _, none := m.(mail.Unconfigured); none {
+		m = nil
+		a.logger().Warn("usage warnings will not be mailed: mail.smtp_addr is not set (they are shown on the staff dashboard)")
+	}
+	u := a.cfg.Usage
+	return metering.New(a.store, metering.Options{MaxBatch: u.MaxBatch, Workers: u.Workers, Retention: u.Retention,
+		Mailer: m, BaseURL: a.cfg.Server.BaseURL, Log: a.logger(), Deadline: a.cfg.Server.Lifecycle.RequestDeadline})
 }
 
 // opsGaugeInterval is how often the operational gauges are read from the database.

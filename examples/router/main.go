@@ -6,7 +6,7 @@
 //	router --addr ADDR --license PATH --product NAME [--keyset PATH] [--bundle PATH]
 //	       [--require-current-bundle] [--fail-closed-on-bundle-error] [--state PATH]
 //	       [--instance-fingerprint FP] [--recheck-interval D] [--grace-on-validation-error D]
-//	       [--admin-token T] [--usage-dir DIR] [--report-url URL --lease-token T]
+//	       [--admin-token T] [--usage-dir DIR] [--report-url URL --lease-token T] [--lease PATH]
 //
 // Routes: GET /readyz (200 serving, 503 blocked), GET /admin/license/status (bearer
 // admin token), POST /v1/chat (feature "routing"; its {"tokens": N} count against the
@@ -54,7 +54,7 @@ type config struct {
 	addr, license, product, keyset, bundle, state, fingerprint string
 	requireCurrent, failClosed                                 bool
 	recheck, graceCap                                          time.Duration
-	adminToken, usageDir, reportURL, leaseToken                string
+	adminToken, usageDir, reportURL, leaseToken, lease         string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -76,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.usageDir, "usage-dir", "", "folder of the usage recorder (reports, host key, 0700)")
 	fs.StringVar(&c.reportURL, "report-url", "", "issuer's usage endpoint (https://…/v1/usage): upload reports when online")
 	fs.StringVar(&c.leaseToken, "lease-token", os.Getenv("ROUTER_LEASE_TOKEN"), "the license's lease token, the upload's credential (or $ROUTER_LEASE_TOKEN)")
+	fs.StringVar(&c.lease, "lease", "", "the lease file of a lease-required license, kept current by a lease client beside the router (watched)")
 	if err := fs.Parse(args); err != nil {
 		return nil, usageError{err}
 	}
@@ -140,6 +141,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Usage: rec, Logger: log}
 	if c.bundle != "" {
 		o.Bundle = enforce.File(c.bundle)
+	}
+	if c.lease != "" {
+		o.Lease = enforce.File(c.lease)
 	}
 	e, err := enforce.New(o)
 	if err != nil {

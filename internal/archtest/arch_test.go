@@ -100,7 +100,8 @@ func TestLayering(t *testing.T) {
 				return has(ours(p.Deps), func(d string) bool { return !under(d, "verify") && !under(d, "internal/entitlements") })
 			}},
 		{"services never import echo, templ or web", func(p string) bool {
-			return under(p, "internal/issuance") || under(p, "internal/leases") || under(p, "internal/portal") || under(p, "internal/purchase")
+			return under(p, "internal/issuance") || under(p, "internal/leases") || under(p, "internal/portal") || under(p, "internal/purchase") ||
+				under(p, "internal/metering")
 		}, func(p *pkg) []string { return has(p.Deps, http) }},
 		{"internal/server never imports storage or pgx", func(p string) bool { return under(p, "internal/server") },
 			func(p *pkg) []string {

@@ -29,6 +29,7 @@ type Config struct {
 	Stripe   Stripe   `yaml:"stripe"`
 	Metrics  Metrics  `yaml:"metrics"`
 	Releases Releases `yaml:"releases"`
+	Usage    Usage    `yaml:"usage"`
 }
 
 // Releases is the verifier release customers download (the portal's Downloads page
@@ -185,6 +186,7 @@ func Default() *Config {
 		Mail:     Mail{From: "Metrum licensing <licensing@metrum.local>"},
 		Customer: Customer{RatePerToken: 10, BurstPerToken: 100},
 		Stripe:   Stripe{EvaluationDomainPeriod: 90 * 24 * time.Hour},
+		Usage:    DefaultUsage,
 		Issuer: Issuer{Name: "metrum", MakerChecker: true, BundleTTL: 7 * 24 * time.Hour, BundleRetention: 90 * 24 * time.Hour,
 			BundleCheckInterval: time.Minute, Changeover: 72 * time.Hour, CoreSDKIssuer: "https://licensing.coresdk.io"},
 	}
@@ -335,6 +337,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("signing.pkcs11.token_label must be set when signing.pkcs11.module is"))
 	}
 	errs = append(errs, c.validateOps()...)
+	errs = append(errs, c.validateUsage()...)
 	return errors.Join(errs...)
 }
 

@@ -34,6 +34,9 @@ type Error struct {
 	Err     error
 	// RetryAfter, when set, tells the caller when to try again (HTTP Retry-After).
 	RetryAfter time.Duration
+	// Extensions are members the error's RFC 9457 problem carries besides the standard
+	// ones (a refused usage upload's report_index and next_seq).
+	Extensions map[string]any
 }
 
 func (e *Error) Error() string {

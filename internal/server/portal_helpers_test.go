@@ -17,6 +17,7 @@ import (
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/leases"
 	"github.com/metrum/licensing/internal/mail"
+	"github.com/metrum/licensing/internal/metering"
 	"github.com/metrum/licensing/internal/pgtest"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
@@ -41,6 +42,7 @@ type portalEnv struct {
 	admin  *entitlements.Staff
 	check  *entitlements.Staff
 	shop   *purchase.Service
+	usage  *metering.Service
 }
 
 type tenant struct {
@@ -101,6 +103,10 @@ func mustPortalWith(t *testing.T, customerRate float64, customerBurst int, shop 
 	// The listener first, so the purchase service knows the base URL.
 	e.ts = httptest.NewUnstartedServer(nil)
 	e.portal.BaseURL = "http://" + e.ts.Listener.Addr().String()
+	// Usage metering, mailing its warnings through the portal's mailer.
+	e.usage = metering.New(store, metering.Options{Mailer: e.portal.Mailer, BaseURL: e.portal.BaseURL, Log: log})
+	go e.usage.Run(ctx)
+	srv.Usage = e.usage
 	if shop != nil {
 		e.shop = shop(e)
 		srv.Purchase = e.shop

@@ -19,6 +19,7 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/logctx"
+	"github.com/metrum/licensing/internal/metering"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/ratelimit"
@@ -29,7 +30,9 @@ import (
 	"github.com/metrum/licensing/internal/server/public"
 	"github.com/metrum/licensing/internal/server/staffjson"
 	"github.com/metrum/licensing/internal/server/staffweb"
+	"github.com/metrum/licensing/internal/server/usageapi"
 	"github.com/metrum/licensing/internal/staffapi"
+	"github.com/metrum/licensing/usage"
 	"github.com/metrum/licensing/web/ui"
 )
 
@@ -71,6 +74,10 @@ type Server struct {
 	// MetricsOff keeps /metrics off this handler: it is served on a listener of its
 	// own (metrics.addr) through MetricsHandler.
 	MetricsOff bool
+	// Usage is usage metering: POST /v1/usage, the console's and the portal's usage
+	// pages (nil: none of them). UsageLimit is its rate limit per credential.
+	Usage      *metering.Service
+	UsageLimit *ratelimit.Limiter
 	// LeaseDeadline bounds a lease API request (0: leaseapi.DefaultDeadline);
 	// RequestDeadline every other request, and each item of a bulk stream (0:
 	// DefaultRequestDeadline). docs/operations.md, "Deadlines".
@@ -94,11 +101,11 @@ func (s *Server) Handler() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	cookies := httpx.Cookies{Secure: s.SecureCookies}
-	staff := &staffweb.Handler{Svc: s.Svc, Portal: s.Portal, Shop: s.Purchase, Log: s.Log, Cookies: cookies, BaseURL: s.BaseURL, Now: s.Now}
+	staff := &staffweb.Handler{Svc: s.Svc, Portal: s.Portal, Shop: s.Purchase, Usage: s.Usage, Log: s.Log, Cookies: cookies, BaseURL: s.BaseURL, Now: s.Now}
 	pages := []httpx.HTMLError{staff.ErrorPage}
 	var portalPages *portalweb.Handler
 	if s.Portal != nil {
-		portalPages = &portalweb.Handler{Portal: s.Portal, Purchase: s.Purchase, Log: s.Log, Cookies: cookies, Now: s.Now}
+		portalPages = &portalweb.Handler{Portal: s.Portal, Purchase: s.Purchase, Usage: s.Usage, Log: s.Log, Cookies: cookies, Now: s.Now}
 		pages = append(pages, portalPages.ErrorPage)
 	}
 	e.HTTPErrorHandler = httpx.ErrorHandler(s.Log, pages...)
@@ -107,7 +114,10 @@ func (s *Server) Handler() *echo.Echo {
 	e.Use(requestIDContext)
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
-	e.Use(httpx.ValidInput)
+	// The portal's usage upload is a file of up to 4 MiB: bounded before the form is
+	// parsed. POST /v1/usage reads its own body (JSON whatever its Content-Type).
+	e.Use(httpx.LimitBodies(usage.MaxBatchBytes+64<<10, portalweb.IsUsageUpload))
+	e.Use(httpx.ValidInputExcept(usageapi.Path))
 	e.Use(s.deadlines)
 	// form-action also governs where a form's POST may redirect: the buy form ends in
 	// a redirect to Stripe Checkout, so with purchase on, Checkout is allowed there.
@@ -136,6 +146,9 @@ func (s *Server) Handler() *echo.Echo {
 	if portalPages != nil {
 		portalPages.Routes(e.Group("/portal"))
 		(&customerapi.Handler{Portal: s.Portal, Limit: s.CustomerLimit, Now: s.Now}).Routes(v1)
+	}
+	if s.Usage != nil {
+		(&usageapi.Handler{Usage: s.Usage, Portal: s.Portal, Limit: s.UsageLimit}).Routes(v1)
 	}
 	if s.Leases != nil {
 		(&leaseapi.Handler{Leases: s.Leases, Metrics: s.Metrics, Deadline: s.LeaseDeadline}).Routes(v1)

@@ -98,6 +98,21 @@ func (s *Server) Count(rcpt string) int {
 	return n
 }
 
+// All returns every message to rcpt, oldest first.
+func (s *Server) All(rcpt string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.msgs {
+		for _, to := range m.To {
+			if to == rcpt {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 var linkRe = regexp.MustCompile(`https?://\S+/portal/sign-in/link\?token=[A-Za-z0-9_-]+`)
 
 // Link returns the portal sign-in link in a message ("" if none).

@@ -25,6 +25,9 @@ const DefaultMaxConns = 16
 // Store is the issuer's database.
 type Store struct {
 	pool *pgxpool.Pool
+	// usageParts is the range of months usage_reports has partitions for, as far as
+	// this process made sure (usage_partitions.go).
+	usageParts usageParts
 }
 
 // Open connects to url and checks the connection.

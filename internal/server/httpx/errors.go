@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -31,6 +32,11 @@ var statusOf = map[string]int{
 	entitlements.ERATELIMITED:  http.StatusTooManyRequests,
 	ETooLarge:                  http.StatusRequestEntityTooLarge,
 
+	// Refused usage reports (usage.md section 3).
+	entitlements.EUSAGEINVALID: http.StatusUnprocessableEntity,
+	entitlements.EUSAGEFORK:    http.StatusConflict,
+	entitlements.EUSAGEGAP:     http.StatusConflict,
+
 	// Also a 503, so clients retry as before; the problem type says it is not a
 	// promise that nothing changed.
 	entitlements.EOUTCOMEUNKNOWN: http.StatusServiceUnavailable,
@@ -58,6 +64,31 @@ type Problem struct {
 	RequestID string `json:"request_id"`
 	// Errors are per-field messages of a validation error (an RFC 9457 extension).
 	Errors map[string]string `json:"errors,omitempty"`
+	// Extensions are further members (a refused usage upload's report_index and
+	// next_seq), written beside the standard ones; they never replace one.
+	Extensions map[string]any `json:"-"`
+}
+
+// MarshalJSON writes the problem with its extension members.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	b, err := json.Marshal(plain(p))
+	if err != nil || len(p.Extensions) == 0 {
+		return b, err
+	}
+	ext := map[string]any{}
+	for k, v := range p.Extensions {
+		switch k {
+		case "type", "title", "status", "detail", "request_id", "errors":
+		default:
+			ext[k] = v
+		}
+	}
+	e, err := json.Marshal(ext)
+	if err != nil || len(ext) == 0 {
+		return b, err
+	}
+	return append(append(b[:len(b)-1], ','), e[1:]...), nil
 }
 
 // ProblemType is the `type` of the problem for an error code.
@@ -77,11 +108,12 @@ func ErrorHandler(log *slog.Logger, pages ...HTMLError) echo.HTTPErrorHandler {
 		}
 		status, code, msg := http.StatusInternalServerError, entitlements.EINTERNAL, "internal error"
 		var fields map[string]string
+		var ext map[string]any
 		var he *echo.HTTPError
 		var de *entitlements.Error
 		switch {
 		case errors.As(err, &de):
-			code, msg, fields = de.Code, de.Message, de.Fields
+			code, msg, fields, ext = de.Code, de.Message, de.Fields, de.Extensions
 			if st, ok := StatusOf(code); ok {
 				status = st
 			}
@@ -109,6 +141,6 @@ func ErrorHandler(log *slog.Logger, pages ...HTMLError) echo.HTTPErrorHandler {
 		}
 		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 		_ = c.JSON(status, Problem{Type: ProblemType(code), Title: http.StatusText(status),
-			Status: status, Detail: msg, RequestID: rid, Errors: fields})
+			Status: status, Detail: msg, RequestID: rid, Errors: fields, Extensions: ext})
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/metrum/licensing/internal/metering"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/server/httpx"
@@ -23,9 +24,11 @@ type Handler struct {
 	// Purchase is self-service purchase through Stripe (nil: hidden; the portal says
 	// to contact sales).
 	Purchase *purchase.Service
-	Log      *slog.Logger
-	Cookies  httpx.Cookies
-	Now      func() time.Time
+	// Usage is usage metering: the usage pages and the upload form (nil: off).
+	Usage   *metering.Service
+	Log     *slog.Logger
+	Cookies httpx.Cookies
+	Now     func() time.Time
 }
 
 func (s *Handler) now() time.Time {

@@ -44,6 +44,7 @@ func (s *Handler) Routes(g *echo.Group) {
 	a.GET("/tokens/:id/revoke", s.portalRevokeConfirm)
 	a.POST("/tokens/:id/revoke", s.portalRevoke)
 	a.POST("/tokens/:id/renew", s.portalRenewToken)
+	s.portalUsageRoutes(a)
 	if s.Purchase != nil {
 		s.purchaseRoutes(g, a)
 	}

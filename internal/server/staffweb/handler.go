@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/internal/metering"
 	"github.com/metrum/licensing/internal/portal"
 	"github.com/metrum/licensing/internal/purchase"
 	"github.com/metrum/licensing/internal/server/httpx"
@@ -25,7 +26,9 @@ type Handler struct {
 	Portal *portal.Service
 	// Shop is self-service purchase, for the order queue's fulfil and refund; nil:
 	// purchase is off.
-	Shop    *purchase.Service
+	Shop *purchase.Service
+	// Usage is usage metering's views (nil: the usage pages are off).
+	Usage   *metering.Service
 	Log     *slog.Logger
 	Cookies httpx.Cookies
 	// BaseURL is the issuer's public URL (server.base_url), for every absolute URL a

@@ -46,6 +46,7 @@ func (s *Handler) Routes(g *echo.Group) {
 	s.staffOrderRoutes(a)
 	s.staffAdminRoutes(a)
 	s.staffAccountRoutes(a)
+	s.staffUsageRoutes(a)
 }
 
 func (s *Handler) page(c echo.Context, title string) pages.Page {

@@ -86,6 +86,7 @@ func (s *Handler) staffDashboard(c echo.Context) error {
 		return err
 	}
 	v.Charts = charts
+	s.withUsageAlerts(c)
 	return httpx.Render(c, http.StatusOK, pages.StaffDashboard(s.page(c, "Dashboard"), v))
 }
 
