@@ -34,6 +34,9 @@ type Error struct {
 	Err     error
 	// RetryAfter, when set, tells the caller when to try again (HTTP Retry-After).
 	RetryAfter time.Duration
+	// Conflict is the ID of what a conflict is with (the open successor a second
+	// renewal meets), when known, so a page can link to it.
+	Conflict string
 }
 
 func (e *Error) Error() string {

@@ -29,13 +29,13 @@ func (s *Store) RecordDownload(ctx context.Context, d *entitlements.Download) er
 }
 
 // ListDownloads returns a license's downloads, newest first (staff read them: the
-// evidence of delivery).
-func (s *Store) ListDownloads(ctx context.Context, licenseID string, limit int) ([]*entitlements.Download, error) {
+// evidence of delivery); before > 0 pages: the downloads older than that one.
+func (s *Store) ListDownloads(ctx context.Context, licenseID string, before int64, limit int) ([]*entitlements.Download, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, at, customer_id, coalesce(license_id, ''), product, what, actor_kind, actor, client_addr
-		FROM downloads WHERE license_id = $1 ORDER BY id DESC LIMIT $2`, licenseID, limit)
+		FROM downloads WHERE license_id = $1 AND ($3::bigint = 0 OR id < $3) ORDER BY id DESC LIMIT $2`, licenseID, limit, before)
 	if err != nil {
 		return nil, unavailable(err)
 	}

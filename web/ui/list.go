@@ -78,3 +78,11 @@ type Page struct {
 	First, Next string
 	Shown       int
 }
+
+// Plural is "1 license", "3 licenses".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return Itoa(n) + " " + many
+}

@@ -44,7 +44,7 @@ func LeaseText(ttlSeconds int64) string {
 	if ttlSeconds <= 0 {
 		return "not required: works offline"
 	}
-	return "required: each host renews a " + Seconds(ttlSeconds) + " lease online"
+	return "required: each host holds a lease of " + Seconds(ttlSeconds) + ", renewed online"
 }
 
 // Change is one term where an entitlement differs from its template's default.

@@ -90,6 +90,14 @@ func humanize(wire string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// Named reports whether a feature or limit has a name in the tables above (one
+// without is shown by its wire name made readable).
+func Named(wire string) bool {
+	_, i := limitOf(wire)
+	_, f := featureNames[wire]
+	return f || i < len(limitTable)
+}
+
 // LimitName is a limit's name for people.
 func LimitName(wire string) string { l, _ := limitOf(wire); return l.name }
 
@@ -156,9 +164,9 @@ func Count(n int64) string {
 	return b.String()
 }
 
-// Seconds writes a number of seconds in the largest units that say it exactly:
-// 2592000 → "30 days", 86400 → "1 day", 21600 → "6 hours", 5400 → "1 hour 30
-// minutes", 0 → "0 seconds".
+// Seconds writes a number of seconds in the largest units that say it exactly, days
+// from four days on (people say "72 hours", "30 days"): 2592000 → "30 days", 259200
+// → "72 hours", 21600 → "6 hours", 5400 → "1 hour 30 minutes", 0 → "0 seconds".
 func Seconds(n int64) string {
 	if n == 0 {
 		return "0 seconds"
@@ -170,6 +178,9 @@ func Seconds(n int64) string {
 		size      int64
 		one, many string
 	}{{86400, "day", "days"}, {3600, "hour", "hours"}, {60, "minute", "minutes"}, {1, "second", "seconds"}}
+	if n < 4*86400 {
+		units = units[1:]
+	}
 	var parts []string
 	for _, u := range units {
 		if q := n / u.size; q > 0 {
@@ -182,3 +193,16 @@ func Seconds(n int64) string {
 
 // Duration writes a duration as Seconds does (whole seconds).
 func Duration(d time.Duration) string { return Seconds(int64(d / time.Second)) }
+
+// About writes a long span in its largest unit, rounded: a license's term of 365
+// days less the seconds it took to issue is "365 days"; under four days in hours,
+// under two hours in minutes.
+func About(d time.Duration) string {
+	switch {
+	case d >= 96*time.Hour:
+		return Duration(d.Round(24 * time.Hour))
+	case d >= 2*time.Hour:
+		return Duration(d.Round(time.Hour))
+	}
+	return Duration(d.Round(time.Minute))
+}

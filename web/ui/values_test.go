@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestCount(t *testing.T) {
@@ -17,8 +18,8 @@ func TestCount(t *testing.T) {
 
 func TestSeconds(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 seconds", 1: "1 second", 59: "59 seconds", 60: "1 minute", 3600: "1 hour",
-		21600: "6 hours", 86400: "1 day", 2592000: "30 days", 5400: "1 hour 30 minutes", 90061: "1 day 1 hour 1 minute 1 second",
-		31536000: "365 days", -3600: "-1 hour"} {
+		21600: "6 hours", 86400: "24 hours", 259200: "72 hours", 345600: "4 days", 2592000: "30 days", 5400: "1 hour 30 minutes",
+		90061: "25 hours 1 minute 1 second", 349200: "4 days 1 hour", 31536000: "365 days", -3600: "-1 hour"} {
 		if got := Seconds(n); got != want {
 			t.Errorf("Seconds(%d) = %q, want %q", n, got, want)
 		}
@@ -67,5 +68,14 @@ func TestFeaturesReadable(t *testing.T) {
 	want := []Value{{Name: "PII filtering", Wire: "pii_filtering"}, {Name: "SAML single sign-on", Wire: "saml"}, {Name: "New thing", Wire: "new_thing"}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Features = %+v", got)
+	}
+}
+
+func TestAbout(t *testing.T) {
+	for d, want := range map[time.Duration]string{365*24*time.Hour - 3*time.Second: "365 days", 72 * time.Hour: "72 hours",
+		30*time.Hour + 20*time.Minute: "30 hours", 90*time.Minute + 10*time.Second: "1 hour 30 minutes"} {
+		if got := About(d); got != want {
+			t.Errorf("About(%s) = %q, want %q", d, got, want)
+		}
 	}
 }
