@@ -275,7 +275,8 @@ func TestBrowserRenewOpensAFormAndConfirmation(t *testing.T) {
 	if _, err := e.svc.Approve(ctx, renewal, e.check); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Issue(ctx, renewal, e.maker); err != nil {
+	renewalLic, err := e.svc.Issue(ctx, renewal, e.maker)
+	if err != nil {
 		t.Fatal(err)
 	}
 	maker.do("replaced license", chromedp.Navigate(e.ts.URL+lic), chromedp.WaitVisible(chromedp.ID("superseded-by")))
@@ -286,7 +287,7 @@ func TestBrowserRenewOpensAFormAndConfirmation(t *testing.T) {
 	if st, _ := browsertest.Fetch(t, maker.ctx, lic+"/successor?kind=renewal"); st != 409 {
 		t.Fatalf("the renewal form of a replaced license: %d", st)
 	}
-	maker.has("#no-successor", "superseded")
+	maker.has("#no-successor", "It is replaced", renewalLic.ID)
 	maker.shots("console-license-superseded")
 
 	// The customer's portal reads the same way.

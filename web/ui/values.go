@@ -191,6 +191,9 @@ func Seconds(n int64) string {
 	return strings.Join(parts, " ")
 }
 
+// Date is the day of a time, UTC: "2026-12-02" (lists; pages show ui.Day).
+func Date(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
 // Duration writes a duration as Seconds does (whole seconds).
 func Duration(d time.Duration) string { return Seconds(int64(d / time.Second)) }
 

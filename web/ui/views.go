@@ -14,7 +14,7 @@ func Day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 func LicenseRowOf(l *entitlements.License, now time.Time) LicenseRow {
 	st := l.StateAt(now)
 	return LicenseRow{ID: l.ID, Product: l.Product, SKU: l.SKU, Status: st.Status, StatusLabel: st.Label(),
-		ExpiresAt: l.ExpiresAt.UTC().Format("2006-01-02"), DaysLeft: entitlements.DaysLeft(l, now),
+		ExpiresAt: Date(l.ExpiresAt), DaysLeft: entitlements.DaysLeft(l, now),
 		Features: Features(l.Terms.Features), Limits: Limits(l.Terms.Limits)}
 }
 

@@ -123,8 +123,8 @@ func (s *Handler) renderCustomer(c echo.Context, status int, inviteErr, tokenErr
 		}
 		st := l.StateAt(now)
 		v.Licenses = append(v.Licenses, pages.LicenseListRow{ID: l.ID, CustomerID: l.CustomerID, CustomerName: l.CustomerName, ContractRef: l.ContractRef,
-			SKU: l.SKU, Version: ui.Itoa(l.TemplateVersion), Status: st.Status, StatusLabel: st.Label(), IssuedAt: ui.Day(l.IssuedAt),
-			ExpiresAt: ui.Day(l.ExpiresAt), FileName: l.FileName})
+			SKU: l.SKU, Version: ui.Itoa(l.TemplateVersion), Status: st.Status, StatusLabel: st.Label(), IssuedAt: ui.Date(l.IssuedAt),
+			ExpiresAt: ui.Date(l.ExpiresAt), FileName: l.FileName})
 	}
 	if v.Entitlements, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: customerPageRows + 1}, httpx.Staff(c)); err != nil {
 		return err

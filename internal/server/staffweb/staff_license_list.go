@@ -103,8 +103,8 @@ func (s *Handler) listLicenses(c echo.Context) error {
 	for _, l := range list {
 		st := l.StateAt(now)
 		v.Rows = append(v.Rows, pages.LicenseListRow{ID: l.ID, CustomerID: l.CustomerID, CustomerName: l.CustomerName, ContractRef: l.ContractRef,
-			SKU: l.SKU, Version: ui.Itoa(l.TemplateVersion), Status: st.Status, StatusLabel: st.Label(), IssuedAt: ui.Day(l.IssuedAt),
-			ExpiresAt: ui.Day(l.ExpiresAt), FileName: l.FileName})
+			SKU: l.SKU, Version: ui.Itoa(l.TemplateVersion), Status: st.Status, StatusLabel: st.Label(), IssuedAt: ui.Date(l.IssuedAt),
+			ExpiresAt: ui.Date(l.ExpiresAt), FileName: l.FileName})
 	}
 	v.Page.Shown = len(v.Rows)
 	return httpx.Render(c, http.StatusOK, pages.Licenses(s.page(c, "Licenses"), v))

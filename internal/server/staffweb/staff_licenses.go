@@ -3,6 +3,7 @@ package staffweb
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -47,8 +48,11 @@ func (s *Handler) staffLicense(c echo.Context) error {
 		switch err := l.CanOpenSuccessor(entitlements.KindRenewal, now); {
 		case v.Pending != nil:
 			v.NoSuccessorWhy = "Renew, replace and top up come back once the open " + v.Pending.Kind + " is issued, rejected or cancelled."
+		case l.SupersededBy != "":
+			v.NoSuccessorWhy = "It is replaced: renew, replace or top up the license that replaced it."
 		case err != nil:
-			v.NoSuccessorWhy = "No renewal, replacement or top-up: " + entitlements.ErrorMessage(err) + "."
+			msg := entitlements.ErrorMessage(err)
+			v.NoSuccessorWhy = strings.ToUpper(msg[:1]) + msg[1:] + "."
 		default:
 			v.Offer = successorOffers(l, now)
 		}
