@@ -85,8 +85,9 @@ func (s *Store) ListCustomers(ctx context.Context, offset, limit int) ([]*entitl
 var customerSortExpr = map[string]string{"name": "lower(name)", "created": "created_at"}
 
 // SearchCustomers finds customers by name or email (case-insensitive substring), by
-// a contract reference of one of their entitlements (substring), or by an ID: the
-// customer's (by its beginning), one of their licenses' or entitlements' (exactly).
+// the beginning of a contract reference of one of their entitlements, or by an ID:
+// the customer's (by its beginning), one of their licenses' or entitlements'
+// (exactly).
 // One page per call, in the query's sort, after the customer q.After (keyset: that
 // row's place in the sort, the ID breaking ties).
 func (s *Store) SearchCustomers(ctx context.Context, q entitlements.CustomerQuery) ([]*entitlements.Customer, error) {
@@ -98,12 +99,19 @@ func (s *Store) SearchCustomers(ctx context.Context, q entitlements.CustomerQuer
 	}
 	text := strings.TrimSpace(q.Text)
 	// The query is text, not a pattern: % _ and \ in it match themselves.
-	args := pgx.NamedArgs{"t": likeEscape(text), "raw": text, "after": q.After, "limit": q.Limit}
+	args := pgx.NamedArgs{"like": likeEscape(text), "text": text, "after": q.After, "limit": q.Limit}
 	where := []string{"true"}
 	if text != "" {
-		where = append(where, `(lower(name) LIKE '%' || lower(@t) || '%' OR lower(email) LIKE '%' || lower(@t) || '%' OR id LIKE @t || '%'
-			OR id = (SELECT customer_id FROM licenses WHERE licenses.id = @raw)
-			OR id IN (SELECT customer_id FROM entitlements WHERE entitlements.id = @raw OR lower(contract_ref) LIKE '%' || lower(@t) || '%'))`)
+		// A customer ID by its beginning, a license's or entitlement's exactly; a name
+		// or email as a substring (the customers table is scanned); a contract
+		// reference by its beginning (entitlements_contract_ref_idx).
+		hits := `SELECT customer_id FROM licenses WHERE id = @text UNION ALL SELECT customer_id FROM entitlements WHERE id = @text`
+		match := `id LIKE @like || '%'`
+		if !idShaped(text) {
+			match += ` OR lower(name) LIKE '%' || lower(@like) || '%' OR lower(email) LIKE '%' || lower(@like) || '%'`
+			hits += ` UNION ALL SELECT customer_id FROM entitlements WHERE id IN (` + contractRefMatch + `)`
+		}
+		where = append(where, `(`+match+` OR id = ANY(ARRAY(`+hits+`)))`)
 	}
 	expr := customerSortExpr[q.Sort.Key]
 	page, order := keyset(expr, "id", q.Sort.Desc, `SELECT `+expr+`, id FROM customers WHERE id = @after`)

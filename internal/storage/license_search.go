@@ -38,19 +38,26 @@ func (s *Store) SearchLicenses(ctx context.Context, q entitlements.LicenseQuery)
 	if !q.ExpiringBefore.IsZero() {
 		expiring = &q.ExpiringBefore
 	}
+	text := strings.TrimSpace(q.Text)
 	args := pgx.NamedArgs{"customer": q.CustomerID, "product": q.Product, "sku": q.SKU, "status": q.Status, "now": q.Now,
-		"expiring": expiring, "t": likeEscape(strings.TrimSpace(q.Text)), "raw": strings.TrimSpace(q.Text), "after": q.After, "limit": q.Limit}
+		"expiring": expiring, "like": likeEscape(text), "text": text, "after": q.After, "limit": q.Limit}
 	where := []string{`(@customer = '' OR l.customer_id = @customer)`, `(@product = '' OR l.product = @product)`, `(@sku = '' OR l.sku = @sku)`,
 		`(@status = '' OR (@status = 'active' AND l.status = 'active' AND l.expires_at > @now)
 			OR (@status = 'expired' AND l.status = 'active' AND l.expires_at <= @now)
 			OR (@status NOT IN ('active', 'expired') AND l.status = @status))`,
 		`(@expiring::timestamptz IS NULL OR (l.status = 'active' AND l.expires_at > @now AND l.expires_at < @expiring))`}
-	if strings.TrimSpace(q.Text) != "" {
-		// IDs match exactly (an index lookup each); names and contract references as
-		// substrings, % and _ literally.
-		where = append(where, `(l.id = @raw OR l.entitlement_id = @raw OR l.customer_id = @raw
-			OR lower(c.name) LIKE '%' || lower(@t) || '%'
-			OR l.entitlement_id IN (SELECT id FROM entitlements WHERE lower(contract_ref) LIKE '%' || lower(@t) || '%'))`)
+	if text != "" {
+		// Each way to match is its own indexed lookup: a whole license, entitlement
+		// or customer ID; a customer's name (a substring, % and _ literally: the
+		// customers table is scanned, not the licenses); a contract reference's
+		// beginning (entitlements_contract_ref_idx).
+		hits := `SELECT id FROM licenses WHERE id = @text UNION ALL SELECT id FROM licenses WHERE entitlement_id = @text
+			UNION ALL SELECT id FROM licenses WHERE customer_id = @text`
+		if !idShaped(text) {
+			hits += ` UNION ALL SELECT id FROM licenses WHERE customer_id IN (SELECT id FROM customers WHERE lower(name) LIKE '%' || lower(@like) || '%')
+				UNION ALL SELECT id FROM licenses WHERE entitlement_id IN (` + contractRefMatch + `)`
+		}
+		where = append(where, `l.id = ANY(ARRAY(`+hits+`))`)
 	}
 	expr := licenseSortExpr[q.Sort.Key]
 	page, order := keyset(expr, "l.id", q.Sort.Desc, `SELECT `+expr+`, l.id FROM licenses l JOIN customers c ON c.id = l.customer_id WHERE l.id = @after`)
