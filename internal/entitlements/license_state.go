@@ -285,3 +285,14 @@ func (l *License) CanOpenSuccessor(kind string, now time.Time) error {
 	}
 	return Errorf(ECONFLICT, "license %s is %s and can't be renewed, replaced or topped up", l.ID, st.Label())
 }
+
+// OpenSuccessorConflict is the refusal of a second renewal, replacement or top-up of
+// a license while open is (nil: not known which), naming and carrying the open one.
+func OpenSuccessorConflict(licenseID string, open *Entitlement) *Error {
+	if open == nil {
+		return Errorf(ECONFLICT, "license %s already has an open renewal, replacement or top-up: issue, reject or cancel it first", licenseID)
+	}
+	de := Errorf(ECONFLICT, "license %s already has an open %s, %s (%s): issue, reject or cancel it first", licenseID, open.Kind, open.ID, open.State)
+	de.Conflict = open.ID
+	return de
+}

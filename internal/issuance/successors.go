@@ -34,11 +34,9 @@ func (s *Service) prepareSuccessor(ctx context.Context, in entitlements.Successo
 	if err := l.CanOpenSuccessor(in.Kind, s.now()); err != nil {
 		return nil, nil, err
 	}
+	// The database's unique index decides a race; this names the open one first.
 	if open, err := s.store.OpenSuccessor(ctx, l.ID); err == nil {
-		de := entitlements.Errorf(entitlements.ECONFLICT, "license %s already has an open %s, %s (%s): issue, reject or cancel it first",
-			l.ID, open.Kind, open.ID, open.State)
-		de.Conflict = open.ID
-		return nil, nil, de
+		return nil, nil, entitlements.OpenSuccessorConflict(l.ID, open)
 	} else if entitlements.ErrorCode(err) != entitlements.ENOTFOUND {
 		return nil, nil, err
 	}

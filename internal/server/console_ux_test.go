@@ -260,7 +260,7 @@ func TestBrowserRenewOpensAFormAndConfirmation(t *testing.T) {
 	maker.shots("console-license-pending")
 	// A second renewal anyway (an old tab): the form says what is open and links to it.
 	maker.do("second renewal", chromedp.Navigate(e.ts.URL+lic+"/successor?kind=renewal"), chromedp.WaitVisible(chromedp.ID("conflict-link")))
-	maker.has("#form-error", "open already")
+	maker.has("#form-error", "already has an open renewal", renewal)
 	if st, body := browsertest.Fetch(t, maker.ctx, lic+"/successor?kind=top-up"); st != 409 || !strings.Contains(body, renewal) {
 		t.Fatalf("a second successor's form: %d", st)
 	}

@@ -127,15 +127,13 @@ func (s *Store) OpenSuccessor(ctx context.Context, licenseID string) (*entitleme
 }
 
 // openSuccessorConflict is the conflict of a second open successor, naming the one
-// that is open (Conflict: its ID).
+// that is open when it can be read.
 func (s *Store) openSuccessorConflict(ctx context.Context, licenseID string) error {
-	de := entitlements.Errorf(entitlements.ECONFLICT, "license %s already has an open renewal, replacement or top-up: issue, reject or cancel it first", licenseID)
-	if open, err := s.OpenSuccessor(ctx, licenseID); err == nil {
-		de = entitlements.Errorf(entitlements.ECONFLICT, "license %s already has an open %s, %s (%s): issue, reject or cancel it first",
-			licenseID, open.Kind, open.ID, open.State)
-		de.Conflict = open.ID
+	open, err := s.OpenSuccessor(ctx, licenseID)
+	if err != nil {
+		open = nil
 	}
-	return de
+	return entitlements.OpenSuccessorConflict(licenseID, open)
 }
 
 // checkOrderPolicy is the catalogue policy's approval: the order is paid (or a free

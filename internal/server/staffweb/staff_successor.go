@@ -187,8 +187,7 @@ func (s *Handler) staffSuccessorForm(c echo.Context) error {
 	if err := l.CanOpenSuccessor(f.Kind, s.now()); err != nil {
 		status = s.successorRefused(&v, err)
 	} else if open, err := s.Svc.OpenSuccessor(ctx, l.ID, by); err == nil {
-		v.Errors["form"] = "A " + open.Kind + " of this license is open already (" + open.State + "): issue, reject or cancel it before opening another."
-		v.ConflictURL, v.ConflictText, status = "/staff/entitlements/"+open.ID, "Open "+open.ID, http.StatusConflict
+		status = s.successorRefused(&v, entitlements.OpenSuccessorConflict(l.ID, open))
 	} else if entitlements.ErrorCode(err) != entitlements.ENOTFOUND {
 		return err
 	}
