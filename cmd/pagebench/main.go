@@ -114,7 +114,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"/staff/licenses?expiring=30", "/staff/licenses/" + lic, "/staff/customers", "/staff/customers?q=acme%20042",
 		"/staff/customers/" + cust, "/staff/entitlements", "/staff/entitlements?state=all", "/staff/entitlements/" + ent,
 		"/staff/bundles", "/staff/keys", "/staff/audit", "/staff/audit?action=license.issue", "/staff/audit?subject=" + lic,
-		"/staff/accounts", "/staff/tokens"}
+		"/staff/accounts", "/staff/tokens",
+		// Searches, sorts and the CSV (issue 24): a name, a contract reference, an
+		// entitlement ID; the sort needing the customers' names; deep keyset pages.
+		"/staff/licenses?q=acme%2000042", "/staff/licenses?q=PO-0042000", "/staff/licenses?q=" + ent, "/staff/licenses?sort=customer",
+		"/staff/licenses?sort=-expires&status=active&after=" + lic, "/staff/licenses.csv?q=acme%2000042", "/staff/customers?q=PO-0042000",
+		"/staff/customers?q=" + lic, "/staff/entitlements?state=all&sort=customer", "/staff/entitlements?state=all&q=acme%2000042"}
 	var all []time.Duration
 	worst, worstP99 := "", time.Duration(0)
 	fmt.Fprintf(stdout, "%-70s %9s %9s\n", "page", "p50 ms", "p99 ms")
@@ -214,10 +219,11 @@ func seed(ctx context.Context, store *storage.Store, nCust, nLic, nEvents int) e
 		{"customers", `INSERT INTO customers (id, name, email, created_at)
 			SELECT 'cus_01' || lpad(upper(to_hex(i)), 24, '0'), 'Acme ' || lpad(i::text, 5, '0'), 'ops' || i || '@example.com', now() - (i || ' minutes')::interval
 			FROM generate_series(1, $1) i`, []any{nCust}},
-		{"entitlements", `INSERT INTO entitlements (id, customer_id, product, template_name, template_version, state, starts_at, ends_at, created_by, created_at, decided_by)
+		{"entitlements", `INSERT INTO entitlements (id, customer_id, product, template_name, template_version, state, starts_at, ends_at, created_by, created_at, decided_by, contract_ref)
 			SELECT 'ent_01' || lpad(upper(to_hex(i)), 24, '0'), 'cus_01' || lpad(upper(to_hex(1 + i % $2)), 24, '0'), 'genai-smart-router',
 				(ARRAY['enterprise-annual', 'pilot-30d', 'eval-72h'])[1 + i % 3], 1, CASE WHEN i % 50 = 0 THEN 'draft' ELSE 'issued' END,
-				now() - ((i % 300) || ' days')::interval, now() + ((i % 400 + 1) || ' days')::interval, 'maker@example.com', now() - ((i % 300) || ' days')::interval, 'checker@example.com'
+				now() - ((i % 300) || ' days')::interval, now() + ((i % 400 + 1) || ' days')::interval, 'maker@example.com', now() - ((i % 300) || ' days')::interval, 'checker@example.com',
+				CASE WHEN i % 2 = 0 THEN 'PO-' || lpad(i::text, 7, '0') ELSE '' END
 			FROM generate_series(1, $1) i`, []any{nLic, nCust}},
 		{"licenses", `INSERT INTO licenses (id, entitlement_id, customer_id, product, sku, template_version, key_id, issued_at, not_before, expires_at, form,
 				features, limits, grace_period_seconds, status, status_effective_at, file_bytes, file_sha256, file_name, content_type, summary, created_by)

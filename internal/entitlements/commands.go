@@ -15,7 +15,9 @@ type EntitlementInput struct {
 	Overrides           Overrides
 	InstanceFingerprint string
 	ContractRef         string
-	Source              string
+	// Reason is a note for the approver (optional).
+	Reason string
+	Source string
 	// OrderID: a self-service order's entitlement, approved by the catalogue policy
 	// (storage checks the order is paid and matches). Only the purchase service sets it.
 	OrderID string
@@ -43,7 +45,9 @@ type SuccessorInput struct {
 	Overrides           *Overrides
 	InstanceFingerprint *string
 	ContractRef         string
-	Source              string
+	// Reason says why it is opened, for the approver and the audit trail (optional).
+	Reason string
+	Source string
 	// Changeover: how long the old license keeps working after the new one is issued
 	// (nil: the service default).
 	Changeover *time.Duration

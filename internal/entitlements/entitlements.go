@@ -127,6 +127,11 @@ type Entitlement struct {
 	// ApprovedCustomerName is the customer's name when the entitlement was approved:
 	// the license is signed with it.
 	ApprovedCustomerName string
+	// CustomerName is the customer's name now (read with the entitlement, for lists).
+	CustomerName string
+	// Reason says why it was opened (a renewal's, replacement's or top-up's reason,
+	// or a note for the approver); "" when none was given.
+	Reason string
 }
 
 var fingerprintRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
@@ -150,6 +155,13 @@ func (e *Entitlement) Validate() error {
 	}
 	if len(e.ContractRef) > 200 {
 		f["contract_ref"] = "at most 200 characters"
+	} else if !OneLine(e.ContractRef) {
+		f["contract_ref"] = "one line of text, without control characters"
+	}
+	if len(e.Reason) > 200 {
+		f["reason"] = "at most 200 characters"
+	} else if !OneLine(e.Reason) {
+		f["reason"] = "one line of text, without control characters"
 	}
 	switch e.Source {
 	case SourceStaff, SourceSelfService, SourceMarketplace:
@@ -272,6 +284,9 @@ type License struct {
 	FileName           string
 	ContentType        string
 	CreatedBy          string
+	// ContractRef is the contract reference of the entitlement it was issued from
+	// (kept by the issuer; the signed file has no member for it, formats.md section 3).
+	ContractRef string
 	// Summary is the safe summary: scalar metadata only, never payload or signature.
 	Summary map[string]any
 }

@@ -37,6 +37,9 @@ type Error struct {
 	// Extensions are members the error's RFC 9457 problem carries besides the standard
 	// ones (a refused usage upload's report_index and next_seq).
 	Extensions map[string]any
+	// Conflict is the ID of what a conflict is with (the open successor a second
+	// renewal meets), when known, so a page can link to it.
+	Conflict string
 }
 
 func (e *Error) Error() string {

@@ -256,3 +256,45 @@ func DaysLeft(l *License, now time.Time) string {
 	// left, not 364.
 	return plural(int((d+12*time.Hour)/(24*time.Hour)), "day")
 }
+
+// CanOpenSuccessor applies the rule for opening a renewal, replacement or top-up of
+// l at now, by its state (StateAt): only a license in phase active or not-yet-valid
+// can be replaced or topped up, and one that has also expired can still be renewed;
+// a suspended, revoked or superseded one (or one in its changeover, or with a
+// revocation ahead) can't. One open successor at a time is the database's rule.
+func (l *License) CanOpenSuccessor(kind string, now time.Time) error {
+	if kind != KindRenewal && kind != KindReplacement && kind != KindTopUp {
+		return Invalid(map[string]string{"kind": "renewal, replacement or top-up"})
+	}
+	if l.Status == LicenseSuspended {
+		// Issuing a successor would mark it superseded with a changeover, which would
+		// quietly lift the suspension for that long.
+		return Errorf(ECONFLICT, "license %s is suspended (%s): reinstate it first, then renew, replace or top it up", l.ID, l.StatusReason)
+	}
+	st := l.StateAt(now)
+	switch {
+	case l.SupersededBy != "":
+	case st.Phase == PhaseActive || st.Phase == PhaseNotYetValid:
+		return nil
+	case st.Phase == PhaseExpired:
+		switch kind {
+		case KindRenewal:
+			return nil
+		case KindTopUp:
+			return Errorf(ECONFLICT, "license %s has expired: renew it, then top up", l.ID)
+		}
+		return Errorf(ECONFLICT, "license %s has expired: renew it instead", l.ID)
+	}
+	return Errorf(ECONFLICT, "license %s is %s and can't be renewed, replaced or topped up", l.ID, st.Label())
+}
+
+// OpenSuccessorConflict is the refusal of a second renewal, replacement or top-up of
+// a license while open is (nil: not known which), naming and carrying the open one.
+func OpenSuccessorConflict(licenseID string, open *Entitlement) *Error {
+	if open == nil {
+		return Errorf(ECONFLICT, "license %s already has an open renewal, replacement or top-up: issue, reject or cancel it first", licenseID)
+	}
+	de := Errorf(ECONFLICT, "license %s already has an open %s, %s (%s): issue, reject or cancel it first", licenseID, open.Kind, open.ID, open.State)
+	de.Conflict = open.ID
+	return de
+}

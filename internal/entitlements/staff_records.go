@@ -18,6 +18,13 @@ type EntitlementFilter struct {
 	// BeforeID pages: entitlements created before this one (IDs are ULIDs, so time-ordered).
 	BeforeID string
 	Limit    int
+	// Text matches a customer's name or the contract reference (a case-insensitive
+	// substring), or an entitlement, customer or license ID (exactly).
+	Text string
+	// Sort orders the list by one of EntitlementSorts (zero: newest first, paged by
+	// BeforeID); After is then the previous page's last entitlement ID.
+	Sort  Sort
+	After string
 }
 
 // EvaluationRequest is a new visitor's request for a free evaluation.

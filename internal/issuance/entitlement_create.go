@@ -2,6 +2,7 @@ package issuance
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -31,8 +32,8 @@ func (s *Service) CreateEntitlement(ctx context.Context, in entitlements.Entitle
 	e := &entitlements.Entitlement{
 		CustomerID: in.CustomerID, Product: t.Product, TemplateName: t.Name, TemplateVersion: t.Version,
 		StartsAt: in.StartsAt, EndsAt: in.EndsAt.UTC().Truncate(time.Second), Overrides: in.Overrides,
-		InstanceFingerprint: in.InstanceFingerprint, ContractRef: in.ContractRef, Source: in.Source,
-		Kind: entitlements.KindNew, CreatedBy: by.Email, OrderID: in.OrderID,
+		InstanceFingerprint: in.InstanceFingerprint, ContractRef: strings.TrimSpace(in.ContractRef), Source: in.Source,
+		Kind: entitlements.KindNew, CreatedBy: by.Email, OrderID: in.OrderID, Reason: strings.TrimSpace(in.Reason),
 	}
 	return s.openEntitlement(ctx, t, e)
 }

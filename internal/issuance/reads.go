@@ -57,12 +57,33 @@ func (s *Service) ListCustomers(ctx context.Context, offset, limit int, by *enti
 	return s.store.ListCustomers(ctx, offset, limit)
 }
 
-// SearchCustomers pages customers whose name matches q, by name (keyset).
-func (s *Service) SearchCustomers(ctx context.Context, q, afterName, afterID string, limit int, by *entitlements.Staff) ([]*entitlements.Customer, error) {
+// SearchCustomers pages customers matching a search (name, email, contract
+// reference, or a customer, license or entitlement ID), in its sort.
+func (s *Service) SearchCustomers(ctx context.Context, q entitlements.CustomerQuery, by *entitlements.Staff) ([]*entitlements.Customer, error) {
 	if err := entitlements.Require(by, entitlements.NeedRead, "searching customers"); err != nil {
 		return nil, err
 	}
-	return s.store.SearchCustomers(ctx, q, afterName, afterID, limit)
+	return s.store.SearchCustomers(ctx, q)
+}
+
+// SearchLicenses pages the license list by a search (customer name, contract
+// reference, a license, entitlement or customer ID), filters and a sort; statuses are
+// read at the service's clock.
+func (s *Service) SearchLicenses(ctx context.Context, q entitlements.LicenseQuery, by *entitlements.Staff) ([]*entitlements.License, error) {
+	if err := entitlements.Require(by, entitlements.NeedRead, "listing licenses"); err != nil {
+		return nil, err
+	}
+	q.Now = s.now()
+	return s.store.SearchLicenses(ctx, q)
+}
+
+// OpenSuccessor returns a license's open renewal, replacement or top-up (ENOTFOUND:
+// none).
+func (s *Service) OpenSuccessor(ctx context.Context, licenseID string, by *entitlements.Staff) (*entitlements.Entitlement, error) {
+	if err := entitlements.Require(by, entitlements.NeedRead, "reading an entitlement"); err != nil {
+		return nil, err
+	}
+	return s.store.OpenSuccessor(ctx, licenseID)
 }
 
 // GetEntitlement returns an entitlement.
@@ -173,12 +194,13 @@ func (s *Service) ListLeaseEvents(ctx context.Context, licenseID string, before 
 	return s.store.ListLeaseEvents(ctx, licenseID, before, limit)
 }
 
-// ListDownloads returns a license's delivery record, newest first.
-func (s *Service) ListDownloads(ctx context.Context, licenseID string, limit int, by *entitlements.Staff) ([]*entitlements.Download, error) {
+// ListDownloads returns a license's delivery record, newest first; before > 0 pages
+// (the deliveries older than that one).
+func (s *Service) ListDownloads(ctx context.Context, licenseID string, before int64, limit int, by *entitlements.Staff) ([]*entitlements.Download, error) {
 	if err := entitlements.Require(by, entitlements.NeedRead, "reading deliveries"); err != nil {
 		return nil, err
 	}
-	return s.store.ListDownloads(ctx, licenseID, limit)
+	return s.store.ListDownloads(ctx, licenseID, before, limit)
 }
 
 // ListCustomerDownloads returns every delivery to a customer (license files, bundles,

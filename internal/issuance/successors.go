@@ -12,31 +12,42 @@ import (
 // CreateSuccessor opens a draft entitlement that supersedes an issued license. It goes
 // through approval like any other (maker-checker), and issuing it marks the old
 // license superseded after the changeover. One open successor per license, enforced
-// by the database.
+// by the database; a second one is a conflict naming the open one.
 func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.SuccessorInput, by *entitlements.Staff) (*entitlements.Entitlement, error) {
 	if err := entitlements.Require(by, entitlements.RoleIssuer, "opening a renewal, replacement or top-up"); err != nil {
 		return nil, err
 	}
-	l, err := s.store.GetLicense(ctx, in.LicenseID)
+	t, e, err := s.prepareSuccessor(ctx, in, by)
 	if err != nil {
 		return nil, err
 	}
-	if l.Status == entitlements.LicenseSuspended {
-		// Issuing a successor would mark it superseded with a changeover, which would
-		// quietly lift the suspension for that long.
-		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is suspended (%s): reinstate it first, then renew, replace or top it up", l.ID, l.StatusReason)
+	return s.openEntitlement(ctx, t, e)
+}
+
+// prepareSuccessor builds the successor entitlement CreateSuccessor would open (not
+// stored, not yet checked against its template).
+func (s *Service) prepareSuccessor(ctx context.Context, in entitlements.SuccessorInput, by *entitlements.Staff) (*templates.Template, *entitlements.Entitlement, error) {
+	l, err := s.store.GetLicense(ctx, in.LicenseID)
+	if err != nil {
+		return nil, nil, err
 	}
-	if l.SupersededBy != "" || l.Status != entitlements.LicenseActive {
-		return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s is %s and can't be renewed, replaced or topped up", l.ID, l.Status)
+	if err := l.CanOpenSuccessor(in.Kind, s.now()); err != nil {
+		return nil, nil, err
+	}
+	// The database's unique index decides a race; this names the open one first.
+	if open, err := s.store.OpenSuccessor(ctx, l.ID); err == nil {
+		return nil, nil, entitlements.OpenSuccessorConflict(l.ID, open)
+	} else if entitlements.ErrorCode(err) != entitlements.ENOTFOUND {
+		return nil, nil, err
 	}
 	prev, err := s.store.GetEntitlement(ctx, l.EntitlementID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.now().Truncate(time.Second)
 	e := &entitlements.Entitlement{CustomerID: l.CustomerID, Product: l.Product, Kind: in.Kind, Supersedes: l.ID,
 		InstanceFingerprint: l.Terms.InstanceFingerprint, ContractRef: prev.ContractRef, Source: in.Source, CreatedBy: by.Email,
-		OrderID: in.OrderID}
+		OrderID: in.OrderID, Reason: strings.TrimSpace(in.Reason), CustomerName: l.CustomerName}
 	if in.ContractRef != "" {
 		e.ContractRef = in.ContractRef
 	}
@@ -51,7 +62,7 @@ func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.Successor
 		changeover = *in.Changeover
 	}
 	if changeover < 0 {
-		return nil, entitlements.Invalid(map[string]string{"changeover": "must be ≥ 0"})
+		return nil, nil, entitlements.Invalid(map[string]string{"changeover": "must be ≥ 0"})
 	}
 	e.ChangeoverSeconds = int64(changeover / time.Second)
 
@@ -62,20 +73,20 @@ func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.Successor
 		// topped up, with that plan's overrides (the pack's budget was for the term).
 		plan, err := s.planOf(ctx, l)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		name := in.Template
 		if name == "" {
 			name = plan.SKU
 		}
 		if t, err = templates.Latest(name); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if name == plan.SKU {
 			planEnt := prev
 			if plan.ID != l.ID {
 				if planEnt, err = s.store.GetEntitlement(ctx, plan.EntitlementID); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			e.Overrides = planEnt.Overrides
@@ -88,32 +99,26 @@ func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.Successor
 		}
 	case entitlements.KindReplacement:
 		if t, err = templates.Get(prev.TemplateName, prev.TemplateVersion); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		e.Overrides, e.StartsAt, e.EndsAt = prev.Overrides, prev.StartsAt, l.ExpiresAt
-		if !l.ExpiresAt.After(now) {
-			return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s has expired: renew it instead", l.ID)
-		}
 	case entitlements.KindTopUp:
 		if in.Template == "" {
-			return nil, entitlements.Invalid(map[string]string{"template": "name the credit pack, e.g. credit-pack-5m"})
+			return nil, nil, entitlements.Invalid(map[string]string{"template": "name the credit pack, e.g. credit-pack-5m"})
 		}
 		if t, err = templates.Latest(in.Template); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !t.Inherit {
-			return nil, entitlements.Invalid(map[string]string{"template": in.Template + " is not a credit pack"})
-		}
-		if !l.ExpiresAt.After(now) {
-			return nil, entitlements.Errorf(entitlements.ECONFLICT, "license %s has expired: renew it, then top up", l.ID)
+			return nil, nil, entitlements.Invalid(map[string]string{"template": in.Template + " is not a credit pack"})
 		}
 		e.StartsAt, e.EndsAt = now, l.ExpiresAt
 	default:
-		return nil, entitlements.Invalid(map[string]string{"kind": "renewal, replacement or top-up"})
+		return nil, nil, entitlements.Invalid(map[string]string{"kind": "renewal, replacement or top-up"})
 	}
 	e.TemplateName, e.TemplateVersion = t.Name, t.Version
 	if t.Product != l.Product {
-		return nil, entitlements.Invalid(map[string]string{"template": t.Name + " is for " + t.Product + ", the license is " + l.Product})
+		return nil, nil, entitlements.Invalid(map[string]string{"template": t.Name + " is for " + t.Product + ", the license is " + l.Product})
 	}
 	if in.Overrides != nil {
 		e.Overrides = *in.Overrides
@@ -124,7 +129,7 @@ func (s *Service) CreateSuccessor(ctx context.Context, in entitlements.Successor
 	if !in.EndsAt.IsZero() {
 		e.EndsAt = in.EndsAt.UTC().Truncate(time.Second)
 	}
-	return s.openEntitlement(ctx, t, e)
+	return t, e, nil
 }
 
 // maxLine bounds a walk along a line of licenses (a corrupt cycle can't loop).

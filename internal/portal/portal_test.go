@@ -114,7 +114,7 @@ func TestDownloadsAreRecordedFirst(t *testing.T) {
 	if err != nil || string(f.Bytes) != string(la.File) {
 		t.Fatalf("download: %v", err)
 	}
-	got, err := e.iss.ListDownloads(ctx, la.ID, 10, admin)
+	got, err := e.iss.ListDownloads(ctx, la.ID, 0, 10, admin)
 	if err != nil || len(got) != 1 || got[0].Actor != "ctk_test" || got[0].ActorKind != entitlements.PrincipalCustomerToken {
 		t.Fatalf("deliveries: %+v %v", got, err)
 	}

@@ -136,14 +136,20 @@ func TestBrowserConsoleWorkflow(t *testing.T) {
 	}
 
 	// Renew, then top up the renewal.
-	maker.do("renew", chromedp.Click(chromedp.ID("renew")), chromedp.WaitVisible(chromedp.ID("entitlement-id")))
+	// Renew… and Top up… open a form and a confirmation before the draft.
+	successor := func(button, reason string) {
+		maker.do(button, chromedp.Click(chromedp.ID(button)), chromedp.WaitVisible(chromedp.ID("successor-form")),
+			chromedp.SendKeys(chromedp.ID("reason"), reason), chromedp.Click(chromedp.ID("review")), chromedp.WaitVisible(chromedp.ID("confirm")),
+			chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.ID("entitlement-id")))
+	}
+	successor("renew", "yearly renewal")
 	renewal := entRe.FindString(maker.url())
 	approve(renewal)
 	lic2 := issue(maker, renewal)
 	if s := maker.text("#supersedes"); s != lic1 {
 		t.Fatalf("renewal lineage: %q", s)
 	}
-	maker.do("top up", chromedp.Click(chromedp.ID("top-up")), chromedp.WaitVisible(chromedp.ID("entitlement-id")))
+	successor("top-up", "5M tokens bought")
 	topup := entRe.FindString(maker.url())
 	approve(topup)
 	lic3 := issue(maker, topup)

@@ -111,7 +111,7 @@ func TestCustomerSearchTakesWildcardsLiterally(t *testing.T) {
 		}
 	}
 	for q, want := range map[string]int{"%": 1, "_": 1, "100%": 1, "plain": 1} {
-		list, err := e.svc.SearchCustomers(ctx, q, "", "", 50, maker)
+		list, err := e.svc.SearchCustomers(ctx, entitlements.CustomerQuery{Text: q, Sort: entitlements.Sort{Key: "name"}, Limit: 50}, maker)
 		if err != nil || len(list) != want {
 			t.Errorf("search %q: %d results (%v), want %d", q, len(list), err, want)
 		}

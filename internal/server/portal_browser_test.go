@@ -49,7 +49,8 @@ func TestBrowserPortal(t *testing.T) {
 		t.Fatalf("whoami: %q", who)
 	}
 	table := text("#licenses")
-	for _, want := range []string{a.router.ID, a.pilot.ID, a.jws.ID, "enterprise-annual", "pilot-30d", "active", "max_instances=2"} {
+	for _, want := range []string{a.router.ID, a.pilot.ID, a.jws.ID, "enterprise-annual", "pilot-30d", "active", "Instance limit: 2 instances",
+		"Token budget: 25,000,000 tokens", "Usage window: 30 days"} {
 		if !strings.Contains(table, want) {
 			t.Fatalf("license list lacks %q:\n%s", want, table)
 		}
@@ -57,6 +58,13 @@ func TestBrowserPortal(t *testing.T) {
 
 	step("license page", chromedp.Click(chromedp.CSS(`a[href="/portal/licenses/`+a.router.ID+`"]`)), chromedp.WaitVisible(chromedp.ID("license-id")))
 	browsertest.Screenshot(t, ctx, "portal-license")
+	// Limits and features read for people, with their wire names for support.
+	for sel, want := range map[string]string{"#limits": "Instance limit: 10 instances max_instances", "#features": "Usage export usage_export",
+		"#grace": "24 hours", "#instance": "any instance", "#lease": "not required: works offline"} {
+		if got := text(sel); !strings.Contains(got, want) {
+			t.Fatalf("%s on the portal's license page: %q, want %q", sel, got, want)
+		}
+	}
 	if s := text("#contact-sales"); !strings.Contains(s, a.router.ID) {
 		t.Fatalf("no contact-sales line quoting the license: %q", s)
 	}

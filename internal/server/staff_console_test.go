@@ -43,7 +43,7 @@ func TestBrowserStaffCustomersAndTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("bad email", chromedp.SendKeys(chromedp.ID("name"), "Globex Corporation"), chromedp.SendKeys(chromedp.ID("email"), "not an email"),
-		chromedp.Click(chromedp.ID("create-customer")), chromedp.WaitVisible(chromedp.CSS("p.error")))
+		chromedp.Click(chromedp.ID("create-customer")), chromedp.WaitVisible(chromedp.ID("email-error")))
 	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.ID("name"))); v != "Globex Corporation" {
 		t.Fatalf("the form lost the input: %q", v)
 	}

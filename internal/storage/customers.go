@@ -81,18 +81,45 @@ func (s *Store) ListCustomers(ctx context.Context, offset, limit int) ([]*entitl
 	})
 }
 
-// SearchCustomers finds customers by name or email (case-insensitive substring) or by
-// ID prefix, ordered by name, one page per call (keyset: after the previous page's
-// last (lower(name), id)).
-func (s *Store) SearchCustomers(ctx context.Context, q, afterName, afterID string, limit int) ([]*entitlements.Customer, error) {
-	if limit <= 0 || limit > 500 {
-		limit = 50
+// customerSortExpr is the SQL of each of entitlements.CustomerSorts.
+var customerSortExpr = map[string]string{"name": "lower(name)", "created": "created_at"}
+
+// SearchCustomers finds customers by name or email (case-insensitive substring), by
+// the beginning of a contract reference of one of their entitlements, or by an ID:
+// the customer's (by its beginning), one of their licenses' or entitlements'
+// (exactly).
+// One page per call, in the query's sort, after the customer q.After (keyset: that
+// row's place in the sort, the ID breaking ties).
+func (s *Store) SearchCustomers(ctx context.Context, q entitlements.CustomerQuery) ([]*entitlements.Customer, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
+	if q.Limit <= 0 || q.Limit > 500 {
+		q.Limit = 50
+	}
+	text := strings.TrimSpace(q.Text)
 	// The query is text, not a pattern: % _ and \ in it match themselves.
-	rows, err := s.pool.Query(ctx, `SELECT id, name, email, created_at FROM customers
-		WHERE ($1 = '' OR lower(name) LIKE '%' || lower($1) || '%' OR lower(email) LIKE '%' || lower($1) || '%' OR id LIKE $1 || '%')
-		  AND ($3 = '' OR (lower(name), id) > ($2, $3))
-		ORDER BY lower(name), id LIMIT $4`, likeEscape(q), afterName, afterID, limit)
+	args := pgx.NamedArgs{"like": likeEscape(text), "text": text, "after": q.After, "limit": q.Limit}
+	where := []string{"true"}
+	if text != "" {
+		// A customer ID by its beginning, a license's or entitlement's exactly; a name
+		// or email as a substring (the customers table is scanned); a contract
+		// reference by its beginning (entitlements_contract_ref_idx).
+		hits := `SELECT customer_id FROM licenses WHERE id = @text UNION ALL SELECT customer_id FROM entitlements WHERE id = @text`
+		match := `id LIKE @like || '%'`
+		if !idShaped(text) {
+			match += ` OR lower(name) LIKE '%' || lower(@like) || '%' OR lower(email) LIKE '%' || lower(@like) || '%'`
+			hits += ` UNION ALL SELECT customer_id FROM entitlements WHERE id IN (` + contractRefMatch + `)`
+		}
+		where = append(where, `(`+match+` OR id = ANY(ARRAY(`+hits+`)))`)
+	}
+	expr := customerSortExpr[q.Sort.Key]
+	page, order := keyset(expr, "id", q.Sort.Desc, `SELECT `+expr+`, id FROM customers WHERE id = @after`)
+	if q.After != "" {
+		where = append(where, page)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, name, email, created_at FROM customers WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY `+order+` LIMIT @limit`, args)
 	if err != nil {
 		return nil, unavailable(err)
 	}

@@ -29,23 +29,23 @@ func (s *Store) RecordDownload(ctx context.Context, d *entitlements.Download) er
 }
 
 // ListDownloads returns a license's downloads, newest first (staff read them: the
-// evidence of delivery).
-func (s *Store) ListDownloads(ctx context.Context, licenseID string, limit int) ([]*entitlements.Download, error) {
-	return s.downloads(ctx, `license_id = $1`, licenseID, limit)
+// evidence of delivery); before > 0 pages: the downloads older than that one.
+func (s *Store) ListDownloads(ctx context.Context, licenseID string, before int64, limit int) ([]*entitlements.Download, error) {
+	return s.downloads(ctx, `license_id = $1`, licenseID, before, limit)
 }
 
 // CustomerDownloads returns every download of a customer's (license files, bundles
 // and the verifier release), newest first.
 func (s *Store) CustomerDownloads(ctx context.Context, customerID string, limit int) ([]*entitlements.Download, error) {
-	return s.downloads(ctx, `customer_id = $1`, customerID, limit)
+	return s.downloads(ctx, `customer_id = $1`, customerID, 0, limit)
 }
 
-func (s *Store) downloads(ctx context.Context, where, arg string, limit int) ([]*entitlements.Download, error) {
+func (s *Store) downloads(ctx context.Context, where, arg string, before int64, limit int) ([]*entitlements.Download, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, at, customer_id, coalesce(license_id, ''), product, what, file_name, actor_kind, actor, client_addr
-		FROM downloads WHERE `+where+` ORDER BY id DESC LIMIT $2`, arg, limit)
+		FROM downloads WHERE `+where+` AND ($3::bigint = 0 OR id < $3) ORDER BY id DESC LIMIT $2`, arg, limit, before)
 	if err != nil {
 		return nil, unavailable(err)
 	}

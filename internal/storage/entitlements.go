@@ -9,16 +9,20 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 )
 
-const entitlementCols = `id, customer_id, product, template_name, template_version, state, starts_at, ends_at,
-	overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by, created_at,
-	decided_by, coalesce(decided_at, 'epoch'::timestamptz), decision_reason, coalesce(order_id, ''), approved_customer_name`
+const entitlementCols = `entitlements.id, entitlements.customer_id, entitlements.product, entitlements.template_name,
+	entitlements.template_version, entitlements.state, entitlements.starts_at, entitlements.ends_at, entitlements.overrides,
+	entitlements.instance_fingerprint, entitlements.contract_ref, entitlements.source, entitlements.kind, entitlements.supersedes,
+	entitlements.changeover_seconds, entitlements.created_by, entitlements.created_at, entitlements.decided_by,
+	coalesce(entitlements.decided_at, 'epoch'::timestamptz), entitlements.decision_reason, coalesce(entitlements.order_id, ''),
+	entitlements.approved_customer_name, entitlements.reason,
+	(SELECT name FROM customers WHERE customers.id = entitlements.customer_id)`
 
 func scanEntitlement(r pgx.Row) (*entitlements.Entitlement, error) {
 	e := &entitlements.Entitlement{}
 	err := r.Scan(&e.ID, &e.CustomerID, &e.Product, &e.TemplateName, &e.TemplateVersion, &e.State,
 		&e.StartsAt, &e.EndsAt, &e.Overrides, &e.InstanceFingerprint, &e.ContractRef, &e.Source, &e.Kind,
 		&e.Supersedes, &e.ChangeoverSeconds, &e.CreatedBy, &e.CreatedAt, &e.DecidedBy, &e.DecidedAt, &e.DecisionReason, &e.OrderID,
-		&e.ApprovedCustomerName)
+		&e.ApprovedCustomerName, &e.Reason, &e.CustomerName)
 	if e.DecidedAt.Equal(time.Unix(0, 0)) {
 		e.DecidedAt = time.Time{}
 	}
@@ -58,25 +62,28 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 		err = tx.QueryRow(ctx, `
 			INSERT INTO entitlements (id, customer_id, product, template_name, template_version, state, starts_at,
 				ends_at, overrides, instance_fingerprint, contract_ref, source, kind, supersedes, changeover_seconds, created_by,
-				order_id, decided_by, decided_at, approved_customer_name)
+				order_id, decided_by, decided_at, approved_customer_name, reason)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-				CASE WHEN $17::text IS NULL THEN NULL ELSE now() END, $19)
+				CASE WHEN $17::text IS NULL THEN NULL ELSE now() END, $19, $20)
 			RETURNING created_at, coalesce(decided_at, 'epoch'::timestamptz)`,
 			e.ID, e.CustomerID, e.Product, e.TemplateName, e.TemplateVersion, e.State, e.StartsAt, e.EndsAt,
 			e.Overrides, e.InstanceFingerprint, e.ContractRef, e.Source, e.Kind, e.Supersedes, e.ChangeoverSeconds,
-			e.CreatedBy, orderID, e.DecidedBy, e.ApprovedCustomerName).Scan(&e.CreatedAt, &e.DecidedAt)
+			e.CreatedBy, orderID, e.DecidedBy, e.ApprovedCustomerName, e.Reason).Scan(&e.CreatedAt, &e.DecidedAt)
 		if isUniqueViolation(err, "entitlements_order_id_key") {
 			return errOrderHasEntitlement
 		}
 		if isUniqueViolation(err, "entitlements_open_successor_idx") {
-			return entitlements.Errorf(entitlements.ECONFLICT, "license %s already has an open renewal, replacement or top-up: issue, reject or cancel it first", e.Supersedes)
+			return errOpenSuccessor
 		}
 		if err != nil {
 			return err
 		}
+		e.CustomerName = c.Name
 		details := map[string]string{"customer_id": e.CustomerID, "template": e.TemplateName, "kind": e.Kind}
-		if e.Supersedes != "" {
-			details["supersedes"] = e.Supersedes
+		for k, v := range map[string]string{"supersedes": e.Supersedes, "contract_ref": e.ContractRef, "reason": e.Reason} {
+			if v != "" {
+				details[k] = v
+			}
 		}
 		if err := appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: e.CreatedBy, Action: "entitlement.create", Subject: e.ID, Details: details}); err != nil {
 			return err
@@ -87,6 +94,10 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: entitlements.PolicyCatalogue, Action: "entitlement.approve", Subject: e.ID,
 			Details: map[string]string{"policy": "catalogue", "order_id": e.OrderID, "reason": "self-service order paid"}})
 	})
+	if err == errOpenSuccessor {
+		// Name the open one, so the page can link to it.
+		return s.openSuccessorConflict(ctx, e.Supersedes)
+	}
 	if err == errOrderHasEntitlement {
 		// A concurrent or earlier fulfilment opened it: hand back that one.
 		prev, gerr := scanEntitlement(s.pool.QueryRow(ctx, `SELECT `+entitlementCols+` FROM entitlements WHERE order_id = $1`, e.OrderID))
@@ -99,7 +110,31 @@ func (s *Store) CreateEntitlement(ctx context.Context, e *entitlements.Entitleme
 	return err
 }
 
-var errOrderHasEntitlement = entitlements.Errorf(entitlements.ECONFLICT, "the order already has its entitlement")
+var (
+	errOrderHasEntitlement = entitlements.Errorf(entitlements.ECONFLICT, "the order already has its entitlement")
+	errOpenSuccessor       = entitlements.Errorf(entitlements.ECONFLICT, "the license already has an open successor")
+)
+
+// OpenSuccessor returns a license's open (draft or approved) renewal, replacement or
+// top-up: at most one exists (entitlements_open_successor_idx). None is ENOTFOUND.
+func (s *Store) OpenSuccessor(ctx context.Context, licenseID string) (*entitlements.Entitlement, error) {
+	e, err := scanEntitlement(s.pool.QueryRow(ctx, `SELECT `+entitlementCols+` FROM entitlements
+		WHERE supersedes = $1 AND state IN ('draft', 'approved')`, licenseID))
+	if err != nil {
+		return nil, notFound(err, "open successor of license", licenseID)
+	}
+	return e, nil
+}
+
+// openSuccessorConflict is the conflict of a second open successor, naming the one
+// that is open when it can be read.
+func (s *Store) openSuccessorConflict(ctx context.Context, licenseID string) error {
+	open, err := s.OpenSuccessor(ctx, licenseID)
+	if err != nil {
+		open = nil
+	}
+	return entitlements.OpenSuccessorConflict(licenseID, open)
+}
 
 // checkOrderPolicy is the catalogue policy's approval: the order is paid (or a free
 // evaluation), of this customer, for this template and target license.
@@ -187,18 +222,4 @@ func (s *Store) CancelEntitlement(ctx context.Context, id string, by *entitlemen
 		return appendAudit(ctx, tx, &entitlements.AuditEvent{Actor: by.Email, Action: "entitlement.cancel", Subject: id, Details: map[string]string{"reason": reason}})
 	})
 	return out, err
-}
-
-// ListEntitlements returns entitlements newest first.
-func (s *Store) ListEntitlements(ctx context.Context, f entitlements.EntitlementFilter) ([]*entitlements.Entitlement, error) {
-	if f.Limit <= 0 || f.Limit > 500 {
-		f.Limit = 50
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+entitlementCols+` FROM entitlements
-		WHERE ($1 = '' OR state = $1) AND ($2 = '' OR kind = $2) AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR id < $4)
-		ORDER BY id DESC LIMIT $5`, f.State, f.Kind, f.CustomerID, f.BeforeID, f.Limit)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*entitlements.Entitlement, error) { return scanEntitlement(r) })
 }

@@ -104,6 +104,10 @@ func (s *Store) IssueLicense(ctx context.Context, entitlementID, actor string, b
 		details := map[string]string{"entitlement_id": e.ID, "customer_id": e.CustomerID, "sku": l.SKU,
 			"template": fmt.Sprintf("%s@%d", l.SKU, l.TemplateVersion), "key_id": l.KeyID, "kind": e.Kind,
 			"file_sha256": fmt.Sprintf("%x", l.FileSHA256)}
+		if e.ContractRef != "" {
+			details["contract_ref"] = e.ContractRef
+		}
+		l.ContractRef = e.ContractRef
 		if e.Supersedes != "" {
 			// The old license stays valid through the changeover, and never stops
 			// before the new one starts.
@@ -193,7 +197,8 @@ const licenseCols = `l.id, l.entitlement_id, l.customer_id, c.name, l.product, l
 	l.issued_at, l.not_before, l.expires_at, l.form, l.features, l.limits, l.grace_period_seconds, l.instance_fingerprint,
 	l.lease_ttl_seconds, l.status, l.status_reason, coalesce(l.status_effective_at, 'epoch'), l.status_changed_by,
 	coalesce(l.supersedes, ''), coalesce(l.superseded_by, ''), l.file_sha256, l.file_name, l.content_type, l.created_by,
-	coalesce(l.blocked_with, ''), l.supersession_lifted_at IS NOT NULL`
+	coalesce(l.blocked_with, ''), l.supersession_lifted_at IS NOT NULL,
+	(SELECT e.contract_ref FROM entitlements e WHERE e.id = l.entitlement_id)`
 
 func scanLicense(r pgx.Row, extra ...any) (*entitlements.License, error) {
 	l := &entitlements.License{}
@@ -202,7 +207,7 @@ func scanLicense(r pgx.Row, extra ...any) (*entitlements.License, error) {
 		&l.KeyID, &l.IssuedAt, &l.NotBefore, &l.ExpiresAt, &l.Form, &t.Features, &t.Limits, &t.GracePeriodSeconds,
 		&t.InstanceFingerprint, &t.LeaseTTLSeconds, &l.Status, &l.StatusReason, &l.StatusEffectiveAt, &l.StatusChangedBy,
 		&l.Supersedes, &l.SupersededBy, &l.FileSHA256, &l.FileName, &l.ContentType, &l.CreatedBy,
-		&l.BlockedWith, &l.SupersessionLifted}, extra...)
+		&l.BlockedWith, &l.SupersessionLifted, &l.ContractRef}, extra...)
 	err := r.Scan(dst...)
 	if l.StatusEffectiveAt.Equal(time.Unix(0, 0)) {
 		l.StatusEffectiveAt = time.Time{}

@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -11,21 +9,13 @@ import (
 // Day formats a time for a page: minutes, UTC.
 func Day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
-// LicenseRowOf is a license as a list row: status from the one status truth, limits
-// as name=value.
+// LicenseRowOf is a license as a list row: status from the one status truth, features
+// and limits as people read them (with their wire names).
 func LicenseRowOf(l *entitlements.License, now time.Time) LicenseRow {
 	st := l.StateAt(now)
-	r := LicenseRow{ID: l.ID, Product: l.Product, SKU: l.SKU, Status: st.Status, StatusLabel: st.Label(),
-		ExpiresAt: l.ExpiresAt.UTC().Format("2006-01-02"), DaysLeft: entitlements.DaysLeft(l, now), Features: l.Terms.Features}
-	names := make([]string, 0, len(l.Terms.Limits))
-	for k := range l.Terms.Limits {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		r.Limits = append(r.Limits, fmt.Sprintf("%s=%d", k, l.Terms.Limits[k]))
-	}
-	return r
+	return LicenseRow{ID: l.ID, Product: l.Product, SKU: l.SKU, Status: st.Status, StatusLabel: st.Label(),
+		ExpiresAt: Date(l.ExpiresAt), DaysLeft: entitlements.DaysLeft(l, now),
+		Features: Features(l.Terms.Features), Limits: Limits(l.Terms.Limits)}
 }
 
 // LeaseRowOf is a lease slot as a table row, with what it means for the license's
@@ -55,8 +45,8 @@ type LicenseRow struct {
 	StatusLabel string
 	ExpiresAt   string
 	DaysLeft    string
-	Features    []string
-	Limits      []string // name=value
+	Features    []Value
+	Limits      []Value
 }
 
 // LeaseRow is one lease slot of a license.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -60,7 +59,8 @@ func (s *Handler) portalLicense(c echo.Context) error {
 		NotBefore: ui.Day(l.NotBefore), FileName: entitlements.BrowserFileName(l, l.FileName), FileSHA256: fmt.Sprintf("%x", l.FileSHA256), Supersedes: l.Supersedes,
 		SupersededBy: l.SupersededBy, LeaseRequired: l.Terms.LeaseTTLSeconds > 0,
 		RenewURL: "/portal/buy?kind=renewal&license=" + l.ID, TopUpURL: "/portal/buy?kind=top-up&license=" + l.ID,
-		MaxInstances: "any number of", ReleaseBudget: "unlimited", Installable: l.StateAt(now).Installable()}
+		MaxInstances: "any number of", ReleaseBudget: "unlimited", Installable: l.StateAt(now).Installable(),
+		Lease: ui.LeaseText(l.Terms.LeaseTTLSeconds), Grace: ui.GraceText(l.Terms.GracePeriodSeconds), Instance: ui.InstanceText(l.Terms.InstanceFingerprint)}
 	if !v.Installable {
 		a, ok, err := s.Portal.LineAdvice(ctx, p, l)
 		if err != nil {
@@ -91,11 +91,11 @@ func (s *Handler) portalLicense(c echo.Context) error {
 		v.HasBundle = true
 	}
 	if max, ok := l.Terms.Limits["max_instances"]; ok {
-		v.MaxInstances = strconv.FormatInt(max, 10)
+		v.MaxInstances = ui.Count(max)
 		v.ReleaseBudget = v.MaxInstances
 	}
 	if b, ok := l.Terms.Limits["release_budget"]; ok {
-		v.ReleaseBudget = strconv.FormatInt(b, 10)
+		v.ReleaseBudget = ui.Count(b)
 	}
 	if v.LeaseRequired {
 		slots, err := s.Portal.Leases(ctx, p, l.ID)

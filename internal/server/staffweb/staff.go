@@ -28,6 +28,7 @@ func (s *Handler) Routes(g *echo.Group) {
 	g.POST("/logout", s.logout)
 	a := g.Group("", s.requireStaff)
 	a.GET("/licenses", s.listLicenses)
+	a.GET("/licenses.csv", s.exportLicenses)
 	a.GET("/licenses/:id", s.staffLicense)
 	a.GET("/licenses/:id/:what", s.downloadLicense)
 	a.GET("/customers", s.staffCustomers)

@@ -11,25 +11,48 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
 	pages "github.com/metrum/licensing/web/staff"
+	"github.com/metrum/licensing/web/ui"
 )
+
+// customerPageRows is how many licenses and entitlements a customer's page shows; the
+// license and entitlement lists, filtered to the customer, page the rest.
+const customerPageRows = 20
 
 func (s *Handler) staffCustomers(c echo.Context) error {
 	return s.renderCustomers(c, http.StatusOK, pages.StaffCustomers{})
 }
 
+// renderCustomers is the customer list: a search (name, email, contract reference,
+// a customer, license or entitlement ID), sortable columns, keyset pages, and the
+// add form (v carries a refused form's input and messages).
 func (s *Handler) renderCustomers(c echo.Context, status int, v pages.StaffCustomers) error {
 	v.Query = strings.TrimSpace(c.QueryParam("q"))
-	afterName, afterID, _ := strings.Cut(c.QueryParam("after"), "~")
-	list, err := s.Svc.SearchCustomers(c.Request().Context(), v.Query, afterName, afterID, pageSize+1, httpx.Staff(c))
+	if v.Errors == nil {
+		v.Errors = map[string]string{}
+	}
+	v.Nav = ui.ListNav{Path: "/staff/customers", Filters: url.Values{"q": {v.Query}}}
+	sort, err := entitlements.ParseSort(c.QueryParam("sort"), entitlements.CustomerSorts, entitlements.Sort{Key: "name"})
+	fieldErrors(err, v.Errors)
+	v.Nav.Sort = sort.Param()
+	q := entitlements.CustomerQuery{Text: v.Query, Sort: sort, After: c.QueryParam("after"), Limit: pageSize + 1}
+	if q.After != "" && !entitlements.ValidID(entitlements.PrefixCustomer, q.After) {
+		v.Errors["after"], q.After = "not a page cursor: showing the first page", ""
+	}
+	list, err := s.Svc.SearchCustomers(c.Request().Context(), q, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
 	if len(list) > pageSize {
 		list = list[:pageSize]
-		last := list[pageSize-1]
-		v.NextURL = "/staff/customers?" + url.Values{"q": {v.Query}, "after": {strings.ToLower(last.Name) + "~" + last.ID}}.Encode()
+		v.Page.Next = v.Nav.URL(v.Nav.Sort, "after", list[pageSize-1].ID)
 	}
-	v.Customers = list
+	if q.After != "" {
+		v.Page.First = v.Nav.URL(v.Nav.Sort)
+	}
+	v.Customers, v.Page.Shown = list, len(list)
+	if status == http.StatusOK && (v.Errors["sort"] != "" || v.Errors["after"] != "") {
+		status = http.StatusUnprocessableEntity
+	}
 	return httpx.Render(c, status, pages.StaffCustomerList(s.page(c, "Customers"), v))
 }
 
@@ -40,7 +63,7 @@ func (s *Handler) staffCreateCustomer(c echo.Context) error {
 	err := s.Svc.CreateCustomer(c.Request().Context(), cu, httpx.Staff(c))
 	var de *entitlements.Error
 	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
-		return s.renderCustomers(c, http.StatusBadRequest, pages.StaffCustomers{Name: cu.Name, Email: cu.Email, Errors: de.Fields})
+		return s.renderCustomers(c, http.StatusUnprocessableEntity, pages.StaffCustomers{Name: cu.Name, Email: cu.Email, Errors: de.Fields})
 	}
 	if err != nil {
 		return err
@@ -64,7 +87,8 @@ func (s *Handler) staffUpdateCustomer(c echo.Context) error {
 	var de *entitlements.Error
 	if errors.As(err, &de) && de.Code == entitlements.EINVALID {
 		c.Set("edit_errors", de.Fields)
-		return s.renderCustomer(c, http.StatusBadRequest, "", "")
+		c.Set("edit_input", cu)
+		return s.renderCustomer(c, http.StatusUnprocessableEntity, "", "")
 	}
 	if err != nil {
 		return err
@@ -78,13 +102,35 @@ func (s *Handler) renderCustomer(c echo.Context, status int, inviteErr, tokenErr
 	if err != nil {
 		return err
 	}
-	v := pages.StaffCustomer{Customer: cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
+	v := pages.StaffCustomer{Customer: cu, Edit: *cu, Portal: s.Portal != nil, InviteError: inviteErr, TokenError: tokenErr}
 	v.EditErrors, _ = c.Get("edit_errors").(map[string]string)
-	if v.Licenses, err = s.Svc.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: 100}, httpx.Staff(c)); err != nil {
+	if in, ok := c.Get("edit_input").(*entitlements.Customer); ok {
+		v.Edit = *in // the refused input, kept
+	}
+	if e, ok := c.Get("invite_input").([2]string); ok {
+		v.InviteEmail, v.InviteName = e[0], e[1]
+	}
+	// The customer's page shows the newest of each; the lists page the rest.
+	licenses, err := s.Svc.ListLicenses(ctx, entitlements.LicenseFilter{CustomerID: cu.ID, Limit: customerPageRows + 1}, httpx.Staff(c))
+	if err != nil {
 		return err
 	}
-	if v.Entitlements, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: 100}, httpx.Staff(c)); err != nil {
+	now := s.now()
+	for i, l := range licenses {
+		if i == customerPageRows {
+			v.MoreLicenses = true
+			break
+		}
+		st := l.StateAt(now)
+		v.Licenses = append(v.Licenses, pages.LicenseListRow{ID: l.ID, CustomerID: l.CustomerID, CustomerName: l.CustomerName, ContractRef: l.ContractRef,
+			SKU: l.SKU, Version: ui.Itoa(l.TemplateVersion), Status: st.Status, StatusLabel: st.Label(), IssuedAt: ui.Date(l.IssuedAt),
+			ExpiresAt: ui.Date(l.ExpiresAt), FileName: l.FileName})
+	}
+	if v.Entitlements, err = s.Svc.ListEntitlements(ctx, entitlements.EntitlementFilter{CustomerID: cu.ID, Limit: customerPageRows + 1}, httpx.Staff(c)); err != nil {
 		return err
+	}
+	if len(v.Entitlements) > customerPageRows {
+		v.Entitlements, v.MoreEntitlements = v.Entitlements[:customerPageRows], true
 	}
 	if v.Portal {
 		if v.PortalUsers, err = s.Svc.ListPortalUsers(ctx, cu.ID, httpx.Staff(c)); err != nil {
@@ -106,11 +152,15 @@ func (s *Handler) staffInvite(c echo.Context) error {
 	u, err := s.Portal.Invite(c.Request().Context(), id, c.FormValue("email"), c.FormValue("name"), httpx.Staff(c))
 	var de *entitlements.Error
 	if u == nil && errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ECONFLICT) {
-		msg := de.Message
+		msg, status := de.Message, http.StatusUnprocessableEntity
+		if de.Code == entitlements.ECONFLICT {
+			status = http.StatusConflict
+		}
 		if de.Fields["email"] != "" {
 			msg = "Email: " + de.Fields["email"]
 		}
-		return s.renderCustomer(c, http.StatusBadRequest, msg, "")
+		c.Set("invite_input", [2]string{c.FormValue("email"), c.FormValue("name")})
+		return s.renderCustomer(c, status, msg, "")
 	}
 	if u == nil && err != nil {
 		return err

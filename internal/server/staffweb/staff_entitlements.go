@@ -6,13 +6,12 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/go-json-experiment/json"
 	"github.com/labstack/echo/v4"
 
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
-	"github.com/metrum/licensing/internal/templates"
 	pages "github.com/metrum/licensing/web/staff"
+	"github.com/metrum/licensing/web/ui"
 )
 
 func (s *Handler) staffEntitlementRoutes(a *echo.Group) {
@@ -26,123 +25,129 @@ func (s *Handler) staffEntitlementRoutes(a *echo.Group) {
 	a.POST("/entitlements/:id/issue", s.staffIssue)
 }
 
+// staffEntitlements is the approval queue and the lists by state: a search (customer
+// name, contract reference, IDs), sortable columns and keyset pages.
 func (s *Handler) staffEntitlements(c echo.Context) error {
-	state := c.QueryParam("state")
-	switch state {
+	v := pages.StaffEntitlements{Tab: c.QueryParam("state"), Query: strings.TrimSpace(c.QueryParam("q")),
+		CustomerID: strings.TrimSpace(c.QueryParam("customer")), Errors: map[string]string{}}
+	switch v.Tab {
 	case "":
-		state = entitlements.StateDraft
+		v.Tab, v.State = entitlements.StateDraft, entitlements.StateDraft
 	case "all":
-		state = ""
+	default:
+		v.State = v.Tab
 	}
-	f := entitlements.EntitlementFilter{State: state, BeforeID: c.QueryParam("before"), Limit: pageSize + 1}
+	v.Nav = ui.ListNav{Path: "/staff/entitlements", Filters: url.Values{"state": {v.Tab}, "q": {v.Query}, "customer": {v.CustomerID}}}
+	sort, err := entitlements.ParseSort(c.QueryParam("sort"), entitlements.EntitlementSorts, entitlements.Sort{Key: "created", Desc: true})
+	fieldErrors(err, v.Errors)
+	v.Nav.Sort = sort.Param()
+	f := entitlements.EntitlementFilter{State: v.State, CustomerID: v.CustomerID, Text: v.Query, Sort: sort, After: c.QueryParam("after"), Limit: pageSize + 1}
+	if f.After != "" && !entitlements.ValidID(entitlements.PrefixEntitlement, f.After) {
+		v.Errors["after"] = "not a page cursor: showing the first page"
+		f.After = ""
+	}
 	list, err := s.Svc.ListEntitlements(c.Request().Context(), f, httpx.Staff(c))
 	if err != nil {
 		return err
 	}
-	v := pages.StaffEntitlements{State: state}
 	if len(list) > pageSize {
 		list = list[:pageSize]
-		q := url.Values{"before": {list[pageSize-1].ID}, "state": {c.QueryParam("state")}}
-		v.NextURL = "/staff/entitlements?" + q.Encode()
+		v.Page.Next = v.Nav.URL(v.Nav.Sort, "after", list[pageSize-1].ID)
 	}
-	v.List = list
-	return httpx.Render(c, http.StatusOK, pages.StaffEntitlementList(s.page(c, "Entitlements"), v))
-}
-
-// newEntitlementForm builds the form for a template: only the overrides it allows.
-func newEntitlementForm(customer, tmpl string) (pages.StaffNewEntitlement, *templates.Template) {
-	v := pages.StaffNewEntitlement{CustomerID: customer, ChosenFeatures: map[string]bool{}, Limits: map[string]string{}, Errors: map[string]string{}}
-	for _, t := range templates.All() {
-		if t.Inherit {
-			continue // credit packs are top-ups of a license, from its page
-		}
-		if lt, err := templates.Latest(t.Name); err == nil && lt.Version == t.Version {
-			v.Templates = append(v.Templates, pages.StaffTemplateChoice{Name: t.Name, Product: t.Product, Summary: t.Summary})
-		}
+	if f.After != "" {
+		v.Page.First = v.Nav.URL(v.Nav.Sort)
 	}
-	if tmpl == "" {
-		return v, nil
-	}
-	t, err := templates.Latest(tmpl)
-	if err != nil || t.Inherit {
-		v.Errors["form"] = "choose a template from the list"
-		return v, nil
-	}
-	v.Template, v.AllowedFeatures, v.OverridableLimits, v.GraceOverridable = t.Name, t.AllowedFeatures, t.OverridableLimits, t.MaxGrace > 0
-	return v, t
-}
-
-func (s *Handler) staffNewEntitlement(c echo.Context) error {
-	v, _ := newEntitlementForm(strings.TrimSpace(c.QueryParam("customer")), c.QueryParam("template"))
-	return httpx.Render(c, http.StatusOK, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
-}
-
-// staffCreateEntitlement opens a draft; a validation error re-renders the form with
-// the messages and the input kept.
-func (s *Handler) staffCreateEntitlement(c echo.Context) error {
-	v, t := newEntitlementForm(strings.TrimSpace(c.FormValue("customer")), c.FormValue("template"))
-	if t == nil {
-		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
-	}
-	form, _ := c.FormParams()
-	in := decodeEntitlementForm(form, t, &v)
+	v.List, v.Page.Shown = list, len(list)
+	status := http.StatusOK
 	if len(v.Errors) > 0 {
-		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
+		status = http.StatusUnprocessableEntity
 	}
-	e, err := s.Svc.CreateEntitlement(c.Request().Context(), in, httpx.Staff(c))
-	var de *entitlements.Error
-	if errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ENOTFOUND) {
-		for k, m := range de.Fields {
-			v.Errors[k] = m
-		}
-		if len(de.Fields) == 0 {
-			v.Errors["form"] = de.Message
-		}
-		return httpx.Render(c, http.StatusBadRequest, pages.StaffNewEntitlementForm(s.page(c, "New entitlement"), v))
-	}
-	if err != nil {
-		return err
-	}
-	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Draft "+e.ID+" opened: another approver approves it next.")
+	return httpx.Render(c, status, pages.StaffEntitlementList(s.page(c, "Entitlements"), v))
 }
 
 func (s *Handler) staffEntitlement(c echo.Context) error {
-	ctx := c.Request().Context()
-	e, err := s.Svc.GetEntitlement(ctx, c.Param("id"), httpx.Staff(c))
+	return s.renderEntitlement(c, http.StatusOK, pages.StaffEntitlementView{})
+}
+
+// renderEntitlement shows an entitlement's page: for a draft the decision page, with
+// the preview of the license it issues. v carries what a refused form needs shown
+// again.
+func (s *Handler) renderEntitlement(c echo.Context, status int, v pages.StaffEntitlementView) error {
+	ctx, by := c.Request().Context(), httpx.Staff(c)
+	p, err := s.Svc.PreviewEntitlement(ctx, c.Param("id"), by)
 	if err != nil {
 		return err
 	}
-	by := httpx.Staff(c)
-	ov, _ := json.Marshal(e.Overrides, json.Deterministic(true))
-	v := pages.StaffEntitlementView{E: e, Overrides: string(ov),
-		CanDecide: e.CanApprove(by, s.Svc.MakerChecker) == nil}
+	e := p.Entitlement
+	v.E, v.Preview, v.CanDecide = e, previewView(p, s.now()), e.CanApprove(by, s.Svc.MakerChecker) == nil
+	if v.Errors == nil {
+		v.Errors = map[string]string{}
+	}
 	if e.State == entitlements.StateIssued {
-		if l, err := s.Svc.LicenseOfEntitlement(ctx, e.ID, httpx.Staff(c)); err == nil {
+		if l, err := s.Svc.LicenseOfEntitlement(ctx, e.ID, by); err == nil {
 			v.LicenseID = l.ID
 		}
 	}
-	return httpx.Render(c, http.StatusOK, pages.StaffEntitlementDetail(s.page(c, e.ID), v))
+	return httpx.Render(c, status, pages.StaffEntitlementDetail(s.page(c, e.ID), v))
+}
+
+// decisionRefused shows the entitlement's page again with a refusal beside the form
+// it came from (field: "reject", "cancel" or "action"), and true; false for errors
+// that are not a refusal of the input or the state (the error page).
+func (s *Handler) decisionRefused(c echo.Context, err error, field string, v pages.StaffEntitlementView) (bool, error) {
+	var de *entitlements.Error
+	if !errors.As(err, &de) || (de.Code != entitlements.EINVALID && de.Code != entitlements.ECONFLICT) {
+		return false, err
+	}
+	v.Errors = map[string]string{field: de.Message}
+	if m := de.Fields["reason"]; m != "" {
+		v.Errors[field] = m
+	}
+	status := http.StatusUnprocessableEntity
+	if de.Code == entitlements.ECONFLICT {
+		status = http.StatusConflict
+		if field != "action" {
+			v.Errors = map[string]string{"action": de.Message}
+		}
+		if de.Conflict != "" {
+			v.ConflictURL, v.ConflictText = linkOf(de.Conflict)
+		}
+	}
+	return true, s.renderEntitlement(c, status, v)
+}
+
+// linkOf is the console page of an ID and its link text.
+func linkOf(id string) (string, string) {
+	switch {
+	case strings.HasPrefix(id, entitlements.PrefixEntitlement):
+		return "/staff/entitlements/" + id, "Open " + id
+	case strings.HasPrefix(id, entitlements.PrefixLicense):
+		return "/staff/licenses/" + id, "Open " + id
+	}
+	return "", ""
 }
 
 func (s *Handler) staffApprove(c echo.Context) error {
 	e, err := s.Svc.Approve(c.Request().Context(), c.Param("id"), httpx.Staff(c))
-	if err != nil {
+	if ok, err := s.decisionRefused(c, err, "action", pages.StaffEntitlementView{}); ok || err != nil {
 		return err
 	}
-	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Approved "+e.ID+": it can be issued now.")
+	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Approved "+e.ID+" for "+e.CustomerName+": it can be issued now.")
 }
 
 func (s *Handler) staffReject(c echo.Context) error {
-	e, err := s.Svc.Reject(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), httpx.Staff(c))
-	if err != nil {
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	e, err := s.Svc.Reject(c.Request().Context(), c.Param("id"), reason, httpx.Staff(c))
+	if ok, err := s.decisionRefused(c, err, "reject", pages.StaffEntitlementView{RejectReason: reason}); ok || err != nil {
 		return err
 	}
 	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Rejected "+e.ID+".")
 }
 
 func (s *Handler) staffCancel(c echo.Context) error {
-	e, err := s.Svc.Cancel(c.Request().Context(), c.Param("id"), strings.TrimSpace(c.FormValue("reason")), httpx.Staff(c))
-	if err != nil {
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	e, err := s.Svc.Cancel(c.Request().Context(), c.Param("id"), reason, httpx.Staff(c))
+	if ok, err := s.decisionRefused(c, err, "cancel", pages.StaffEntitlementView{CancelReason: reason}); ok || err != nil {
 		return err
 	}
 	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Cancelled "+e.ID+".")
@@ -151,7 +156,7 @@ func (s *Handler) staffCancel(c echo.Context) error {
 // staffIssue issues the license; a lease-required license's token is shown once here.
 func (s *Handler) staffIssue(c echo.Context) error {
 	l, tok, err := s.Svc.IssueWithToken(c.Request().Context(), c.Param("id"), httpx.Staff(c))
-	if err != nil {
+	if ok, err := s.decisionRefused(c, err, "action", pages.StaffEntitlementView{}); ok || err != nil {
 		return err
 	}
 	if tok != "" {

@@ -1,6 +1,7 @@
 package staffweb
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,11 +11,13 @@ import (
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/server/httpx"
 	pages "github.com/metrum/licensing/web/staff"
+	"github.com/metrum/licensing/web/ui"
 )
 
 func (s *Handler) staffLicenseActionRoutes(a *echo.Group) {
 	a.GET("/licenses/:id/actions/:action", s.staffStatusConfirm)
 	a.POST("/licenses/:id/actions/:action", s.staffStatusChange)
+	a.GET("/licenses/:id/successor", s.staffSuccessorForm)
 	a.POST("/licenses/:id/successor", s.staffSuccessor)
 	a.GET("/licenses/:id/restore-previous", s.staffRestorePreviousConfirm)
 	a.POST("/licenses/:id/restore-previous", s.staffRestorePrevious)
@@ -28,6 +31,12 @@ var statusActions = map[string]string{entitlements.ActionRevoke: "Revoke", entit
 // names the license and its customer, says what verifiers will do, and takes the
 // reason.
 func (s *Handler) staffStatusConfirm(c echo.Context) error {
+	return s.renderStatusConfirm(c, http.StatusOK, pages.StaffStatusChange{})
+}
+
+// renderStatusConfirm shows the confirmation; v carries a refused form's input and
+// message.
+func (s *Handler) renderStatusConfirm(c echo.Context, status int, v pages.StaffStatusChange) error {
 	verb, ok := statusActions[c.Param("action")]
 	if !ok {
 		return entitlements.NotFound("action", c.Param("action"))
@@ -41,14 +50,17 @@ func (s *Handler) staffStatusConfirm(c echo.Context) error {
 		entitlements.ActionSuspend:   "Verifiers that load the next revocation bundle refuse it (license-suspended) until it is reinstated; the lease API refuses at once.",
 		entitlements.ActionReinstate: "The next revocation bundle no longer lists it, and it serves again.",
 	}[c.Param("action")]
-	v := pages.StaffStatusChange{Verb: verb, Action: c.Param("action"), LicenseID: l.ID, Customer: l.CustomerName,
-		CustomerID: l.CustomerID, SKU: l.SKU, Effect: effect}
+	v.Verb, v.Action, v.LicenseID, v.Customer, v.CustomerID, v.SKU, v.Effect = verb, c.Param("action"), l.ID, l.CustomerName, l.CustomerID, l.SKU, effect
+	v.StatusLabel = l.StateAt(s.now()).Label()
 	for _, p := range chain {
-		v.Chain = append(v.Chain, pages.StaffChainItem{LicenseID: p.ID, SKU: p.SKU, Until: p.StatusEffectiveAt.UTC().Format("2006-01-02 15:04 UTC")})
+		v.Chain = append(v.Chain, pages.StaffChainItem{LicenseID: p.ID, SKU: p.SKU, Until: ui.Day(p.StatusEffectiveAt)})
 	}
-	return httpx.Render(c, http.StatusOK, pages.StaffStatusConfirm(s.page(c, verb+" "+l.ID), v))
+	return httpx.Render(c, status, pages.StaffStatusConfirm(s.page(c, verb+" "+l.ID), v))
 }
 
+// staffStatusChange revokes, suspends or reinstates; a refusal (no reason, a status
+// that can't change so) shows the confirmation again with the message beside the
+// field and the input kept.
 func (s *Handler) staffStatusChange(c echo.Context) error {
 	ctx, action := c.Request().Context(), c.Param("action")
 	if _, ok := statusActions[action]; !ok {
@@ -58,8 +70,21 @@ func (s *Handler) staffStatusChange(c echo.Context) error {
 	if scope != "" && scope != "chain" && scope != "only" {
 		return entitlements.Invalid(map[string]string{"scope": "chain or only"})
 	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
 	res, err := s.Svc.ChangeStatusWith(ctx, entitlements.StatusChange{LicenseID: c.Param("id"), Action: action,
-		Reason: strings.TrimSpace(c.FormValue("reason")), Only: scope == "only"}, httpx.Staff(c))
+		Reason: reason, Only: scope == "only"}, httpx.Staff(c))
+	var de *entitlements.Error
+	if errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ECONFLICT) {
+		v := pages.StaffStatusChange{Reason: reason, Only: scope == "only", Errors: map[string]string{}}
+		status := http.StatusUnprocessableEntity
+		if de.Code == entitlements.ECONFLICT {
+			v.Errors["form"], status = de.Message, http.StatusConflict
+		}
+		for k, m := range de.Fields {
+			v.Errors[k] = m
+		}
+		return s.renderStatusConfirm(c, status, v)
+	}
 	if err != nil {
 		return err
 	}
@@ -70,20 +95,6 @@ func (s *Handler) staffStatusChange(c echo.Context) error {
 	}
 	msg += " The next " + l.Product + " revocation bundle carries it: the issuer publishes it within the bundle check interval, or publish now from Bundles."
 	return s.Cookies.RedirectWithFlash(c, "/staff/licenses/"+l.ID, msg)
-}
-
-// staffSuccessor opens a renewal, replacement or top-up (a draft to approve).
-func (s *Handler) staffSuccessor(c echo.Context) error {
-	kind := c.FormValue("kind")
-	in := entitlements.SuccessorInput{Kind: kind, LicenseID: c.Param("id")}
-	if kind == entitlements.KindTopUp {
-		in.Template = c.FormValue("template")
-	}
-	e, err := s.Svc.CreateSuccessor(c.Request().Context(), in, httpx.Staff(c))
-	if err != nil {
-		return err
-	}
-	return s.Cookies.RedirectWithFlash(c, "/staff/entitlements/"+e.ID, "Opened "+kind+" "+e.ID+" of "+in.LicenseID+": another approver approves it, then issue it.")
 }
 
 func (s *Handler) staffLeaseTokenConfirm(c echo.Context) error {
@@ -109,6 +120,10 @@ func (s *Handler) staffLeaseToken(c echo.Context) error {
 // staffRestorePreviousConfirm names the refunded or disputed successor and the
 // license it replaced, and takes the reason.
 func (s *Handler) staffRestorePreviousConfirm(c echo.Context) error {
+	return s.renderRestorePrevious(c, http.StatusOK, "", nil)
+}
+
+func (s *Handler) renderRestorePrevious(c echo.Context, status int, reason string, errs map[string]string) error {
 	ctx := c.Request().Context()
 	succ, err := s.Svc.GetLicense(ctx, c.Param("id"), httpx.Staff(c))
 	if err != nil {
@@ -121,13 +136,29 @@ func (s *Handler) staffRestorePreviousConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.Render(c, http.StatusOK, pages.StaffRestorePreviousConfirm(s.page(c, "Restore "+prev.ID), pages.StaffRestorePrevious{
+	return httpx.Render(c, status, pages.StaffRestorePreviousConfirm(s.page(c, "Restore "+prev.ID), pages.StaffRestorePrevious{
 		SuccessorID: succ.ID, SuccessorSKU: succ.SKU, SuccessorStatus: succ.Status, PreviousID: prev.ID, PreviousSKU: prev.SKU,
-		Customer: succ.CustomerName}))
+		Customer: succ.CustomerName, Reason: reason, Errors: errs}))
 }
 
+// staffRestorePrevious restores the license a refunded or disputed successor
+// replaced; a refusal shows the confirmation again with the message and the reason.
 func (s *Handler) staffRestorePrevious(c echo.Context) error {
-	l, err := s.Svc.RestorePrevious(c.Request().Context(), c.Param("id"), c.FormValue("reason"), httpx.Staff(c))
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	l, err := s.Svc.RestorePrevious(c.Request().Context(), c.Param("id"), reason, httpx.Staff(c))
+	var de *entitlements.Error
+	if errors.As(err, &de) && (de.Code == entitlements.EINVALID || de.Code == entitlements.ECONFLICT) {
+		errs, status := map[string]string{}, http.StatusUnprocessableEntity
+		if de.Code == entitlements.ECONFLICT {
+			status = http.StatusConflict
+		}
+		if m := de.Fields["reason"]; m != "" {
+			errs["reason"] = m
+		} else {
+			errs["form"] = de.Message
+		}
+		return s.renderRestorePrevious(c, status, reason, errs)
+	}
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,8 @@ package staffweb
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,52 +12,6 @@ import (
 	pages "github.com/metrum/licensing/web/staff"
 	"github.com/metrum/licensing/web/ui"
 )
-
-const pageSize = 50
-
-// listLicenses filters by status, product, SKU and expiry window (active licenses
-// ending within N days, soonest first), finds one by ID, and pages with a cursor.
-func (s *Handler) listLicenses(c echo.Context) error {
-	q := strings.TrimSpace(c.QueryParam("q"))
-	if q != "" {
-		if _, err := s.Svc.GetLicense(c.Request().Context(), q, httpx.Staff(c)); err == nil {
-			return c.Redirect(http.StatusSeeOther, "/staff/licenses/"+q)
-		}
-	}
-	f := entitlements.LicenseFilter{Status: c.QueryParam("status"), CustomerID: c.QueryParam("customer"), Product: c.QueryParam("product"),
-		SKU: c.QueryParam("sku"), Limit: pageSize}
-	days, _ := strconv.Atoi(c.QueryParam("expiring"))
-	if days > 0 {
-		f.ExpiringBefore = s.now().Add(time.Duration(days) * 24 * time.Hour)
-	}
-	if after := c.QueryParam("after"); after != "" {
-		ts, id, ok := strings.Cut(after, "~")
-		nanos, err := strconv.ParseInt(ts, 10, 64)
-		if !ok || err != nil || !entitlements.ValidID(entitlements.PrefixLicense, id) {
-			return entitlements.Errorf(entitlements.EINVALID, "bad page cursor")
-		}
-		f.AfterIssuedAt, f.AfterID = time.Unix(0, nanos), id
-	}
-	list, err := s.Svc.ListLicenses(c.Request().Context(), f, httpx.Staff(c))
-	if err != nil {
-		return err
-	}
-	page := pages.LicenseList{Licenses: list, Status: f.Status, Product: f.Product, SKU: f.SKU, Expiring: c.QueryParam("expiring"), Query: q}
-	if q != "" {
-		page.NotFound = q
-	}
-	if len(list) == pageSize && days == 0 {
-		last := list[len(list)-1]
-		v := url.Values{"after": {strconv.FormatInt(last.IssuedAt.UnixNano(), 10) + "~" + last.ID}}
-		for _, k := range []string{"status", "customer", "product", "sku"} {
-			if x := c.QueryParam(k); x != "" {
-				v.Set(k, x)
-			}
-		}
-		page.NextURL = "/staff/licenses?" + v.Encode()
-	}
-	return httpx.Render(c, http.StatusOK, pages.Licenses(s.page(c, "Licenses"), page))
-}
 
 // downloadLicense serves a license's exact stored bytes (file), its safe summary or
 // its operator checklist, recorded as a delivery by staff first.
@@ -72,24 +24,50 @@ func (s *Handler) downloadLicense(c echo.Context) error {
 	return httpx.SendBrowserFile(c, f)
 }
 
+// historyPage is how many deliveries and lease events a license page shows at once.
+const historyPage = 50
+
 func (s *Handler) staffLicense(c echo.Context) error {
-	ctx := c.Request().Context()
-	l, err := s.Svc.GetLicense(ctx, c.Param("id"), httpx.Staff(c))
+	ctx, by := c.Request().Context(), httpx.Staff(c)
+	l, err := s.Svc.GetLicense(ctx, c.Param("id"), by)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	v := pages.StaffLicense{License: l, Status: entitlements.CustomerStatus(l, now), Limits: ui.LicenseRowOf(l, now).Limits, Lease: l.Terms.LeaseTTLSeconds > 0}
+	st := l.StateAt(now)
+	v := pages.StaffLicense{License: l, Status: st.Status, StatusLabel: st.Label(), Terms: ui.TermsOf(l.Terms), Lease: l.Terms.LeaseTTLSeconds > 0}
 	if l.Supersedes != "" {
-		if prev, err := s.Svc.GetLicense(ctx, l.Supersedes, httpx.Staff(c)); err == nil {
-			v.CanRestorePrevious = entitlements.CanRestorePrevious(l, prev, now, httpx.Staff(c), "?") == nil
+		if prev, err := s.Svc.GetLicense(ctx, l.Supersedes, by); err == nil {
+			v.CanRestorePrevious = entitlements.CanRestorePrevious(l, prev, now, by, "?") == nil
 		}
 	}
-	if v.Downloads, err = s.Svc.ListDownloads(ctx, l.ID, 200, httpx.Staff(c)); err != nil {
+	if v.Pending, err = s.Svc.OpenSuccessor(ctx, l.ID, by); err != nil && entitlements.ErrorCode(err) != entitlements.ENOTFOUND {
 		return err
 	}
+	if entitlements.PermissionsOf(by).Issue {
+		switch err := l.CanOpenSuccessor(entitlements.KindRenewal, now); {
+		case v.Pending != nil:
+			v.NoSuccessorWhy = "Renew, replace and top up come back once the open " + v.Pending.Kind + " is issued, rejected or cancelled."
+		case l.SupersededBy != "":
+			v.NoSuccessorWhy = "It is replaced: renew, replace or top up the license that replaced it."
+		case err != nil:
+			msg := entitlements.ErrorMessage(err)
+			v.NoSuccessorWhy = strings.ToUpper(msg[:1]) + msg[1:] + "."
+		default:
+			v.Offer = successorOffers(l, now)
+		}
+	}
+	base := "/staff/licenses/" + l.ID
+	before := func(param string) int64 { n, _ := strconv.ParseInt(c.QueryParam(param), 10, 64); return max(n, 0) }
+	if v.Downloads, err = s.Svc.ListDownloads(ctx, l.ID, before("deliveries_before"), historyPage+1, by); err != nil {
+		return err
+	}
+	if len(v.Downloads) > historyPage {
+		v.Downloads = v.Downloads[:historyPage]
+		v.DownloadsNext = base + "?deliveries_before=" + strconv.FormatInt(v.Downloads[historyPage-1].ID, 10) + "#downloads"
+	}
 	if v.Lease {
-		slots, err := s.Svc.ListLeases(ctx, l.ID, httpx.Staff(c))
+		slots, err := s.Svc.ListLeases(ctx, l.ID, by)
 		if err != nil {
 			return err
 		}
@@ -97,9 +75,13 @@ func (s *Handler) staffLicense(c echo.Context) error {
 			r := ui.LeaseRowOf(sl, now)
 			v.Leases = append(v.Leases, pages.StaffLease{LeaseID: r.LeaseID, Fingerprint: r.Fingerprint, RenewedAt: r.RenewedAt, ExpiresAt: r.ExpiresAt, State: r.State})
 		}
-		events, err := s.Svc.ListLeaseEvents(ctx, l.ID, 0, 50, httpx.Staff(c))
+		events, err := s.Svc.ListLeaseEvents(ctx, l.ID, before("history_before"), historyPage+1, by)
 		if err != nil {
 			return err
+		}
+		if len(events) > historyPage {
+			events = events[:historyPage]
+			v.HistoryNext = base + "?history_before=" + strconv.FormatInt(events[historyPage-1].ID, 10) + "#lease-history"
 		}
 		for _, ev := range events {
 			v.History = append(v.History, pages.StaffLeaseEvent{At: ui.Day(ev.At), Fingerprint: ev.Fingerprint, Outcome: ev.Outcome, Reason: ev.Reason})
