@@ -122,7 +122,33 @@ func TestConsoleRolesAndCSRF(t *testing.T) {
 	contains(t, page, `id="customer-entitlements"`)
 	e.lease(t, a, "hist-host")
 	resp, _ = sessions[entitlements.RoleViewer].Get(e.ts.URL + "/staff/licenses/" + a.pilot.ID)
-	contains(t, readBody(t, resp), "hist-host")
+	page = readBody(t, resp)
+	contains(t, page, "hist-host")
+	// A viewer has nothing to do with a license: no Actions heading at all; an
+	// approver has its actions.
+	if strings.Contains(page, `id="license-actions"`) {
+		t.Fatal("a viewer's license page has an Actions section")
+	}
+	resp, _ = sessions[entitlements.RoleApprover].Get(e.ts.URL + "/staff/licenses/" + a.router.ID)
+	page = readBody(t, resp)
+	contains(t, page, `id="license-actions"`)
+	contains(t, page, `id="revoke"`)
+	// Dashboard days out of range: refused beside the field with what was typed, the
+	// list at 30 days; in range, as asked.
+	for asked, want := range map[string]int{"9999": 422, "0": 422, "soon": 422, "45": 200} {
+		resp, _ = sessions[entitlements.RoleViewer].Get(e.ts.URL + "/staff/?days=" + asked)
+		page = readBody(t, resp)
+		if resp.StatusCode != want {
+			t.Fatalf("dashboard days=%s: %d, want %d", asked, resp.StatusCode, want)
+		}
+		if want == 422 {
+			contains(t, page, `id="days-error"`)
+			contains(t, page, `value="`+asked+`"`)
+			contains(t, page, "Expiring within 30 days")
+		} else {
+			contains(t, page, "Expiring within 45 days")
+		}
+	}
 }
 
 // staffCSRF reads a console page's CSRF token.

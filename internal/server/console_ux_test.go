@@ -23,6 +23,15 @@ func (b *staffBrowser) shots(name string) {
 	b.shot(name + "-1280")
 }
 
+// accessible fails the test on any serious or critical axe-core violation of the page
+// as it is now (a page with its data, where TestEveryPageAccessible sees it empty).
+func (b *staffBrowser) accessible(name string) {
+	b.t.Helper()
+	for _, v := range browsertest.Axe(b.t, b.ctx) {
+		b.t.Errorf("%s: %s", name, v.String())
+	}
+}
+
 // has fails unless the text of sel contains every want.
 func (b *staffBrowser) has(sel string, want ...string) {
 	b.t.Helper()

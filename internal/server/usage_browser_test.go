@@ -124,6 +124,7 @@ func TestBrowserUsageAirGapped(t *testing.T) {
 		t.Fatalf("instances: %s", s)
 	}
 	cust.shot("portal-usage")
+	cust.accessible("portal-usage")
 	cust.phone("portal-usage-phone")
 	// The same file again: duplicates, counted once.
 	cust.do("upload again", chromedp.Navigate(e.ts.URL+"/portal/licenses/"+lic.ID+"/usage"), chromedp.WaitVisible(chromedp.ID("usage-upload")),
@@ -164,6 +165,7 @@ func TestBrowserUsageAirGapped(t *testing.T) {
 		t.Fatalf("console instances: %q", s)
 	}
 	staff.shot("console-usage")
+	staff.accessible("console-usage")
 	staff.phone("console-usage-phone")
 	status, csv := browsertest.Fetch(t, staff.ctx, "/staff/licenses/"+lic.ID+"/usage.csv")
 	if status != 200 || !strings.HasPrefix(csv, "day,license_id,customer_id,sku,tokens,requests,reports,instances\n") || strings.Count(csv, "\n") < 15 {
@@ -189,11 +191,13 @@ func TestBrowserUsageAirGapped(t *testing.T) {
 		t.Fatalf("flags: %q", s)
 	}
 	staff.shot("console-usage-flags")
+	staff.accessible("console-usage-flags")
 	staff.do("past 80 %", chromedp.Navigate(e.ts.URL+"/staff/licenses/"+lic.ID+"/usage"), chromedp.WaitVisible(chromedp.ID("usage-list-link")),
 		chromedp.Click(chromedp.ID("usage-list-link")), chromedp.WaitVisible(chromedp.ID("usage-past")))
 	if s := staff.text("#usage-past"); !strings.Contains(s, lic.ID) || !strings.Contains(s, "85.1\u00a0%") {
 		t.Fatalf("list: %q", s)
 	}
 	staff.shot("console-usage-list")
+	staff.accessible("console-usage-list")
 	staff.phone("console-usage-list-phone")
 }

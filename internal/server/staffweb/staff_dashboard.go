@@ -39,11 +39,18 @@ func hours(t time.Time, i int) time.Time { return t.Add(time.Duration(i) * time.
 
 func (s *Handler) staffDashboard(c echo.Context) error {
 	ctx := c.Request().Context()
-	days, err := strconv.Atoi(c.QueryParam("days"))
-	if err != nil || days < 1 || days > 365 {
-		days = 30
+	v := pages.Dashboard{Days: 30}
+	if asked := c.QueryParam("days"); asked != "" {
+		days, err := strconv.Atoi(asked)
+		if err != nil || days < 1 || days > 365 {
+			// Said beside the field, with what was typed; the list stays at 30 days.
+			v.DaysAsked, v.DaysError = asked, "a whole number of days from 1 to 365: showing 30"
+		} else {
+			v.Days = days
+		}
 	}
-	v := pages.Dashboard{Days: days}
+	days := v.Days
+	var err error
 	if v.Expiring, err = s.Svc.Expiring(ctx, "", time.Duration(days)*24*time.Hour, 50); err != nil {
 		return err
 	}
@@ -87,7 +94,11 @@ func (s *Handler) staffDashboard(c echo.Context) error {
 	}
 	v.Charts = charts
 	s.withUsageAlerts(c)
-	return httpx.Render(c, http.StatusOK, pages.StaffDashboard(s.page(c, "Dashboard"), v))
+	status := http.StatusOK
+	if v.DaysError != "" {
+		status = http.StatusUnprocessableEntity
+	}
+	return httpx.Render(c, status, pages.StaffDashboard(s.page(c, "Dashboard"), v))
 }
 
 // dashboardCharts: expiries per week for the next 26 weeks, licenses issued per week
