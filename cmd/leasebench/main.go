@@ -28,10 +28,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/metrum/licensing/cmd/internal/benchkit"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/issuance"
 	"github.com/metrum/licensing/internal/leases"
-	"github.com/metrum/licensing/internal/pgcluster"
 	"github.com/metrum/licensing/internal/server"
 	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/storage"
@@ -79,21 +79,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	url := o.dbURL
-	if url == "" {
+	if o.dbURL == "" {
 		log("starting a private PostgreSQL (durable=%v)…", o.durable)
-		pgDir, err := pgcluster.MkdirTemp("leasebench-pg-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(pgDir)
-		cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: pgDir, Durable: o.durable})
-		if err != nil {
-			return err
-		}
-		defer cl.Stop()
-		url = cl.URL("postgres")
 	}
+	url, stopDB, err := benchkit.Database(ctx, "leasebench", o.dbURL, o.durable)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
 	store, err := storage.Open(ctx, url)
 	if err != nil {
 		return err
@@ -138,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log("%s", ceiling.detail())
 	fmt.Fprintf(stdout, "leases: %.0f req/s p50=%.2f p99=%.2f ceiling=%.0f req/s ratio=%.2f\n",
-		renew.rate(), ms(renew.p(50)), ms(renew.p(99)), ceiling.rate(), renew.rate()/ceiling.rate())
+		renew.rate(), benchkit.MS(renew.p(50)), benchkit.MS(renew.p(99)), ceiling.rate(), renew.rate()/ceiling.rate())
 	return nil
 }
 
@@ -222,43 +215,8 @@ func (p *phase) p(q float64) time.Duration {
 func (p *phase) detail() string {
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(p.ok) }
 	return fmt.Sprintf("%-8s %8.0f req/s  ok=%d errors=%v  p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms  cpu/req: issuer+client %.0fµs, postgres %.0fµs",
-		p.name, p.rate(), p.ok, p.errs, ms(p.p(50)), ms(p.p(90)), ms(p.p(99)), ms(p.p(100)), per(p.selfCPU), per(p.pgCPU))
+		p.name, p.rate(), p.ok, p.errs, benchkit.MS(p.p(50)), benchkit.MS(p.p(90)), benchkit.MS(p.p(99)), benchkit.MS(p.p(100)), per(p.selfCPU), per(p.pgCPU))
 }
-
-// cpuTimes returns the CPU time (user + system) of this process and of all processes
-// named postgres, from /proc (Linux).
-func cpuTimes() (self, pg time.Duration) {
-	tick := 10 * time.Millisecond // USER_HZ is 100 on Linux
-	read := func(path string) (string, time.Duration) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", 0
-		}
-		s := string(b)
-		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || close < open {
-			return "", 0
-		}
-		f := strings.Fields(s[close+2:])
-		if len(f) < 13 {
-			return "", 0
-		}
-		var u, st int64
-		fmt.Sscan(f[11], &u)
-		fmt.Sscan(f[12], &st)
-		return s[open+1 : close], time.Duration(u+st) * tick
-	}
-	_, self = read("/proc/self/stat")
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, d := range dirs {
-		if name, t := read(d); name == "postgres" {
-			pg += t
-		}
-	}
-	return self, pg
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // drive serves h on loopback and runs o.hosts closed-loop clients against it: each
 // host renews its own lease as fast as answers come back. Warm-up first, then the
@@ -329,12 +287,12 @@ func drive(ctx context.Context, h http.Handler, o options, licenseID, token, nam
 			return nil, err
 		}
 	}
-	self0, pg0 := cpuTimes()
+	self0, pg0 := benchkit.CPUTimes()
 	measuring.Store(true)
 	start := time.Now()
 	time.Sleep(o.duration)
 	measuring.Store(false)
-	self1, pg1 := cpuTimes()
+	self1, pg1 := benchkit.CPUTimes()
 	if o.profile != "" {
 		pprof.StopCPUProfile()
 	}

@@ -15,25 +15,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/metrum/licensing/cmd/internal/benchkit"
 	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
-	"github.com/metrum/licensing/internal/pgcluster"
 	"github.com/metrum/licensing/internal/server"
-	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/storage"
-	"github.com/metrum/licensing/verify"
 )
 
 func main() {
@@ -56,45 +47,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	pgDir, err := pgcluster.MkdirTemp("pagebench-pg-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(pgDir)
 	log("starting a private PostgreSQL…")
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: pgDir})
+	url, stopDB, err := benchkit.Database(ctx, "pagebench", "", false)
 	if err != nil {
 		return err
 	}
-	defer cl.Stop()
-	store, err := storage.Open(ctx, cl.URL("postgres"))
+	defer stopDB()
+	store, err := storage.Open(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
-	keyDir, _ := os.MkdirTemp("", "pagebench-keys-")
-	defer os.RemoveAll(keyDir)
-	kek, err := signing.NewKEKFile(filepath.Join(keyDir, "kek"))
+	svc, admin, done, err := benchkit.Issuer(ctx, store, "pagebench")
 	if err != nil {
 		return err
 	}
-	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(keyDir, "keys"), kek)), Issuer: "metrum", MakerChecker: true})
-	admin := &entitlements.Staff{Email: "bench@metrum.test", Role: entitlements.RoleAdmin}
-	if err := entitlements.ValidateNewStaff(admin, "a long enough password"); err != nil {
-		return err
-	}
-	if err := store.CreateStaff(ctx, admin, "a long enough password", entitlements.BootstrapActor); err != nil {
-		return err
-	}
-	admin, _ = store.StaffByEmail(ctx, admin.Email)
-	for _, p := range []verify.Purpose{verify.PurposeLicense, verify.PurposeRevocation, verify.PurposeLease} {
-		if _, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{p}}, true, admin); err != nil {
-			return err
-		}
-	}
+	defer done()
 	start := time.Now()
 	log("seeding %d customers, %d licenses, %d audit and %d lease events…", *nCust, *nLic, *nEvents, *nEvents)
 	if err := seed(ctx, store, *nCust, *nLic, *nEvents); err != nil {
@@ -104,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := &server.Server{Svc: svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	c, err := signIn(ts.URL, admin.Email)
+	c, err := benchkit.SignIn(ts.URL, admin.Email)
 	if err != nil {
 		return err
 	}
@@ -139,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			resp.Body.Close()
 		}
 		if p == "/staff/" {
-			fmt.Fprintf(stdout, "%-70s %9.1f (cold: plots computed after a change)\n", p, ms(time.Since(t0)))
+			fmt.Fprintf(stdout, "%-70s %9.1f (cold: plots computed after a change)\n", p, benchkit.MS(time.Since(t0)))
 		}
 		var ds []time.Duration
 		for range *rounds {
@@ -157,14 +125,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		slices.Sort(ds)
 		p50, p99 := pct(ds, 50), pct(ds, 99)
-		fmt.Fprintf(stdout, "%-70s %9.1f %9.1f\n", p, ms(p50), ms(p99))
+		fmt.Fprintf(stdout, "%-70s %9.1f %9.1f\n", p, benchkit.MS(p50), benchkit.MS(p99))
 		all = append(all, ds...)
 		if p99 > worstP99 {
 			worst, worstP99 = p, p99
 		}
 	}
 	slices.Sort(all)
-	fmt.Fprintf(stdout, "pages: licenses=%d p50=%.1f p99=%.1f worst=%s\n", *nLic, ms(pct(all, 50)), ms(pct(all, 99)), worst)
+	fmt.Fprintf(stdout, "pages: licenses=%d p50=%.1f p99=%.1f worst=%s\n", *nLic, benchkit.MS(pct(all, 50)), benchkit.MS(pct(all, 99)), worst)
 	return nil
 }
 
@@ -174,34 +142,6 @@ func pct(ds []time.Duration, p int) time.Duration {
 		i = len(ds) - 1
 	}
 	return ds[i]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
-func signIn(base, email string) (*http.Client, error) {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.Get(base + "/staff/login")
-	if err != nil {
-		return nil, err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRe.FindStringSubmatch(string(b))
-	if m == nil {
-		return nil, fmt.Errorf("no CSRF token on the sign-in page")
-	}
-	resp, err = c.PostForm(base+"/staff/login", url.Values{"_csrf": {m[1]}, "email": {email}, "password": {"a long enough password"}})
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	if !strings.HasSuffix(resp.Request.URL.Path, "/staff/") {
-		return nil, fmt.Errorf("sign-in failed: at %s", resp.Request.URL)
-	}
-	return c, nil
 }
 
 // seed fills the database with SQL: plausible rows, not signed documents (the pages

@@ -11,17 +11,16 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/metrum/licensing/cmd/internal/benchkit"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/usage"
 	"github.com/metrum/licensing/verify"
@@ -128,7 +127,7 @@ func (p *phase) p(q float64) time.Duration {
 func (p *phase) detail() string {
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(p.reports) }
 	return fmt.Sprintf("ingestion: %.0f reports/s (%.0f uploads/s of %d) ok=%d errors=%v p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms hosts out of reports: %d; cpu/report: issuer+client %.0fµs, postgres %.0fµs",
-		p.rate(), float64(p.bodies)/p.elapsed.Seconds(), p.perBody, p.reports, p.errs, ms(p.p(50)), ms(p.p(90)), ms(p.p(99)), ms(p.p(100)), p.exhausted,
+		p.rate(), float64(p.bodies)/p.elapsed.Seconds(), p.perBody, p.reports, p.errs, benchkit.MS(p.p(50)), benchkit.MS(p.p(90)), benchkit.MS(p.p(99)), benchkit.MS(p.p(100)), p.exhausted,
 		per(p.selfCPU), per(p.pgCPU))
 }
 
@@ -199,12 +198,12 @@ func drive(ctx context.Context, url string, hosts []*host, o options) (*phase, e
 			return nil, err
 		}
 	}
-	self0, pg0 := cpuTimes()
+	self0, pg0 := benchkit.CPUTimes()
 	measuring.Store(true)
 	start := time.Now()
 	time.Sleep(o.duration)
 	measuring.Store(false)
-	self1, pg1 := cpuTimes()
+	self1, pg1 := benchkit.CPUTimes()
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -249,37 +248,4 @@ func checkIngested(ctx context.Context, store *storage.Store, hosts []*host, p *
 		}
 	}
 	return nil
-}
-
-// cpuTimes returns the CPU time (user + system) of this process and of all processes
-// named postgres, from /proc (Linux), as leasebench reads them.
-func cpuTimes() (self, pg time.Duration) {
-	tick := 10 * time.Millisecond // USER_HZ is 100 on Linux
-	read := func(path string) (string, time.Duration) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", 0
-		}
-		s := string(b)
-		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || close < open {
-			return "", 0
-		}
-		f := strings.Fields(s[close+2:])
-		if len(f) < 13 {
-			return "", 0
-		}
-		var u, st int64
-		fmt.Sscan(f[11], &u)
-		fmt.Sscan(f[12], &st)
-		return s[open+1 : close], time.Duration(u+st) * tick
-	}
-	_, self = read("/proc/self/stat")
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, d := range dirs {
-		if name, t := read(d); name == "postgres" {
-			pg += t
-		}
-	}
-	return self, pg
 }

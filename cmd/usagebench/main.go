@@ -27,17 +27,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"time"
 
-	"github.com/metrum/licensing/internal/entitlements"
-	"github.com/metrum/licensing/internal/issuance"
+	"github.com/metrum/licensing/cmd/internal/benchkit"
 	"github.com/metrum/licensing/internal/metering"
-	"github.com/metrum/licensing/internal/pgcluster"
 	"github.com/metrum/licensing/internal/server"
-	"github.com/metrum/licensing/internal/signing"
 	"github.com/metrum/licensing/internal/storage"
-	"github.com/metrum/licensing/verify"
 )
 
 func main() {
@@ -81,44 +76,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("want -hosts ≥ 1, -per-body 1…1000, -licenses ≥ 2 × hosts, -days ≥ 1")
 	}
 	log := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	url := o.dbURL
-	if url == "" {
-		pgDir, err := pgcluster.MkdirTemp("usagebench-pg-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(pgDir)
+	if o.dbURL == "" {
 		log("starting a private PostgreSQL (durable=%v)…", o.durable)
-		cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: pgDir, Durable: o.durable})
-		if err != nil {
-			return err
-		}
-		defer cl.Stop()
-		url = cl.URL("postgres")
 	}
+	url, stopDB, err := benchkit.Database(ctx, "usagebench", o.dbURL, o.durable)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
 	store, err := storage.Open(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
-	keyDir, _ := os.MkdirTemp("", "usagebench-keys-")
-	defer os.RemoveAll(keyDir)
-	kek, err := signing.NewKEKFile(filepath.Join(keyDir, "kek"))
+	svc, admin, done, err := benchkit.Issuer(ctx, store, "usagebench")
 	if err != nil {
 		return err
 	}
-	svc := issuance.New(store, issuance.Config{Keys: signing.NewKeys(signing.NewFileBackend(filepath.Join(keyDir, "keys"), kek)), Issuer: "metrum", MakerChecker: true})
-	admin := &entitlements.Staff{Email: "bench@metrum.test", Role: entitlements.RoleAdmin}
-	if err := store.CreateStaff(ctx, admin, "a long enough password", entitlements.BootstrapActor); err != nil {
-		return err
-	}
-	admin, _ = store.StaffByEmail(ctx, admin.Email)
-	if _, err := svc.GenerateKey(ctx, entitlements.KeyInput{Product: "genai-smart-router", Alg: verify.AlgEdDSA, Purposes: []verify.Purpose{verify.PurposeLicense}}, true, admin); err != nil {
-		return err
-	}
+	defer done()
 	t0 := time.Now()
 	log("seeding %d licenses with %d days of rollups…", o.licenses, o.days)
 	if err := seed(ctx, store, o.licenses, o.days, log); err != nil {
@@ -154,8 +129,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := measurePages(ctx, store, ts.URL, bare.URL, admin.Email, o, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "usage: %.0f reports/s p50=%.2f p99=%.2f\n", ing.rate(), ms(ing.p(50)), ms(ing.p(99)))
+	fmt.Fprintf(stdout, "usage: %.0f reports/s p50=%.2f p99=%.2f\n", ing.rate(), benchkit.MS(ing.p(50)), benchkit.MS(ing.p(99)))
 	return nil
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -6,13 +6,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/metrum/licensing/cmd/internal/benchkit"
 	"github.com/metrum/licensing/internal/storage"
 )
 
@@ -22,11 +19,11 @@ import (
 // a license's billing CSV; and the dashboard of a console without usage metering (bare),
 // for comparison. One unmeasured request per page first (a warm issuer).
 func measurePages(ctx context.Context, store *storage.Store, base, bare, email string, o options, out io.Writer) error {
-	c, err := signIn(base, email)
+	c, err := benchkit.SignIn(base, email)
 	if err != nil {
 		return err
 	}
-	cb, err := signIn(bare, email)
+	cb, err := benchkit.SignIn(bare, email)
 	if err != nil {
 		return err
 	}
@@ -61,7 +58,7 @@ func measurePages(ctx context.Context, store *storage.Store, base, bare, email s
 			ds = append(ds, time.Since(t0))
 		}
 		slices.Sort(ds)
-		fmt.Fprintf(out, "%-58s %9.1f %9.1f\n", pg.name, ms(pct(ds, 50)), ms(pct(ds, 99)))
+		fmt.Fprintf(out, "%-58s %9.1f %9.1f\n", pg.name, benchkit.MS(pct(ds, 50)), benchkit.MS(pct(ds, 99)))
 	}
 	return nil
 }
@@ -80,29 +77,3 @@ func getOK(c *http.Client, u string) error {
 }
 
 func pct(ds []time.Duration, p int) time.Duration { return ds[min(len(ds)-1, len(ds)*p/100)] }
-
-var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
-func signIn(base, email string) (*http.Client, error) {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.Get(base + "/staff/login")
-	if err != nil {
-		return nil, err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRe.FindStringSubmatch(string(b))
-	if m == nil {
-		return nil, fmt.Errorf("no CSRF token on the sign-in page")
-	}
-	resp, err = c.PostForm(base+"/staff/login", url.Values{"_csrf": {m[1]}, "email": {email}, "password": {"a long enough password"}})
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	if !strings.HasSuffix(resp.Request.URL.Path, "/staff/") {
-		return nil, fmt.Errorf("sign-in failed: at %s", resp.Request.URL)
-	}
-	return c, nil
-}
