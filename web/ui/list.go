@@ -86,3 +86,19 @@ func Plural(n int, one, many string) string {
 	}
 	return Itoa(n) + " " + many
 }
+
+// PageOf trims a list read with one row more than size (the sign of a next page) and
+// returns it with its Page: Next after its last row's ID (the list's cursor, keeping
+// its filters and sort), First when this page began after a cursor.
+func PageOf[T any](list []T, size int, nav ListNav, after string, id func(T) string) ([]T, Page) {
+	var p Page
+	if len(list) > size {
+		list = list[:size]
+		p.Next = nav.URL(nav.Sort, "after", id(list[size-1]))
+	}
+	if after != "" {
+		p.First = nav.URL(nav.Sort)
+	}
+	p.Shown = len(list)
+	return list, p
+}

@@ -42,14 +42,7 @@ func (s *Handler) renderCustomers(c echo.Context, status int, v pages.StaffCusto
 	if err != nil {
 		return err
 	}
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		v.Page.Next = v.Nav.URL(v.Nav.Sort, "after", list[pageSize-1].ID)
-	}
-	if q.After != "" {
-		v.Page.First = v.Nav.URL(v.Nav.Sort)
-	}
-	v.Customers, v.Page.Shown = list, len(list)
+	v.Customers, v.Page = ui.PageOf(list, pageSize, v.Nav, q.After, func(c *entitlements.Customer) string { return c.ID })
 	if status == http.StatusOK && (v.Errors["sort"] != "" || v.Errors["after"] != "") {
 		status = http.StatusUnprocessableEntity
 	}

@@ -50,14 +50,7 @@ func (s *Handler) staffEntitlements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		v.Page.Next = v.Nav.URL(v.Nav.Sort, "after", list[pageSize-1].ID)
-	}
-	if f.After != "" {
-		v.Page.First = v.Nav.URL(v.Nav.Sort)
-	}
-	v.List, v.Page.Shown = list, len(list)
+	v.List, v.Page = ui.PageOf(list, pageSize, v.Nav, f.After, func(e *entitlements.Entitlement) string { return e.ID })
 	status := http.StatusOK
 	if len(v.Errors) > 0 {
 		status = http.StatusUnprocessableEntity

@@ -92,13 +92,7 @@ func (s *Handler) listLicenses(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		v.Page.Next = nav.URL(nav.Sort, "after", list[pageSize-1].ID)
-	}
-	if q.After != "" {
-		v.Page.First = nav.URL(nav.Sort)
-	}
+	list, v.Page = ui.PageOf(list, pageSize, nav, q.After, func(l *entitlements.License) string { return l.ID })
 	now := s.now()
 	for _, l := range list {
 		st := l.StateAt(now)
