@@ -33,11 +33,11 @@ func (s *Service) Grant(ctx context.Context, tokenHash []byte, licenseID, finger
 	key := slotKey{licenseID, fingerprint}
 	req := entitlements.LeaseRequest{TokenHash: tokenHash, LicenseID: licenseID, Fingerprint: fingerprint,
 		NewLeaseID: entitlements.NewID(entitlements.PrefixLease), Exclusive: !s.expectRenewal(key)}
-	r, err := s.decideOne(ctx, req)
+	r, err := s.batches.Submit(ctx, req)
 	if err == nil && r.d.Outcome == OutcomeRetry {
 		// The host has no live slot after all: decide again under the exclusive lock.
 		req.Exclusive = true
-		r, err = s.decideOne(ctx, req)
+		r, err = s.batches.Submit(ctx, req)
 	}
 	if err != nil {
 		return nil, err

@@ -18,11 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/metrum/licensing/internal/batcher"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/ratelimit"
 	"github.com/metrum/licensing/internal/signing"
@@ -75,7 +75,7 @@ type Service struct {
 	store   Store
 	signers Signers
 	opts    Options
-	queue   chan *pending
+	batches *batcher.Batcher[entitlements.LeaseRequest, result]
 
 	// hints remembers, per host, until when this replica last saw its slot live: a
 	// request from a host with a live slot is expected to be a renewal and goes into
@@ -122,21 +122,14 @@ func (s *Service) remember(k slotKey, d *entitlements.LeaseDecision) {
 	}
 }
 
-type pending struct {
-	req entitlements.LeaseRequest
-	// deadline is when the request must be answered (deadlines.go).
-	deadline time.Time
-	// state: queued until a batch takes it, or its requester gives up first.
-	state atomic.Int32
-	done  chan result
-}
-
 type result struct {
 	d    entitlements.LeaseDecision
 	key  signing.Signer // signs d after the commit
 	file []byte         // already signed (the batch's canary)
-	err  error
 }
+
+// job is one lease request in its batch.
+type job = batcher.Job[entitlements.LeaseRequest, result]
 
 // New makes a lease service; Run must be running for Grant to answer.
 func New(store Store, signers Signers, o Options) *Service {
@@ -149,44 +142,15 @@ func New(store Store, signers Signers, o Options) *Service {
 	if o.Deadline <= 0 {
 		o.Deadline = 2 * time.Second
 	}
-	return &Service{store: store, signers: signers, opts: o, queue: make(chan *pending, 4*o.MaxBatch), hints: map[slotKey]time.Time{},
+	s := &Service{store: store, signers: signers, opts: o, hints: map[slotKey]time.Time{},
 		rules: Rules{Admit: func(lic string, _ time.Time) time.Duration { return o.Limiter.Wait(lic) }}}
+	s.batches = batcher.New(batcher.Options[entitlements.LeaseRequest]{MaxBatch: o.MaxBatch, Workers: o.Workers, Deadline: o.Deadline,
+		TooLate: errTooLate, OutcomeUnknown: errOutcomeUnknown, Unavailable: unavailable}, s.decide)
+	return s
 }
 
 // Run decides queued requests in batches until ctx ends.
-func (s *Service) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for range s.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.work(ctx, s.queue)
-		}()
-	}
-	wg.Wait()
-}
-
-func (s *Service) work(ctx context.Context, queue chan *pending) {
-	batch := make([]*pending, 0, s.opts.MaxBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-queue:
-			batch = append(batch[:0], p)
-		}
-	drain:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case p := <-queue:
-				batch = append(batch, p)
-			default:
-				break drain
-			}
-		}
-		s.decide(ctx, batch)
-	}
-}
+func (s *Service) Run(ctx context.Context) { s.batches.Run(ctx) }
 
 // keyRefresh is how long lease signers are kept before the active keys are looked
 // up again. It is only a cache: every batch reads the product's usable active lease
@@ -225,15 +189,9 @@ func (s *Service) signerSet(ctx context.Context, fresh bool) (map[string]signing
 	return keys, nil
 }
 
-func (s *Service) decide(ctx context.Context, queued []*pending) {
-	batch, by := admit(queued)
-	if len(batch) == 0 {
-		return
-	}
-	// The batch, and everything it asks the database, ends before the first of its
-	// requests must be answered (deadlines.go).
-	ctx, cancel := context.WithDeadline(ctx, by)
-	defer cancel()
+// decide runs one batch (ctx: the batch's deadline, before the first of its requests
+// must be answered) in one transaction and answers each of its requests.
+func (s *Service) decide(ctx context.Context, batch []*job) {
 	if s.opts.ObserveBatch != nil {
 		s.opts.ObserveBatch(len(batch))
 	}
@@ -242,13 +200,13 @@ func (s *Service) decide(ctx context.Context, queued []*pending) {
 		if !errors.As(err, &de) {
 			err = unavailable(err) // say a context error is the database's unavailability
 		}
-		for _, p := range batch {
-			p.done <- result{err: err}
+		for _, j := range batch {
+			j.Answer(result{}, err)
 		}
 	}
 	reqs := make([]entitlements.LeaseRequest, len(batch))
-	for i, p := range batch {
-		reqs[i] = p.req
+	for i, j := range batch {
+		reqs[i] = j.Req
 	}
 	var keys map[string]signing.Signer
 	var decisions []entitlements.LeaseDecision
@@ -272,12 +230,12 @@ func (s *Service) decide(ctx context.Context, queued []*pending) {
 		fail(err)
 		return
 	}
-	for i, p := range batch {
+	for i, j := range batch {
 		r := result{d: decisions[i], key: keys[decisions[i].Product]}
 		if i == canary {
 			r.file = canaryFile
 		}
-		p.done <- r
+		j.Answer(r, nil)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // prev, period and totals against the chain's head as this batch has moved it. An
 // upload stops at its first refusal; what came before in it is kept. Two uploads of
 // one chain in one batch see each other: the second's copies are duplicates.
-func decideBatch(st *storage.UsageState, batch []*pending) (*storage.UsageDecision, []result) {
+func decideBatch(st *storage.UsageState, batch []*upload) (*storage.UsageDecision, []result) {
 	d := &storage.UsageDecision{}
 	heads := map[entitlements.UsageChainKey]*entitlements.UsageHead{}
 	head := func(k entitlements.UsageChainKey) *entitlements.UsageHead {

@@ -6,28 +6,27 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/metrum/licensing/internal/batcher"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/storage"
 	"github.com/metrum/licensing/usage"
 	"github.com/metrum/licensing/verify"
 )
 
-// pending is one upload waiting for its batch.
-type pending struct {
+// upload is one upload body's reports, as read before its batch.
+type upload struct {
 	cred    *Credential
 	reports []*incoming
 	// tail is the refusal of the first report that could not even be read, after
 	// reports: it is the answer unless one of them fails first.
-	tail     error
-	deadline time.Time
-	state    atomic.Int32
-	done     chan result
+	tail error
 }
+
+// job is an upload in its batch.
+type job = batcher.Job[*upload, *entitlements.UsageAnswer]
 
 // incoming is one report of an upload as read before its batch.
 type incoming struct {
@@ -44,22 +43,9 @@ type result struct {
 	err    error
 }
 
-const (
-	queued int32 = iota
-	taken
-	dropped
-)
-
-// Deadlines, as the lease path's (internal/leases/deadlines.go): a batch runs under
-// the earliest deadline of its uploads less answerReserve, and drops an upload with
-// less than minBatch left (a 503 that changed nothing; a host re-sends, and what was
-// kept answers as duplicates).
-const (
-	answerReserve = 150 * time.Millisecond
-	minBatch      = 200 * time.Millisecond
-	answerGrace   = 250 * time.Millisecond
-)
-
+// Deadlines are the lease path's (internal/batcher): a batch runs under the earliest
+// deadline of its uploads less a reserve, and drops an upload too close to its own (a
+// 503 that changed nothing; a host re-sends, and what was kept answers as duplicates).
 var errTooLate = &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the usage service is busy or the database is unreachable: send the reports again later",
 	Err: errors.New("metering: the upload's deadline passed before its batch started")}
 
@@ -77,7 +63,7 @@ func (s *Service) Ingest(ctx context.Context, c *Credential, body []byte) (*enti
 	if err != nil {
 		return nil, entitlements.UsageRefusal(entitlements.EUSAGEINVALID, 0, 0, "%s", strings.TrimPrefix(err.Error(), "usage: "))
 	}
-	p := &pending{cred: c, deadline: deadlineOf(ctx, s.o.Deadline), done: make(chan result, 1)}
+	p := &upload{cred: c}
 	for i, env := range envs {
 		in, err := s.prepare(env)
 		if err != nil {
@@ -89,7 +75,7 @@ func (s *Service) Ingest(ctx context.Context, c *Credential, body []byte) (*enti
 	if len(p.reports) == 0 {
 		return nil, p.tail
 	}
-	return s.submit(ctx, p)
+	return s.batches.Submit(ctx, p)
 }
 
 // Upload is Ingest for a customer's principal: a file carried out of an air-gapped
@@ -145,38 +131,6 @@ func (s *Service) prepare(env []byte) (*incoming, error) {
 // secret, only what is wrong with the report.
 func safe(err error) string { return strings.TrimPrefix(err.Error(), "usage: ") }
 
-func deadlineOf(ctx context.Context, def time.Duration) time.Time {
-	if d, ok := ctx.Deadline(); ok {
-		return d
-	}
-	return time.Now().Add(def)
-}
-
-// submit queues an upload and waits for its batch.
-func (s *Service) submit(ctx context.Context, p *pending) (*entitlements.UsageAnswer, error) {
-	select {
-	case s.queue <- p:
-	case <-ctx.Done():
-		return nil, unavailable(ctx.Err())
-	}
-	select {
-	case r := <-p.done:
-		return r.answer, r.err
-	case <-ctx.Done():
-	}
-	if p.state.CompareAndSwap(queued, dropped) {
-		return nil, unavailable(ctx.Err()) // no batch took it: nothing was done
-	}
-	t := time.NewTimer(answerGrace)
-	defer t.Stop()
-	select {
-	case r := <-p.done:
-		return r.answer, r.err
-	case <-t.C:
-		return nil, errOutcomeUnknown
-	}
-}
-
 func unavailable(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
@@ -184,64 +138,16 @@ func unavailable(err error) error {
 	return &entitlements.Error{Code: entitlements.EUNAVAILABLE, Message: "the usage service is busy or the database is unreachable: send the reports again later", Err: err}
 }
 
-func (s *Service) work(ctx context.Context) {
-	batch := make([]*pending, 0, s.o.MaxBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-s.queue:
-			batch = append(batch[:0], p)
-		}
-		n := len(batch[0].reports)
-	drain:
-		for len(batch) < s.o.MaxBatch && n < s.o.MaxReports {
-			select {
-			case p := <-s.queue:
-				batch = append(batch, p)
-				n += len(p.reports)
-			default:
-				break drain
-			}
-		}
-		s.decide(ctx, batch)
-	}
-}
-
-// admit takes the queued uploads into a batch (as the lease path's admit).
-func admit(queue []*pending) ([]*pending, time.Time) {
-	now := time.Now()
-	batch := queue[:0]
-	var by time.Time
-	for _, p := range queue {
-		if !p.state.CompareAndSwap(queued, taken) {
-			continue
-		}
-		d := p.deadline.Add(-answerReserve)
-		if d.Sub(now) < minBatch {
-			p.done <- result{err: errTooLate}
-			continue
-		}
-		if by.IsZero() || d.Before(by) {
-			by = d
-		}
-		batch = append(batch, p)
-	}
-	return batch, by
-}
-
 // decide runs one batch in one transaction and answers each of its uploads.
-func (s *Service) decide(ctx context.Context, queued []*pending) {
-	batch, by := admit(queued)
-	if len(batch) == 0 {
-		return
-	}
-	ctx, cancel := context.WithDeadline(ctx, by)
-	defer cancel()
+//
+// ctx is the batch's deadline, before the first of its uploads must be answered.
+func (s *Service) decide(ctx context.Context, batch []*job) {
 	now := s.now()
 	ub := &storage.UsageBatch{Now: now}
-	for _, p := range batch {
-		for _, in := range p.reports {
+	uploads := make([]*upload, len(batch))
+	for i, j := range batch {
+		uploads[i] = j.Req
+		for _, in := range j.Req.reports {
 			ub.Reports = append(ub.Reports, storage.UsageSeq{UsageChainKey: in.key, Seq: in.seq})
 			if !slices.Contains(ub.Licenses, in.key.LicenseID) {
 				ub.Licenses = append(ub.Licenses, in.key.LicenseID)
@@ -251,7 +157,7 @@ func (s *Service) decide(ctx context.Context, queued []*pending) {
 	var results []result
 	var heads []*entitlements.UsageHead
 	committed, err := s.store.IngestUsage(ctx, ub, func(st *storage.UsageState) (*storage.UsageDecision, error) {
-		d, rs := decideBatch(st, batch)
+		d, rs := decideBatch(st, uploads)
 		results, heads = rs, d.Heads
 		return d, nil
 	})
@@ -263,8 +169,8 @@ func (s *Service) decide(ctx context.Context, queued []*pending) {
 			}
 			s.o.Log.ErrorContext(ctx, "usage batch failed: nothing of it was kept", "uploads", len(batch), "err", err)
 		}
-		for _, p := range batch {
-			p.done <- result{err: err}
+		for _, j := range batch {
+			j.Answer(nil, err)
 		}
 		return
 	}
@@ -278,7 +184,7 @@ func (s *Service) decide(ctx context.Context, queued []*pending) {
 		default:
 		}
 	}
-	for i, p := range batch {
-		p.done <- results[i]
+	for i, j := range batch {
+		j.Answer(results[i].answer, results[i].err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/metrum/licensing/internal/batcher"
 	"github.com/metrum/licensing/internal/entitlements"
 	"github.com/metrum/licensing/internal/mail"
 	"github.com/metrum/licensing/internal/storage"
@@ -45,9 +46,9 @@ type Options struct {
 
 // Service ingests usage reports and serves their views.
 type Service struct {
-	store *storage.Store
-	o     Options
-	queue chan *pending
+	store   *storage.Store
+	o       Options
+	batches *batcher.Batcher[*upload, *entitlements.UsageAnswer]
 	// kick wakes the mail sender after a batch wrote warnings.
 	kick chan struct{}
 
@@ -84,8 +85,11 @@ func New(store *storage.Store, o Options) *Service {
 	if o.Deadline <= 0 {
 		o.Deadline = 15 * time.Second
 	}
-	return &Service{store: store, o: o, queue: make(chan *pending, 4*o.MaxBatch), kick: make(chan struct{}, 1),
-		keys: map[entitlements.UsageChainKey]ed25519.PublicKey{}}
+	s := &Service{store: store, o: o, kick: make(chan struct{}, 1), keys: map[entitlements.UsageChainKey]ed25519.PublicKey{}}
+	s.batches = batcher.New(batcher.Options[*upload]{MaxBatch: o.MaxBatch, Workers: o.Workers, Deadline: o.Deadline,
+		Weight: func(u *upload) int { return len(u.reports) }, MaxWeight: o.MaxReports,
+		TooLate: errTooLate, OutcomeUnknown: errOutcomeUnknown, Unavailable: unavailable}, s.decide)
+	return s
 }
 
 // DefaultRetention is how long raw reports are kept unless usage.retention says.
@@ -97,16 +101,9 @@ func (s *Service) now() time.Time { return s.o.Now().UTC().Truncate(time.Microse
 // reports' partitions and the rolling windows, until ctx ends.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for range s.o.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.work(ctx)
-		}()
-	}
-	wg.Add(2)
-	go func() { defer wg.Done(); s.sendMails(ctx) }()
-	go func() { defer wg.Done(); s.maintain(ctx) }()
+	wg.Go(func() { s.batches.Run(ctx) })
+	wg.Go(func() { s.sendMails(ctx) })
+	wg.Go(func() { s.maintain(ctx) })
 	wg.Wait()
 }
 
