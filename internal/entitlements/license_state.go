@@ -165,7 +165,7 @@ func AdviseInstall(licenses []*License, now time.Time) []InstallAdvice {
 		a := InstallAdvice{Product: l.Product, Head: l}
 		if st.Installable() {
 			a.Install = l
-			a.Why = fmt.Sprintf("%s (%s) is the license to install: it is active until %s.", l.ID, l.SKU, l.ExpiresAt.UTC().Format("2006-01-02"))
+			a.Why = fmt.Sprintf("Active until %s.", l.ExpiresAt.UTC().Format("2006-01-02"))
 		} else {
 			a.Why = noInstallWhy(l, byID, now)
 		}

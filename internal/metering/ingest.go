@@ -179,6 +179,7 @@ func (s *Service) decide(ctx context.Context, batch []*job) {
 		s.o.Log.InfoContext(ctx, "usage warning", "license_id", w.LicenseID, "threshold", w.Threshold, "used", w.Used, "budget", w.Budget)
 	}
 	if len(committed.Warnings) > 0 {
+		s.alerts.forget() // a license crossed 80 % or 100 %: the dashboard's counts changed
 		select {
 		case s.kick <- struct{}{}:
 		default:

@@ -57,6 +57,8 @@ type Service struct {
 	// parallel); the batch still compares with the key it reads under the lock.
 	keyMu sync.RWMutex
 	keys  map[entitlements.UsageChainKey]ed25519.PublicKey
+
+	alerts alertCache
 }
 
 // maxCachedKeys bounds the key cache (it is dropped whole when full).
@@ -146,6 +148,7 @@ func (s *Service) Maintain(ctx context.Context) error {
 		s.o.Log.InfoContext(ctx, "usage report partitions", "created", created, "dropped", dropped)
 	}
 	_, err = s.store.RefreshUsageWindows(ctx, now)
+	s.alerts.forget() // rolling windows aged out
 	return err
 }
 

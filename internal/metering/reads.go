@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -102,6 +103,10 @@ func (s *Service) Alerts(ctx context.Context, by *entitlements.Staff) (*entitlem
 	if err := entitlements.Require(by, entitlements.NeedRead, "reading usage"); err != nil {
 		return nil, err
 	}
+	if a := s.alerts.get(); a != nil {
+		return a, nil
+	}
+	gen := s.alerts.generation()
 	a := &entitlements.UsageAlerts{}
 	var err error
 	if a.Past80, a.Past100, err = s.store.UsageAlertCounts(ctx); err != nil {
@@ -113,7 +118,53 @@ func (s *Service) Alerts(ctx context.Context, by *entitlements.Staff) (*entitlem
 	if a.Recent, err = s.store.UsageWarnings(ctx, "", 5); err != nil {
 		return nil, err
 	}
+	s.alerts.put(gen, a)
 	return a, nil
+}
+
+// alertsFresh is how long this replica keeps the dashboard's usage line: counting
+// every license past 80 % costs tens of milliseconds with tens of thousands of them.
+// A batch that records a crossing, and the rolling windows' refresh, forget it at
+// once; a budget changed by a top-up shows within alertsFresh.
+const alertsFresh = 15 * time.Second
+
+// alertCache keeps the dashboard's usage line. gen counts forgets, so a read that
+// began before one never stores what it read.
+type alertCache struct {
+	mu  sync.Mutex
+	gen uint64
+	at  time.Time
+	a   *entitlements.UsageAlerts
+}
+
+func (c *alertCache) get() *entitlements.UsageAlerts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.a == nil || time.Since(c.at) > alertsFresh {
+		return nil
+	}
+	return c.a
+}
+
+func (c *alertCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *alertCache) put(gen uint64, a *entitlements.UsageAlerts) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		c.a, c.at = a, time.Now()
+	}
+}
+
+func (c *alertCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.a = nil
 }
 
 // Past lists the licenses at or past minPercent (80 at least) of their budget, and

@@ -99,6 +99,11 @@ func TestBrowserChainRevocation(t *testing.T) {
 	if s := br.text("#not-installable"); !strings.Contains(s, "don't install it") || strings.Contains(s, "Install "+topUp.ID) {
 		t.Fatalf("the revoked renewal's page: %q", s)
 	}
+	// Its file stays downloadable for the record, but nothing on the page says to
+	// install it.
+	if s := br.text("main"); strings.Contains(s, "Install the signed") || !strings.Contains(br.text("#download-record"), "for your records only") {
+		t.Fatalf("the revoked renewal's download section still says to install it:\n%s", s)
+	}
 }
 
 // portalBrowser signs a portal user in, in its own Chromium, by the emailed link.

@@ -125,6 +125,7 @@ func TestBrowserNewEntitlementShowsDefaultsAndApproverSeesPreview(t *testing.T) 
 		chromedp.SendKeys(chromedp.ID("contract"), "PO-2026-0042"), chromedp.SendKeys(chromedp.ID("note"), "per the signed order form"),
 		chromedp.Click(chromedp.ID("create-entitlement")), chromedp.WaitVisible(chromedp.ID("grace-error")))
 	maker.has("#grace-error", "grace must be 0 to 168 hours (7 days)")
+	maker.has("#form-errors", "Nothing was created: 1 field needs a change")
 	for id, want := range map[string]string{"limit-max_instances": "4", "grace": "500", "contract": "PO-2026-0042", "note": "per the signed order form"} {
 		if got, _ := chromedp.Run(maker.ctx, chromedp.Value(chromedp.ID(id))); got != want {
 			t.Fatalf("the refused form lost %s: %q", id, got)

@@ -18,7 +18,7 @@ import (
 const portalPageSize = 50
 
 func portalInstall(a entitlements.InstallAdvice) pages.PortalInstall {
-	pi := pages.PortalInstall{Product: a.Product, Head: a.Head.ID, Why: a.Why}
+	pi := pages.PortalInstall{Product: a.Product, Head: a.Head.ID, HeadSKU: a.Head.SKU, Why: a.Why}
 	if a.Install != nil {
 		pi.LicenseID, pi.SKU = a.Install.ID, a.Install.SKU
 	}
