@@ -52,9 +52,9 @@ func TestBrowserKeyLifecycle(t *testing.T) {
 	past := a.router.IssuedAt.Add(-time.Hour).UTC().Format("2006-01-02T15:04")
 	b.do("past time", chromedp.SetAttributeValue(chromedp.ID("at"), "min", ""), chromedp.SetValue(chromedp.ID("at"), past),
 		chromedp.SendKeys(chromedp.ID("reason"), "leaked from a CI runner"), chromedp.Click(chromedp.ID("preview")),
-		chromedp.WaitVisible(chromedp.CSS(".error")))
+		chromedp.WaitVisible(chromedp.CSS(".field-error")))
 	b.shot("console-key-not-after-refused")
-	if s := b.text(".error"); !strings.Contains(s, "in the past") {
+	if s := b.text(".field-error"); !strings.Contains(s, "in the past") {
 		t.Fatalf("refusal: %q", s)
 	}
 	if v, _ := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("reason"))); v != "leaked from a CI runner" {

@@ -81,7 +81,7 @@ func TestBrowserPortal(t *testing.T) {
 
 	step("lease page", chromedp.Navigate(e.ts.URL+"/portal/licenses/"+a.pilot.ID), chromedp.WaitVisible(chromedp.ID("leases")))
 	browsertest.Screenshot(t, ctx, "portal-license-leases")
-	if s := text("#leases"); !strings.Contains(s, "acme-node-1") || !strings.Contains(s, "frees the slot at once only for the first 2") {
+	if s := text("#leases"); !strings.Contains(s, "acme-node-1") || !strings.Contains(s, "Up to 2 slots released while their leases are still valid are freed for another host at once") {
 		t.Fatalf("lease section: %s", s)
 	}
 	step("release confirmation", chromedp.Click(chromedp.CSS(`tr[data-lease-id="`+lease+`"] a`)), chromedp.WaitVisible(chromedp.ID("confirm")))

@@ -25,9 +25,9 @@ func TestBrowserSecretsShownOnce(t *testing.T) {
 	b.do("tokens page", chromedp.Navigate(e.ts.URL+"/staff/tokens"), chromedp.WaitVisible(chromedp.ID("create-token")))
 	b.do("a 1,000-day token", chromedp.SendKeys(chromedp.ID("name"), "ci runner"),
 		chromedp.SetAttributeValue(chromedp.ID("days"), "max", ""), chromedp.SetValue(chromedp.ID("days"), "1000"),
-		chromedp.Click(chromedp.ID("create-token")), chromedp.WaitVisible(chromedp.CSS(".error")))
+		chromedp.Click(chromedp.ID("create-token")), chromedp.WaitVisible(chromedp.CSS(".field-error")))
 	b.shot("console-token-refused")
-	if s := b.text(".error"); !strings.Contains(s, "1 to 365") {
+	if s := b.text(".field-error"); !strings.Contains(s, "1 to 365") {
 		t.Fatalf("refusal: %q", s)
 	}
 	if v, _ := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("name"))); v != "ci runner" {

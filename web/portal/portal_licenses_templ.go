@@ -1081,7 +1081,7 @@ func PortalLicenseDetail(p PortalPage, v PortalLicense) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if v.LeaseRequired {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 94, "<section id=\"leases\"><h2>Lease slots</h2><p class=\"muted\">Each host that runs this license holds a slot; at most ")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 94, "<section id=\"leases\"><h2>Lease slots</h2><p class=\"muted\">Each host that runs this license holds a slot: at most ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1094,20 +1094,20 @@ func PortalLicenseDetail(p PortalPage, v PortalLicense) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, " at once. Releasing a slot stops its lease from being renewed. The lease a host already holds stays valid offline until it expires, so a release frees the slot at once only for the first ")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, " at once. Releasing a slot stops its lease being renewed; the host can still run on the lease it holds until that expires. Up to ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var64 string
 				templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs(v.ReleaseBudget)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/portal/portal_licenses.templ`, Line: 194, Col: 77}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/portal/portal_licenses.templ`, Line: 194, Col: 28}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var64))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, " released leases that have not expired yet; after that, a released slot stays taken until its lease expires.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, " slots released while their leases are still valid are freed for another host at once; beyond that, a released slot frees when its lease expires.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1117,7 +1117,7 @@ func PortalLicenseDetail(p PortalPage, v PortalLicense) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				} else {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "<table><thead><tr><th>Host</th><th>Lease</th><th>Last renewal</th><th>Expires</th><th>State</th><th></th></tr></thead> <tbody>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "<table><thead><tr><th>Host</th><th>Lease</th><th>Last renewal</th><th>Expires</th><th>State</th><th><span class=\"visually-hidden\">Action</span></th></tr></thead> <tbody>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
