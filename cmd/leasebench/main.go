@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -276,30 +275,15 @@ func drive(ctx context.Context, h http.Handler, o options, licenseID, token, nam
 			}
 		}()
 	}
-	time.Sleep(o.warmup)
-	if o.profile != "" {
-		f, err := os.Create(o.profile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
+	w, err := benchkit.Measure(o.warmup, o.duration, o.profile, &measuring)
+	if err != nil {
+		close(stop)
+		wg.Wait()
+		return nil, err
 	}
-	self0, pg0 := benchkit.CPUTimes()
-	measuring.Store(true)
-	start := time.Now()
-	time.Sleep(o.duration)
-	measuring.Store(false)
-	self1, pg1 := benchkit.CPUTimes()
-	if o.profile != "" {
-		pprof.StopCPUProfile()
-	}
-	elapsed := time.Since(start)
 	close(stop)
 	wg.Wait()
-	p := &phase{name: name, elapsed: elapsed, errs: map[int]int64{}, selfCPU: self1 - self0, pgCPU: pg1 - pg0}
+	p := &phase{name: name, elapsed: w.Elapsed, errs: map[int]int64{}, selfCPU: w.SelfCPU, pgCPU: w.PgCPU}
 	for _, r := range results {
 		p.ok += r.ok
 		p.lat = append(p.lat, r.lat...)

@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -187,30 +185,15 @@ func drive(ctx context.Context, url string, hosts []*host, o options) (*phase, e
 			r.exhausted = true
 		}()
 	}
-	time.Sleep(o.warmup)
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
+	w, err := benchkit.Measure(o.warmup, o.duration, o.cpuProfile, &measuring)
+	if err != nil {
+		close(stop)
+		wg.Wait()
+		return nil, err
 	}
-	self0, pg0 := benchkit.CPUTimes()
-	measuring.Store(true)
-	start := time.Now()
-	time.Sleep(o.duration)
-	measuring.Store(false)
-	self1, pg1 := benchkit.CPUTimes()
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	elapsed := time.Since(start)
 	close(stop)
 	wg.Wait()
-	p := &phase{elapsed: elapsed, errs: map[int]int64{}, perBody: o.perBody, selfCPU: self1 - self0, pgCPU: pg1 - pg0}
+	p := &phase{elapsed: w.Elapsed, errs: map[int]int64{}, perBody: o.perBody, selfCPU: w.SelfCPU, pgCPU: w.PgCPU}
 	for i, r := range results {
 		p.reports += r.reports
 		p.bodies += r.bodies

@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/metrum/licensing/internal/entitlements"
@@ -147,4 +149,35 @@ func CPUTimes() (self, pg time.Duration) {
 		}
 	}
 	return self, pg
+}
+
+// Window is one measured stretch of a closed-loop benchmark: how long it lasted and
+// the CPU time this process and Postgres spent in it.
+type Window struct {
+	Elapsed, SelfCPU, PgCPU time.Duration
+}
+
+// Measure waits warmup, then sets measuring for duration (the clients count only
+// while it is set) with a CPU profile written to profile when given, and returns the
+// window.
+func Measure(warmup, duration time.Duration, profile string, measuring *atomic.Bool) (Window, error) {
+	time.Sleep(warmup)
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return Window{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return Window{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	self0, pg0 := CPUTimes()
+	measuring.Store(true)
+	start := time.Now()
+	time.Sleep(duration)
+	measuring.Store(false)
+	self1, pg1 := CPUTimes()
+	return Window{Elapsed: time.Since(start), SelfCPU: self1 - self0, PgCPU: pg1 - pg0}, nil
 }
