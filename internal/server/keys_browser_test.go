@@ -54,6 +54,9 @@ func TestBrowserKeyLifecycle(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("reason"), "leaked from a CI runner"), chromedp.Click(chromedp.ID("preview")),
 		chromedp.WaitVisible(chromedp.CSS(".field-error")))
 	b.shot("console-key-not-after-refused")
+	if n := b.count(`#at[aria-invalid="true"][aria-describedby="at-help at-error"]`); n != 1 {
+		t.Fatalf("the refused date isn't marked for assistive technology (%d)", n)
+	}
 	if s := b.text(".field-error"); !strings.Contains(s, "in the past") {
 		t.Fatalf("refusal: %q", s)
 	}

@@ -27,6 +27,9 @@ func TestBrowserSecretsShownOnce(t *testing.T) {
 		chromedp.SetAttributeValue(chromedp.ID("days"), "max", ""), chromedp.SetValue(chromedp.ID("days"), "1000"),
 		chromedp.Click(chromedp.ID("create-token")), chromedp.WaitVisible(chromedp.CSS(".field-error")))
 	b.shot("console-token-refused")
+	if n := b.count(`#days[aria-invalid="true"][aria-describedby="days-error"]`); n != 1 {
+		t.Fatalf("the refused field isn't marked for assistive technology (%d)", n)
+	}
 	if s := b.text(".field-error"); !strings.Contains(s, "1 to 365") {
 		t.Fatalf("refusal: %q", s)
 	}
