@@ -974,14 +974,14 @@ func StaffEntitlementDetail(p Page, v StaffEntitlementView) templ.Component {
 			}
 			if v.E.State == "draft" {
 				if v.CanDecide {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "<section class=\"narrow\" id=\"decide\" aria-labelledby=\"decide-title\"><h2 id=\"decide-title\">Decide</h2><p>Approve what the license above says for <strong>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "<section class=\"narrow\" id=\"decide\" aria-labelledby=\"decide-title\"><h2 id=\"decide-title\">Decide</h2><p>Approve the license the preview shows for <strong>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var57 string
 					templ_7745c5c3_Var57, templ_7745c5c3_Err = templ.JoinStringErrs(v.Preview.CustomerName)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/staff/staff_entitlements.templ`, Line: 166, Col: 80}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/staff/staff_entitlements.templ`, Line: 166, Col: 82}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var57))
 					if templ_7745c5c3_Err != nil {

@@ -694,14 +694,14 @@ func StaffLicenseDetail(p Page, v StaffLicense) templ.Component {
 				}
 				if p.Perms.Approve {
 					if v.License.Status == "active" || v.License.Status == "suspended" || v.License.Status == "superseded" {
-						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<a class=\"button\" id=\"revoke\" href=\"")
+						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<a class=\"button button-danger\" id=\"revoke\" href=\"")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var45 templ.SafeURL
 						templ_7745c5c3_Var45, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL("/staff/licenses/" + v.License.ID + "/actions/revoke"))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/staff/staff_license.templ`, Line: 97, Col: 112}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/staff/staff_license.templ`, Line: 97, Col: 126}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var45))
 						if templ_7745c5c3_Err != nil {
@@ -717,14 +717,14 @@ func StaffLicenseDetail(p Page, v StaffLicense) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					if v.License.Status == "active" || v.License.Status == "superseded" {
-						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<a class=\"button\" id=\"suspend\" href=\"")
+						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<a class=\"button button-danger\" id=\"suspend\" href=\"")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var46 templ.SafeURL
 						templ_7745c5c3_Var46, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL("/staff/licenses/" + v.License.ID + "/actions/suspend"))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/staff/staff_license.templ`, Line: 100, Col: 114}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/staff/staff_license.templ`, Line: 100, Col: 128}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var46))
 						if templ_7745c5c3_Err != nil {
