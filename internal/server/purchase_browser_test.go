@@ -183,6 +183,9 @@ func TestBrowserHeldOrders(t *testing.T) {
 	if s := customer.text("#order-held"); !strings.Contains(s, "revoked") || !strings.Contains(s, "refund") {
 		t.Fatalf("held order page: %q", s)
 	}
+	if n := customer.count(`a#order-license[href="/portal/licenses/` + a.router.ID + `"]`); n != 1 {
+		t.Fatalf("the held order's page links the license it was bought for %d times", n)
+	}
 
 	if err := e.store.CreateStaff(ctx, &entitlements.Staff{Email: "approver@staff.test", Role: entitlements.RoleApprover},
 		"a long enough password", "test"); err != nil {
@@ -209,6 +212,9 @@ func TestBrowserHeldOrders(t *testing.T) {
 	staff.shot("console-order-fulfilled")
 	if f := staff.text("#flash"); !strings.Contains(f, "fulfilled") {
 		t.Fatalf("flash: %q", f)
+	}
+	if s := staff.text("#order-facts"); !strings.Contains(s, "Had been queued because") {
+		t.Fatalf("a fulfilled order still reads as queued:\n%s", s)
 	}
 	if got := e.order(t, renewal.ID); got.Status != entitlements.OrderFulfilled {
 		t.Fatalf("renewal order %s", got.Status)

@@ -86,7 +86,7 @@ func (s *Handler) renderOrder(c echo.Context, res *purchase.Result, leaseToken s
 		Processing: o.Status == entitlements.OrderPending || o.Status == entitlements.OrderProcessing || o.Status == entitlements.OrderPaid,
 		Held:       o.Status == entitlements.OrderHeld, Reason: strings.TrimPrefix(o.ReviewReason, "not fulfilled automatically: "),
 		Refunded: o.Status == entitlements.OrderRefunded && o.FulfilledLicenseID == "",
-		Expired:  o.Status == entitlements.OrderCancelled}
+		Expired:  o.Status == entitlements.OrderCancelled, ForLicense: o.LicenseID}
 	if it, ok := s.Purchase.Item(o.Item); ok {
 		v.Item = it.Name
 	}
