@@ -2,6 +2,7 @@ package usage_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,21 +14,34 @@ import (
 	"github.com/metrum/licensing/usage"
 )
 
-// TestCrashChild is the recorder in a child process that dies by SIGKILL at a durable
-// write's hook, while it closes a period; TestCrash runs it and checks what survived.
-func TestCrashChild(t *testing.T) {
-	dir, point := os.Getenv("USAGE_CRASH_DIR"), os.Getenv("USAGE_CRASH_AT")
-	if dir == "" {
-		t.Skip("run by TestCrash")
+// TestMain runs the crash child when TestCrash starts this binary with
+// USAGE_CRASH_DIR (it never returns: it dies at the hook, or exits 3 if the hook was
+// never reached); otherwise the tests.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("USAGE_CRASH_DIR"); dir != "" {
+		crashChild(dir, os.Getenv("USAGE_CRASH_AT"))
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild is the recorder in a child process that dies by SIGKILL at a durable
+// write's hook, while it closes a period; TestCrash checks what survived.
+func crashChild(dir, point string) {
+	check := func(err error) {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(2)
+		}
 	}
 	c := newClock(t0)
-	r := mustOpen(t, dir, c, nil)
-	must(t, r.SetLicense(license(licA, 1000, 0)))
-	must(t, r.Consume(100))
+	r, err := usage.Open(usage.Options{Dir: dir, Now: c.Now, Reporter: "usage-test/1"})
+	check(err)
+	check(r.SetLicense(license(licA, 1000, 0)))
+	check(r.Consume(100))
 	c.Add(time.Hour)
-	must(t, r.Tick()) // report 1: 100 tokens
-	must(t, r.Consume(23))
-	must(t, r.Add("images", 4))
+	check(r.Tick()) // report 1: 100 tokens
+	check(r.Consume(23))
+	check(r.Add("images", 4))
 	c.Add(time.Hour)
 	usage.SetHook(func(p string) {
 		if p == point {
@@ -36,7 +50,8 @@ func TestCrashChild(t *testing.T) {
 		}
 	})
 	r.Tick() // report 2: 23 tokens, 4 images; killed on the way
-	t.Fatalf("the hook %q was never reached", point)
+	fmt.Fprintf(os.Stderr, "crash child: the hook %q was never reached\n", point)
+	os.Exit(3)
 }
 
 // A recorder killed between writing and renaming a report (the state file that holds
@@ -50,7 +65,7 @@ func TestCrash(t *testing.T) {
 	} {
 		t.Run(point, func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "USAGE_CRASH_DIR="+dir, "USAGE_CRASH_AT="+point)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError

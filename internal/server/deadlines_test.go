@@ -166,10 +166,7 @@ func TestLeaseCommitGuard(t *testing.T) {
 // (plus slack) with a 503, and after the thaw nothing a 503 answered is in the
 // database, while every lease answered 200 is.
 func TestLeaseFrozenDatabase(t *testing.T) {
-	cl := pgtest.Cluster()
-	if cl == nil {
-		t.Skip("TEST_DATABASE_URL is set: this test freezes the private test cluster")
-	}
+	cl := pgtest.OwnCluster(t, "this test freezes the database")
 	const deadline = time.Second
 	e := mustLeaseServer(t, 0, 0, func(s *server.Server) { s.LeaseDeadline = deadline })
 	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 100000}}})

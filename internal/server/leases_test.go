@@ -393,10 +393,7 @@ func TestLeaseSeatRace(t *testing.T) {
 // handed out; after a restart the API recovers, and every lease it handed out has
 // its row.
 func TestLeaseDatabaseOutage(t *testing.T) {
-	cl := pgtest.Cluster()
-	if cl == nil {
-		t.Skip("TEST_DATABASE_URL is set: this test stops the private test cluster, which it can't do to a shared server")
-	}
+	cl := pgtest.OwnCluster(t, "this test stops the database")
 	e := mustLeaseServer(t, 0, 0)
 	lic, tok := e.mustLeaseLicense(t, entitlements.EntitlementInput{Overrides: entitlements.Overrides{Limits: map[string]int64{"max_instances": 50}}})
 	var handedOut []string
