@@ -120,6 +120,17 @@ func TestEveryPageAccessible(t *testing.T) {
 					w, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 					failures = append(failures, fmt.Sprintf("%s: %d px wide on a %d px screen", name, w, vp.w))
 				}
+				if vp.w < 700 {
+					// On a phone every table reads as cards: none scrolls sideways in its box.
+					wideTables, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main table")].filter(t =>
+						!t.closest("figure") && !t.classList.contains("numbers") && t.scrollWidth > t.clientWidth + 1).map(t => t.id || t.className || "a table")`))
+					if err != nil {
+						t.Fatalf("%s: measuring the tables: %v", name, err)
+					}
+					if len(wideTables) > 0 {
+						failures = append(failures, fmt.Sprintf("%s: tables wider than the phone: %v", name, wideTables))
+					}
+				}
 				if vp.w == 1280 {
 					if missed := browsertest.Unreachable(t, b.ctx); len(missed) > 0 {
 						failures = append(failures, name+": not reachable by Tab: "+strings.Join(missed, ", "))
