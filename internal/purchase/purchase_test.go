@@ -457,6 +457,25 @@ func TestPaidOrderForALicenseNoLongerCurrentIsHeld(t *testing.T) {
 	if got := e.order(t, o1.ID); got.Status != entitlements.OrderHeld || !e.queued(t, o1.ID) {
 		t.Fatalf("after a refused fulfilment by hand: %s", got.Status)
 	}
+	// A failure that is not a refusal (here the database refusing the entitlement's
+	// row) after the order was released puts it back in the queue, held, with nothing
+	// opened for it; it is not left paid and out of every queue.
+	if _, err := e.store.Pool().Exec(ctx, `CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+		CREATE TRIGGER fail_insert BEFORE INSERT ON entitlements FOR EACH ROW EXECUTE FUNCTION fail_insert()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.shop.FulfilByHand(ctx, o1.ID, other.ID, "customer's other site", checker); err == nil || entitlements.ErrorCode(err) == entitlements.ECONFLICT {
+		t.Fatalf("fulfilment by hand with the database failing: %v", err)
+	}
+	if _, err := e.store.Pool().Exec(ctx, `DROP TRIGGER fail_insert ON entitlements`); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.order(t, o1.ID); got.Status != entitlements.OrderHeld || !e.queued(t, o1.ID) || !strings.Contains(got.ReviewReason, "try again") {
+		t.Fatalf("after a failed fulfilment by hand: %s %q queued=%v", got.Status, got.ReviewReason, e.queued(t, o1.ID))
+	}
+	if n := e.count(t, `SELECT count(*) FROM entitlements WHERE order_id = $1`, o1.ID); n != 0 {
+		t.Fatalf("a failed fulfilment left %d entitlements", n)
+	}
 	done, err := e.shop.FulfilByHand(ctx, o1.ID, other.ID, "customer's other site", checker)
 	if err != nil {
 		t.Fatal(err)
@@ -464,7 +483,7 @@ func TestPaidOrderForALicenseNoLongerCurrentIsHeld(t *testing.T) {
 	if done.License.Supersedes != other.ID || done.Order.Status != entitlements.OrderFulfilled || e.queued(t, o1.ID) {
 		t.Fatalf("fulfilled by hand: supersedes %s, order %s, queued %v", done.License.Supersedes, done.Order.Status, e.queued(t, o1.ID))
 	}
-	if n := e.count(t, `SELECT count(*) FROM audit_events WHERE action = 'order.release' AND subject = $1 AND actor = $2`, o1.ID, checker.Email); n != 2 {
+	if n := e.count(t, `SELECT count(*) FROM audit_events WHERE action = 'order.release' AND subject = $1 AND actor = $2`, o1.ID, checker.Email); n != 3 {
 		t.Fatalf("%d releases audited", n)
 	}
 	// Refund: through Stripe (stripe-mock), once; the order leaves the queue.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 
@@ -35,7 +36,9 @@ func (s *Service) FulfilByHand(ctx context.Context, orderID, licenseID, note str
 			return err
 		}
 		var err error
-		res, err = s.fulfilLocked(ctx, orderID, "staff "+by.Email)
+		if res, err = s.fulfilLocked(ctx, orderID, "staff "+by.Email); err != nil {
+			s.rehold(ctx, orderID, err)
+		}
 		return err
 	})
 	if err != nil {
@@ -47,6 +50,21 @@ func (s *Service) FulfilByHand(ctx context.Context, orderID, licenseID, note str
 	}
 	s.logf(ctx, slog.LevelInfo, "held order fulfilled by hand", "order_id", orderID, "license_id", res.License.ID, "actor", by.Email)
 	return res, nil
+}
+
+// rehold puts an order released for fulfilment by hand back in the staff queue after
+// the fulfilment failed for a reason that is not a refusal (the database, a signer):
+// otherwise it would stay paid and reviewed, in no queue. A refusal was held again
+// by fulfilLocked already (HoldOrder then changes nothing). It runs on a context of
+// its own, as the request's may be what ended.
+func (s *Service) rehold(ctx context.Context, orderID string, cause error) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	reason := "fulfilment by hand failed, try again: " + entitlements.ErrorMessage(cause)
+	if _, err := s.store.HoldOrder(hctx, orderID, reason); err != nil {
+		s.logf(ctx, slog.LevelError, "an order released for fulfilment by hand is out of the queue: fulfil it again by its page",
+			"order_id", orderID, "err", err, "cause", cause)
+	}
 }
 
 // RefundHeld refunds a held order through Stripe (the whole payment; idempotent per
