@@ -47,9 +47,9 @@ func (s Sort) Param() string {
 
 // LicenseQuery is a search of the license list.
 type LicenseQuery struct {
-	// Text matches a customer's name or an entitlement's contract reference (a
-	// case-insensitive substring, % and _ taken literally), or a license, entitlement
-	// or customer ID (exactly).
+	// Text matches a customer's name (a case-insensitive substring, % and _ taken
+	// literally), an entitlement's contract reference by its beginning (any case), or
+	// a license, entitlement or customer ID (exactly).
 	Text       string
 	CustomerID string
 	Product    string
@@ -94,8 +94,8 @@ func (q *LicenseQuery) Validate() error {
 // CustomerQuery is a search of the customer list.
 type CustomerQuery struct {
 	// Text matches a name or email (a case-insensitive substring, % and _ taken
-	// literally), a contract reference of one of the customer's entitlements
-	// (substring), or a customer, license or entitlement ID (exactly, or a customer ID
+	// literally), a contract reference of one of the customer's entitlements (by its
+	// beginning), or a customer, license or entitlement ID (exactly, or a customer ID
 	// by its beginning).
 	Text  string
 	Sort  Sort

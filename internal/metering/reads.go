@@ -194,7 +194,7 @@ func (s *Service) DailyCSV(ctx context.Context, w io.Writer, licenseID string, f
 		return entitlements.NotFound("license", licenseID)
 	}
 	from, to = from.UTC().Truncate(24*time.Hour), to.UTC().Truncate(24*time.Hour)
-	if to.Before(from) || to.Sub(from) > MaxDays*24*time.Hour {
+	if to.Before(from) || to.Sub(from) >= MaxDays*24*time.Hour { // from and to both count
 		return entitlements.Invalid(map[string]string{"to": "a range of 1 to 366 days, from before to"})
 	}
 	l, err := s.store.GetLicense(ctx, licenseID)

@@ -142,6 +142,14 @@ func TestUsagePagesAndRoles(t *testing.T) {
 	if st, _ := get(t, viewer, e.ts.URL+"/staff/licenses/"+lic.ID+"/usage.csv?from=nope"); st != 400 {
 		t.Fatalf("bad from: %d", st)
 	}
+	// At most 366 days, both ends counted: 2026-01-01 to 2027-01-01 is 366 days, one
+	// more is refused.
+	if st, _ := get(t, viewer, e.ts.URL+"/staff/licenses/"+lic.ID+"/usage.csv?from=2026-01-01&to=2027-01-01"); st != 200 {
+		t.Fatalf("366 days: %d", st)
+	}
+	if st, body := get(t, viewer, e.ts.URL+"/staff/licenses/"+lic.ID+"/usage.csv?from=2026-01-01&to=2027-01-02"); st != 400 || !strings.Contains(body, "366 days") {
+		t.Fatalf("367 days: %d %s", st, body)
+	}
 	if st, page := get(t, viewer, e.ts.URL+"/staff/usage"); st != 200 || !strings.Contains(page, lic.ID) {
 		t.Fatalf("list: %d", st)
 	}

@@ -25,7 +25,7 @@ func keyset(expr, id string, desc bool, cursorRow string) (where, order string) 
 }
 
 // contractRefMatch is the entitlement IDs whose contract reference begins with @text,
-// any case: a range scan of entitlements_contract_ref_idx (00020).
+// any case: a range scan of entitlements_contract_ref_idx (migration 00024).
 const contractRefMatch = `SELECT id FROM entitlements WHERE contract_ref <> ''
 	AND lower(contract_ref) ~>=~ lower(@text) AND lower(contract_ref) ~<~ (lower(@text) || chr(1114111))`
 

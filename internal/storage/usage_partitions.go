@@ -144,8 +144,10 @@ func (s *Store) DropUsagePartitions(ctx context.Context, before time.Time) ([]st
 		}
 		dropped = append(dropped, name)
 	}
-	s.usageParts.mu.Lock()
-	s.usageParts.from, s.usageParts.until = time.Time{}, time.Time{} // check again at the next batch
-	s.usageParts.mu.Unlock()
+	if len(dropped) > 0 {
+		s.usageParts.mu.Lock()
+		s.usageParts.from, s.usageParts.until = time.Time{}, time.Time{} // check again at the next batch
+		s.usageParts.mu.Unlock()
+	}
 	return dropped, nil
 }

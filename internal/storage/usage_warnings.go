@@ -80,20 +80,29 @@ func (s *Store) RefreshUsageWindows(ctx context.Context, now time.Time) (int, er
 		var n int
 		var last *string
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, `WITH l AS (
-					SELECT license_id, budget, window_seconds FROM usage_licenses
-					WHERE window_seconds > 0 AND license_id > $2 ORDER BY license_id LIMIT 500 FOR UPDATE),
-				s AS (
+			// Lock the chunk first, then sum in a statement of its own: under READ
+			// COMMITTED it reads after the locks were granted, so a batch that held a
+			// row and committed meanwhile is counted, not overwritten with an older sum.
+			rows, err := tx.Query(ctx, `SELECT license_id FROM usage_licenses
+				WHERE window_seconds > 0 AND license_id > $1 ORDER BY license_id LIMIT 500 FOR UPDATE`, after)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			return tx.QueryRow(ctx, `WITH s AS (
 					SELECT l.license_id, l.budget, coalesce((SELECT sum(d.amount) FROM usage_daily d
 						WHERE d.license_id = l.license_id AND d.counter = 'tokens'
 							AND d.day >= ($1::timestamptz - make_interval(secs => l.window_seconds))::date), 0)::bigint AS used
-					FROM l),
+					FROM usage_licenses l WHERE l.license_id = ANY($2)),
 				u AS (
 					UPDATE usage_licenses x SET used = s.used, used_at = $1,
 						permille = CASE WHEN s.budget <= 0 OR s.used <= 0 THEN 0
 							ELSE least(10000, floor(s.used::numeric * 1000 / s.budget))::bigint END
 					FROM s WHERE x.license_id = s.license_id RETURNING x.license_id)
-				SELECT count(*), max(license_id) FROM u`, now, after).Scan(&n, &last)
+				SELECT count(*), max(license_id) FROM u`, now, ids).Scan(&n, &last)
 		})
 		if err != nil {
 			return total, err
