@@ -77,9 +77,5 @@ func Money(minor int64, currency string) string {
 	if minor == 0 {
 		return "free"
 	}
-	whole := strconv.FormatInt(minor/100, 10)
-	for i := len(whole) - 3; i > 0; i -= 3 {
-		whole = whole[:i] + "," + whole[i:]
-	}
-	return fmt.Sprintf("%s %s.%02d", strings.ToUpper(currency), whole, minor%100)
+	return fmt.Sprintf("%s %s.%02d", strings.ToUpper(currency), Count(minor/100), minor%100)
 }

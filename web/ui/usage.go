@@ -49,22 +49,6 @@ type UsageIncidentRow struct {
 	InstanceID, Kind, Seq, Detail, At, Count, Hash string
 }
 
-// Group writes n with thousands separators.
-func Group(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
-}
-
 // Permille writes a share given in per mille as a percentage: "82 %", "82.5 %" (a
 // no-break space: the sign never wraps away from its number).
 func Permille(pm int64) string {
@@ -89,7 +73,7 @@ func Every(seconds int64) string {
 func UsageViewOf(o *entitlements.UsageOverview) UsageView {
 	t, l := o.Totals, o.License
 	v := UsageView{LicenseID: l.ID, Product: l.Product, SKU: l.SKU, CustomerName: l.CustomerName,
-		Used: Group(t.Used), Tokens: Group(t.Tokens), Requests: Group(t.Requests), Reports: Group(t.Reports),
+		Used: Count(t.Used), Tokens: Count(t.Tokens), Requests: Count(t.Requests), Reports: Count(t.Reports),
 		LastReport: OptDay(t.LastReportAt, "never"), NoReportsYet: t.LastReportAt == nil, Level: "ok", Fill: "0"}
 	v.Basis = "over the license's term"
 	if t.Window > 0 {
@@ -97,7 +81,7 @@ func UsageViewOf(o *entitlements.UsageOverview) UsageView {
 	}
 	if t.Budget > 0 {
 		pm := t.Share()
-		v.HasBudget, v.Budget, v.Percent = true, Group(t.Budget), Permille(pm)
+		v.HasBudget, v.Budget, v.Percent = true, Count(t.Budget), Permille(pm)
 		v.Fill = strconv.FormatInt(min(pm, 1000)/10, 10)
 		switch {
 		case pm >= 1000:
@@ -117,7 +101,7 @@ func UsageViewOf(o *entitlements.UsageOverview) UsageView {
 		c := &o.Chains[i]
 		row := UsageChainRow{InstanceID: c.InstanceID, Fingerprint: c.Fingerprint, Reporter: c.Reporter, KeyID: c.KeyID,
 			LastSeq: I64(c.LastSeq), Period: Every(c.PeriodSeconds), FirstStart: Day(c.FirstStart),
-			LastEnd: Day(c.LastEnd), LastReport: Day(c.LastReportAt), Tokens: Group(c.Tokens), Requests: Group(c.Requests)}
+			LastEnd: Day(c.LastEnd), LastReport: Day(c.LastReportAt), Tokens: Count(c.Tokens), Requests: Count(c.Requests)}
 		if c.Forks > 0 {
 			row.Flags = append(row.Flags, "fork ×"+I64(c.Forks))
 		}
@@ -146,7 +130,7 @@ func UsageViewOf(o *entitlements.UsageOverview) UsageView {
 		v.Incidents = append(v.Incidents, r)
 	}
 	for _, w := range o.Warnings {
-		v.Warnings = append(v.Warnings, fmt.Sprintf("%d %% reached on %s (%s of %s tokens)", w.Threshold, Day(w.CrossedAt), Group(w.Used), Group(w.Budget)))
+		v.Warnings = append(v.Warnings, fmt.Sprintf("%d %% reached on %s (%s of %s tokens)", w.Threshold, Day(w.CrossedAt), Count(w.Used), Count(w.Budget)))
 	}
 	fork, gap, restart, stale := o.Flags()
 	for _, f := range []struct {
